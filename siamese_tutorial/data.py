@@ -235,11 +235,13 @@ def _check_counts(split: str, what: str, alphabets: int, characters: int, images
 def _source_fingerprint(split: str, data_dir: Path) -> str:
     """Identifies the source files, so that a cache made from other files is not used."""
     info = SPLITS[split]
-    for path in (data_dir / info.zip_name.removesuffix(".zip"), data_dir / info.zip_name):
-        if path.exists():
-            stat = path.stat()
-            return f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
-    return ""
+    folder, archive = data_dir / info.zip_name.removesuffix(".zip"), data_dir / info.zip_name
+    files = sorted(folder.rglob("*")) if folder.is_dir() else [archive] if archive.exists() else []
+    digest = hashlib.md5()
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest() if files else ""
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
