@@ -1,0 +1,32 @@
+# Two commands do all the set-up: `make book` and `make test`. Both are idempotent.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The notebooks' kernel and jupyter-book's helpers must come from the project's environment.
+export PATH := $(abspath $(BIN)):$(PATH)
+STAMP := $(VENV)/.installed
+
+.PHONY: venv data book test clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[book,test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Omniglot into data/ (nothing is fetched when the zips are already there).
+data: $(STAMP)
+	$(BIN)/python -m siamese_tutorial download
+
+book: data
+	$(BIN)/jupyter-book build . -W --keep-going
+
+# Unit tests and every notebook under nbval, then the book with warnings as errors.
+test: data
+	$(BIN)/python -m pytest
+	$(MAKE) book
+
+clean:
+	rm -rf _build .pytest_cache .jupyter_cache
