@@ -1,0 +1,607 @@
+"""Distances and losses of metric learning: contrastive and triplet losses.
+
+Conventions used throughout the package:
+
+* embeddings are ``(N, D)`` tensors, one row per example;
+* a *pair* label is ``0`` for a **similar** pair (same class) and ``1`` for a **dissimilar** pair
+  (different classes), the convention of Hadsell, Chopra & LeCun (2006);
+* ``squared=True`` means "use the squared Euclidean distance" wherever a distance appears.
+
+References
+----------
+- R. Hadsell, S. Chopra, Y. LeCun. "Dimensionality Reduction by Learning an Invariant Mapping".
+  CVPR 2006.
+- F. Schroff, D. Kalenichenko, J. Philbin. "FaceNet: A Unified Embedding for Face Recognition and
+  Clustering". CVPR 2015.
+- A. Hermans, L. Beyer, B. Leibe. "In Defense of the Triplet Loss for Person Re-Identification".
+  arXiv:1703.07737, 2017.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "pairwise_distances",
+    "euclidean_distance",
+    "positive_mask",
+    "negative_mask",
+    "triplet_mask",
+    "all_pairs",
+    "check_labelled_batch",
+    "check_margin",
+    "check_triplet_batch",
+    "hardest_triplets",
+    "contrastive_loss",
+    "ContrastiveLoss",
+    "triplet_loss",
+    "TripletLoss",
+    "batch_all_triplet_loss",
+    "batch_hard_triplet_loss",
+    "batch_contrastive_loss",
+]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+_PK_HINT = "sample batches with a P x K sampler (siamese_tutorial.data.PKSampler) with P >= 2 and K >= 2"
+
+
+# ----------------------------------------------------------------------------------------------
+# Distances
+# ----------------------------------------------------------------------------------------------
+
+
+def _safe_sqrt(squared_distance: Tensor, eps: float) -> Tensor:
+    """``sqrt`` whose gradient is 0 (not inf/NaN) where the squared distance is <= ``eps``.
+
+    d sqrt(s)/ds = 1 / (2 sqrt(s)) is infinite at s = 0, and ``0 * inf = NaN`` would poison every
+    gradient that flows through a zero distance (e.g. two identical embeddings, or the diagonal).
+    """
+    nonzero = squared_distance > eps
+    safe = torch.where(nonzero, squared_distance, torch.ones_like(squared_distance))
+    return torch.where(nonzero, safe.sqrt(), torch.zeros_like(squared_distance))
+
+
+def _check_embeddings(x: Tensor, name: str) -> None:
+    if x.dim() != 2:
+        raise ValueError(
+            f"{name} must be a 2-D tensor of shape (N, D), one embedding per row; "
+            f"got shape {tuple(x.shape)}. Use x.reshape(len(x), -1) to flatten."
+        )
+
+
+def pairwise_distances(
+    x: Tensor, y: Tensor | None = None, squared: bool = False, eps: float = 1e-12
+) -> Tensor:
+    r"""Euclidean distance matrix between the rows of ``x`` and the rows of ``y``.
+
+    .. math:: D_{ij} = \lVert x_i - y_j \rVert_2
+              = \sqrt{\lVert x_i\rVert^2 + \lVert y_j\rVert^2 - 2\, x_i \cdot y_j}
+
+    The expansion uses one matrix product (fast, memory ``O(NM)``); rounding can make the squared
+    distance slightly negative, so it is clamped at 0, and the square root is masked where the
+    squared distance is ``<= eps`` so that gradients stay finite at zero distance.
+
+    Parameters
+    ----------
+    x : Tensor
+        ``(N, D)`` embeddings.
+    y : Tensor, optional
+        ``(M, D)`` embeddings; ``None`` means ``y = x`` (and the diagonal is then exactly 0).
+    squared : bool
+        Return squared distances :math:`D_{ij}^2` instead.
+    eps : float
+        Squared distances ``<= eps`` give distance 0 and gradient 0.
+
+    Returns
+    -------
+    Tensor
+        ``(N, M)`` distances (``(N, N)`` when ``y`` is None).
+    """
+    _check_embeddings(x, "x")
+    same = y is None
+    if y is None:
+        y = x
+    else:
+        _check_embeddings(y, "y")
+        if x.shape[1] != y.shape[1]:
+            raise ValueError(
+                f"x and y must have the same embedding dimension D; got x {tuple(x.shape)} "
+                f"and y {tuple(y.shape)}"
+            )
+    squared_distance = (
+        x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1).unsqueeze(0) - 2.0 * x @ y.T
+    ).clamp(min=0.0)
+    if same:  # d(x_i, x_i) = 0 exactly, not a rounding error of the expansion
+        squared_distance = squared_distance.masked_fill(
+            torch.eye(len(x), dtype=torch.bool, device=x.device), 0.0
+        )
+    return squared_distance if squared else _safe_sqrt(squared_distance, eps)
+
+
+def euclidean_distance(a: Tensor, b: Tensor, squared: bool = False, eps: float = 1e-12) -> Tensor:
+    r"""Row-wise Euclidean distance between paired embeddings, :math:`d_i = \lVert a_i - b_i\rVert_2`.
+
+    Parameters
+    ----------
+    a, b : Tensor
+        ``(B, D)`` embeddings; row ``i`` of ``a`` is paired with row ``i`` of ``b``.
+    squared : bool
+        Return the squared distance :math:`d_i^2` instead.
+    eps : float
+        Squared distances ``<= eps`` give distance 0 and gradient 0 (finite gradient for
+        identical rows).
+
+    Returns
+    -------
+    Tensor
+        ``(B,)`` distances.
+    """
+    _check_embeddings(a, "a")
+    _check_embeddings(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(
+            f"a and b must have the same shape (B, D); got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    squared_distance = (a - b).pow(2).sum(1)
+    return squared_distance if squared else _safe_sqrt(squared_distance, eps)
+
+
+# ----------------------------------------------------------------------------------------------
+# Masks over a labelled batch (shared with siamese_tutorial.mining)
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_labels(labels: Tensor, num_embeddings: int | None = None) -> None:
+    if labels.dim() != 1:
+        raise ValueError(f"labels must be a 1-D tensor of class indices; got shape {tuple(labels.shape)}")
+    if num_embeddings is not None and len(labels) != num_embeddings:
+        raise ValueError(
+            f"labels must have one entry per embedding: got {len(labels)} labels "
+            f"for {num_embeddings} embeddings"
+        )
+
+
+def check_labelled_batch(embeddings: Tensor, labels: Tensor) -> None:
+    """Raise ``ValueError`` unless embeddings are ``(N, D)`` and labels ``(N,)``.
+
+    Parameters
+    ----------
+    embeddings : Tensor
+        ``(N, D)`` embeddings.
+    labels : Tensor
+        ``(N,)`` class labels.
+    """
+    _check_embeddings(embeddings, "embeddings")
+    _check_labels(labels, len(embeddings))
+
+
+def positive_mask(labels: Tensor) -> Tensor:
+    """``mask[i, j]`` is True when ``i != j`` and ``labels[i] == labels[j]`` (a positive pair).
+
+    Parameters
+    ----------
+    labels : Tensor
+        ``(N,)`` class labels.
+
+    Returns
+    -------
+    Tensor
+        ``(N, N)`` bool mask.
+    """
+    _check_labels(labels)
+    same_class = labels.unsqueeze(0) == labels.unsqueeze(1)
+    return same_class & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+
+
+def negative_mask(labels: Tensor) -> Tensor:
+    """``mask[i, j]`` is True when ``labels[i] != labels[j]`` (a negative pair).
+
+    Parameters
+    ----------
+    labels : Tensor
+        ``(N,)`` class labels.
+
+    Returns
+    -------
+    Tensor
+        ``(N, N)`` bool mask.
+    """
+    _check_labels(labels)
+    return labels.unsqueeze(0) != labels.unsqueeze(1)
+
+
+def triplet_mask(labels: Tensor) -> Tensor:
+    """``mask[a, p, n]`` is True for a valid triplet: ``(a, p)`` positive and ``(a, n)`` negative.
+
+    Parameters
+    ----------
+    labels : Tensor
+        ``(N,)`` class labels.
+
+    Returns
+    -------
+    Tensor
+        ``(N, N, N)`` bool mask (memory ``N^3`` bytes: fine for batches of a few hundred).
+    """
+    return positive_mask(labels).unsqueeze(2) & negative_mask(labels).unsqueeze(1)
+
+
+def all_pairs(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Every unordered pair ``i < j`` of a labelled batch, with its pair label.
+
+    Parameters
+    ----------
+    labels : Tensor
+        ``(N,)`` class labels.
+
+    Returns
+    -------
+    tuple of Tensor
+        ``(i, j, y)``, each ``(N(N-1)/2,)`` int64; ``y = 0`` similar (same class),
+        ``y = 1`` dissimilar.
+    """
+    _check_labels(labels)
+    i, j = torch.triu_indices(len(labels), len(labels), offset=1, device=labels.device)
+    return i, j, (labels[i] != labels[j]).long()
+
+
+def check_triplet_batch(labels: Tensor) -> None:
+    """Raise ``ValueError`` unless the batch has a positive pair and a negative pair.
+
+    Both are needed for a valid triplet (and for the distance statistics of
+    :mod:`siamese_tutorial.mining`): a class with >= 2 samples and >= 2 classes.
+
+    Parameters
+    ----------
+    labels : Tensor
+        ``(N,)`` class labels.
+    """
+    if not positive_mask(labels).any():
+        raise ValueError(
+            f"the batch has no positive pair (no class with at least 2 samples): {_PK_HINT}"
+        )
+    if not negative_mask(labels).any():
+        raise ValueError(
+            f"the batch holds only one class, so there is no negative pair: {_PK_HINT}"
+        )
+
+
+def hardest_triplets(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Batch-hard mining on a distance matrix (Hermans et al., 2017).
+
+    For every anchor ``a`` that has a positive and a negative in the batch:
+    the hardest positive ``p = argmax_{p: y_p = y_a, p != a} d(a, p)`` and the hardest negative
+    ``n = argmin_{n: y_n != y_a} d(a, n)``. :func:`siamese_tutorial.mining.batch_hard_triplets`
+    calls it on embeddings; :func:`batch_hard_triplet_loss` uses it on differentiable distances.
+
+    Parameters
+    ----------
+    distances : Tensor
+        ``(N, N)`` distance matrix of the batch.
+    labels : Tensor
+        ``(N,)`` class labels.
+
+    Returns
+    -------
+    tuple of Tensor
+        ``(a, p, n)`` int64 index tensors, one triplet per anchor with a positive and a negative.
+    """
+    _check_labels(labels, len(distances))
+    positives, negatives = positive_mask(labels), negative_mask(labels)
+    p = distances.detach().masked_fill(~positives, -torch.inf).argmax(1)
+    n = distances.detach().masked_fill(~negatives, torch.inf).argmin(1)
+    a = torch.nonzero(positives.any(1) & negatives.any(1)).flatten()
+    return a, p[a], n[a]
+
+
+# ----------------------------------------------------------------------------------------------
+# Losses
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}; choose one of {REDUCTIONS}")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    _check_reduction(reduction)
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def check_margin(margin: float, allow_zero: bool) -> None:
+    """Raise ``ValueError`` unless ``margin > 0`` (or ``margin >= 0`` when ``allow_zero``).
+
+    Parameters
+    ----------
+    margin : float
+        The margin of a contrastive or triplet loss.
+    allow_zero : bool
+        Whether 0 is a valid margin (it is for triplets: plain ranking; not for the contrastive
+        loss, whose dissimilar term would vanish).
+    """
+    if not (margin >= 0 if allow_zero else margin > 0):  # `not` also rejects NaN
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"margin must be {bound}; got {margin}")
+
+
+def _check_pair_labels(label: Tensor) -> None:
+    if not torch.all((label == 0) | (label == 1)):
+        bad = label[(label != 0) & (label != 1)][0].item()
+        raise ValueError(
+            "pair labels must be 0 (similar pair, same class) or 1 (dissimilar pair, different "
+            f"classes), the convention of Hadsell et al. (2006); got the value {bad}"
+        )
+
+
+def contrastive_loss(
+    distance: Tensor, label: Tensor, margin: float = 1.0, reduction: str = "mean"
+) -> Tensor:
+    r"""Contrastive loss of Hadsell, Chopra & LeCun (2006), "Dimensionality Reduction by Learning
+    an Invariant Mapping", CVPR 2006, eq. (4):
+
+    .. math:: L(W, Y, \vec X_1, \vec X_2) = (1 - Y)\, \tfrac12 D_W^2
+              + Y\, \tfrac12 \{\max(0, m - D_W)\}^2
+
+    with the partial losses :math:`L_S = \tfrac12 D_W^2` for similar pairs (pulls them together)
+    and :math:`L_D = \tfrac12 \max(0, m - D_W)^2` for dissimilar pairs (pushes them apart, but only
+    while they are closer than the margin :math:`m`).
+
+    Label convention (the paper's): ``Y = 0`` **similar** pair, ``Y = 1`` **dissimilar** pair.
+
+    Parameters
+    ----------
+    distance : Tensor
+        ``(B,)`` Euclidean distances :math:`D_W` between the two embeddings of each pair.
+    label : Tensor
+        ``(B,)`` pair labels, 0 (similar) or 1 (dissimilar); bool, integer or float.
+    margin : float
+        :math:`m > 0`.
+    reduction : str
+        ``"mean"``, ``"sum"`` or ``"none"`` (per-pair losses, shape ``(B,)``).
+
+    Returns
+    -------
+    Tensor
+        Scalar loss, or ``(B,)`` with ``reduction="none"``.
+    """
+    if distance.shape != label.shape:
+        raise ValueError(
+            f"distance and label must have the same shape; got {tuple(distance.shape)} "
+            f"and {tuple(label.shape)}"
+        )
+    check_margin(margin, allow_zero=False)
+    _check_pair_labels(label)
+    y = label.to(distance.dtype)
+    similar_loss = 0.5 * distance.pow(2)
+    dissimilar_loss = 0.5 * F.relu(margin - distance).pow(2)
+    return _reduce((1 - y) * similar_loss + y * dissimilar_loss, reduction)
+
+
+class ContrastiveLoss(nn.Module):
+    """Module form of :func:`contrastive_loss`: ``loss = ContrastiveLoss(margin)(distance, label)``.
+
+    Parameters
+    ----------
+    margin : float
+        :math:`m > 0`.
+    reduction : str
+        ``"mean"``, ``"sum"`` or ``"none"``.
+    """
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__()
+        check_margin(margin, allow_zero=False)
+        _check_reduction(reduction)
+        self.margin = margin
+        self.reduction = reduction
+
+    def forward(self, distance: Tensor, label: Tensor) -> Tensor:
+        """Loss of ``(B,)`` distances with ``(B,)`` labels (0 similar, 1 dissimilar)."""
+        return contrastive_loss(distance, label, self.margin, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, reduction={self.reduction!r}"
+
+
+def triplet_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 0.2,
+    squared: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Triplet loss of Schroff, Kalenichenko & Philbin (2015), "FaceNet", eq. (3):
+
+    .. math:: L = \max\big(d(a, p) - d(a, n) + \alpha,\; 0\big)
+
+    The anchor must be closer to the positive (same class) than to the negative (other class) by
+    at least the margin :math:`\alpha`. FaceNet uses the squared distance (``squared=True``);
+    the plain distance (default) is what Hermans et al. (2017) recommend.
+
+    Parameters
+    ----------
+    anchor, positive, negative : Tensor
+        ``(B, D)`` embeddings; row ``i`` of each forms triplet ``i``.
+    margin : float
+        :math:`\alpha \ge 0`.
+    squared : bool
+        Use squared Euclidean distances.
+    reduction : str
+        ``"mean"``, ``"sum"`` or ``"none"`` (per-triplet losses, shape ``(B,)``).
+
+    Returns
+    -------
+    Tensor
+        Scalar loss, or ``(B,)`` with ``reduction="none"``.
+    """
+    if not anchor.shape == positive.shape == negative.shape:
+        raise ValueError(
+            "anchor, positive and negative must have the same shape (B, D); got "
+            f"{tuple(anchor.shape)}, {tuple(positive.shape)} and {tuple(negative.shape)}"
+        )
+    check_margin(margin, allow_zero=True)
+    d_ap = euclidean_distance(anchor, positive, squared)
+    d_an = euclidean_distance(anchor, negative, squared)
+    return _reduce(F.relu(d_ap - d_an + margin), reduction)
+
+
+class TripletLoss(nn.Module):
+    r"""Module form of :func:`triplet_loss`: ``TripletLoss(margin)(anchor, positive, negative)``.
+
+    Parameters
+    ----------
+    margin : float
+        :math:`\alpha \ge 0`.
+    squared : bool
+        Use squared Euclidean distances.
+    reduction : str
+        ``"mean"``, ``"sum"`` or ``"none"``.
+    """
+
+    def __init__(self, margin: float = 0.2, squared: bool = False, reduction: str = "mean") -> None:
+        super().__init__()
+        check_margin(margin, allow_zero=True)
+        _check_reduction(reduction)
+        self.margin = margin
+        self.squared = squared
+        self.reduction = reduction
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        """Loss of ``(B, D)`` anchor, positive and negative embeddings."""
+        return triplet_loss(anchor, positive, negative, self.margin, self.squared, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, squared={self.squared}, reduction={self.reduction!r}"
+
+
+def batch_all_triplet_loss(
+    embeddings: Tensor, labels: Tensor, margin: float = 0.2, squared: bool = False
+) -> Tensor:
+    r"""Batch-all triplet loss (Hermans, Beyer & Leibe, 2017, "In Defense of the Triplet Loss").
+
+    Every valid triplet of the batch (``a != p`` same class, ``n`` another class) contributes
+
+    .. math:: \ell_{apn} = \max\big(d(a, p) - d(a, n) + \alpha,\; 0\big)
+
+    and the loss is the mean over the **active** triplets (:math:`\ell_{apn} > 0`) only, the common
+    convention (Hermans et al.'s "BA≠0" variant; pytorch-metric-learning's ``AvgNonZeroReducer``):
+    averaging over all valid triplets would let the many easy, zero-loss triplets dilute the
+    gradient as training progresses. With no active triplet the loss is 0.
+
+    Parameters
+    ----------
+    embeddings : Tensor
+        ``(N, D)`` embeddings of a labelled batch.
+    labels : Tensor
+        ``(N,)`` class labels; the batch needs a class with >= 2 samples and >= 2 classes.
+    margin : float
+        :math:`\alpha \ge 0`.
+    squared : bool
+        Use squared Euclidean distances.
+
+    Returns
+    -------
+    Tensor
+        Scalar loss.
+    """
+    check_labelled_batch(embeddings, labels)
+    check_margin(margin, allow_zero=True)
+    check_triplet_batch(labels)
+    d = pairwise_distances(embeddings, squared=squared)
+    losses = F.relu(d.unsqueeze(2) - d.unsqueeze(1) + margin) * triplet_mask(labels)
+    num_active = (losses > 0).sum()
+    return losses.sum() / num_active.clamp(min=1)
+
+
+def batch_hard_triplet_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    margin: float = 0.2,
+    squared: bool = False,
+    soft: bool = False,
+) -> Tensor:
+    r"""Batch-hard triplet loss (Hermans, Beyer & Leibe, 2017, "In Defense of the Triplet Loss").
+
+    For each anchor, only its hardest positive and hardest negative in the batch count:
+
+    .. math:: \ell_a = \Big[\alpha + \max_{p:\, y_p = y_a} d(a, p) - \min_{n:\, y_n \ne y_a} d(a, n)\Big]_+
+
+    With ``soft=True`` the hinge is replaced by the soft margin
+    :math:`\ell_a = \log\big(1 + \exp(\max_p d(a,p) - \min_n d(a,n))\big)` (softplus) and
+    **the margin is ignored**. The loss is the mean of :math:`\ell_a` over the anchors that have
+    a positive and a negative in the batch.
+
+    Parameters
+    ----------
+    embeddings : Tensor
+        ``(N, D)`` embeddings of a labelled batch.
+    labels : Tensor
+        ``(N,)`` class labels; the batch needs a class with >= 2 samples and >= 2 classes.
+    margin : float
+        :math:`\alpha \ge 0` (unused when ``soft=True``).
+    squared : bool
+        Use squared Euclidean distances.
+    soft : bool
+        Soft-margin variant.
+
+    Returns
+    -------
+    Tensor
+        Scalar loss.
+    """
+    check_labelled_batch(embeddings, labels)
+    check_margin(margin, allow_zero=True)
+    check_triplet_batch(labels)
+    d = pairwise_distances(embeddings, squared=squared)
+    a, p, n = hardest_triplets(d, labels)
+    difference = d[a, p] - d[a, n]
+    losses = F.softplus(difference) if soft else F.relu(difference + margin)
+    return losses.mean()
+
+
+def batch_contrastive_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    margin: float = 1.0,
+    pairs: tuple[Tensor, Tensor, Tensor] | None = None,
+) -> Tensor:
+    r"""Mean :func:`contrastive_loss` over pairs of a labelled batch.
+
+    .. math:: L = \frac{1}{|P|} \sum_{(i, j, y) \in P} (1 - y)\, \tfrac12 D_{ij}^2
+              + y\, \tfrac12 \max(0, m - D_{ij})^2
+
+    Parameters
+    ----------
+    embeddings : Tensor
+        ``(N, D)`` embeddings of a labelled batch.
+    labels : Tensor
+        ``(N,)`` class labels.
+    margin : float
+        :math:`m > 0`.
+    pairs : tuple of Tensor, optional
+        ``(i, j, y)`` index tensors and pair labels (0 similar, 1 dissimilar), e.g. from
+        :func:`siamese_tutorial.mining.hard_negative_pairs`. Default: all pairs ``i < j``
+        (:func:`all_pairs`).
+
+    Returns
+    -------
+    Tensor
+        Scalar loss; 0 when ``pairs`` is empty (a miner found nothing to learn from).
+    """
+    check_labelled_batch(embeddings, labels)
+    i, j, y = all_pairs(labels) if pairs is None else pairs
+    if not i.shape == j.shape == y.shape or i.dim() != 1:
+        raise ValueError(
+            "pairs must be three 1-D tensors (i, j, y) of the same length; got shapes "
+            f"{tuple(i.shape)}, {tuple(j.shape)} and {tuple(y.shape)}"
+        )
+    d = euclidean_distance(embeddings[i], embeddings[j])
+    losses = contrastive_loss(d, y, margin, reduction="none")
+    return losses.sum() / max(len(losses), 1)
