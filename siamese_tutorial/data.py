@@ -615,7 +615,7 @@ def random_affine(
         raise ValueError(f"images must have shape (B, C, S, S), got {tuple(images.shape)}.")
     b = images.shape[0]
 
-    def uniform(low: float, high: float) -> Tensor:
+    def uniform(low: float, high: float) -> Tensor:  # drawn on the CPU for a device-independent stream
         return low + (high - low) * torch.rand(b, generator=generator)
 
     angle = uniform(-max_rotation, max_rotation) * math.pi / 180
@@ -626,6 +626,6 @@ def random_affine(
     theta = torch.stack([
         torch.stack([cos, -sin + shear * cos, 2 * uniform(-max_translation, max_translation)], dim=1),
         torch.stack([sin, cos + shear * sin, 2 * uniform(-max_translation, max_translation)], dim=1),
-    ], dim=1).to(images.dtype)
+    ], dim=1).to(images.device, images.dtype)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")

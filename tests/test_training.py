@@ -1,0 +1,572 @@
+"""Tests of siamese_tutorial.training: objectives, the training loop, checkpoints and the recipe."""
+
+import itertools
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from siamese_tutorial import mining
+from siamese_tutorial.data import Omniglot
+from siamese_tutorial.models import ConvEncoder, MLPEncoder, SiameseNetwork
+from siamese_tutorial.training import (
+    OBJECTIVES,
+    History,
+    TrainConfig,
+    default_device,
+    fit,
+    load_checkpoint,
+    make_objective,
+    save_checkpoint,
+    seed_everything,
+    train_encoder,
+)
+
+MARGIN = 0.5
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # tiny tensors: thread start-up and contention on a busy CI machine cost more than they save
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def labelled_batch(seed=0, classes=3, per_class=3, dim=2):
+    generator = torch.Generator().manual_seed(seed)
+    embeddings = torch.randn(classes * per_class, dim, generator=generator, dtype=torch.float64)
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    return embeddings, labels
+
+
+def distance(e, i, j, squared=False):
+    d = math.dist(e[i].tolist(), e[j].tolist())
+    return d * d if squared else d
+
+
+def contrastive_term(d, same):
+    return 0.5 * d**2 if same else 0.5 * max(0.0, MARGIN - d) ** 2
+
+
+def brute_force_loss(name, e, labels, squared, triplets=None):
+    """Each objective's loss with plain Python loops over the batch."""
+    n = len(labels)
+    y = labels.tolist()
+    d = [[distance(e, i, j, squared) for j in range(n)] for i in range(n)]
+    if name in ("contrastive", "contrastive_hard"):
+        pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+        if name == "contrastive_hard":
+            pairs = [(i, j) for i, j in pairs if y[i] == y[j] or d[i][j] < MARGIN]
+        return sum(contrastive_term(d[i][j], y[i] == y[j]) for i, j in pairs) / len(pairs)
+    valid = [
+        (a, p, q) for a in range(n) for p in range(n) for q in range(n)
+        if a != p and y[a] == y[p] and y[q] != y[a]
+    ]
+    if name == "batch_all":
+        active = [max(0.0, d[a][p] - d[a][q] + MARGIN) for a, p, q in valid]
+        active = [v for v in active if v > 0]
+        return sum(active) / len(active)
+    if name in ("batch_hard", "batch_hard_soft"):
+        losses = []
+        for a in range(n):
+            hardest_positive = max(d[a][p] for p in range(n) if p != a and y[p] == y[a])
+            hardest_negative = min(d[a][q] for q in range(n) if y[q] != y[a])
+            gap = hardest_positive - hardest_negative
+            losses.append(math.log1p(math.exp(gap)) if name == "batch_hard_soft" else max(0.0, gap + MARGIN))
+        return sum(losses) / len(losses)
+    if name == "semi_hard":
+        losses = []
+        for a, p in {(a, p) for a, p, _ in valid}:
+            semi = [d[a][q] for q in range(n) if y[q] != y[a] and d[a][p] < d[a][q] < d[a][p] + MARGIN]
+            if semi:
+                losses.append(d[a][p] - min(semi) + MARGIN)
+        return sum(losses) / max(len(losses), 1)
+    assert name == "random_triplets"
+    return sum(max(0.0, d[a][p] - d[a][q] + MARGIN) for a, p, q in zip(*triplets)) / len(triplets[0])
+
+
+def blobs(num_per_class, seed):
+    """4 classes separated along 2 of 10 dimensions; the other 8 are wide noise that hides them."""
+    generator = torch.Generator().manual_seed(seed)
+    means = torch.tensor([[4.0, 0], [-4, 0], [0, 4], [0, -4]])
+    labels = torch.arange(4).repeat_interleave(num_per_class)
+    x = torch.randn(len(labels), 10, generator=generator) * torch.tensor([0.5] * 2 + [4.0] * 8)
+    x[:, :2] += means[labels]
+    return x, labels
+
+
+def blob_batches(seed, k=4):
+    """Endless P x K batches (all 4 classes, K points each) of fresh blob samples."""
+    for step in itertools.count():
+        yield blobs(k, seed * 100_000 + step)
+
+
+def nearest_mean_accuracy(model):
+    """Classify held-out blobs by the nearest class mean of the embedded training blobs."""
+    support, support_labels = blobs(20, seed=-1)
+    query, query_labels = blobs(20, seed=-2)
+    with torch.no_grad():
+        s, q = model(support), model(query)
+    means = torch.stack([s[support_labels == c].mean(0) for c in range(4)])
+    return (torch.cdist(q, means).argmin(1) == query_labels).float().mean().item()
+
+
+def mlp(seed=0):
+    torch.manual_seed(seed)
+    return MLPEncoder(10, hidden=(32,), embedding_dim=2)
+
+
+def tiny_fit(model, **kwargs):
+    options = {"steps": 6, "device": "cpu", "progress": False, "log_every": 1}
+    options.update(kwargs)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    return fit(model, blob_batches(0), make_objective("batch_hard", MARGIN), optimizer, **options)
+
+
+def tiny_omniglot(classes=6, per_class=4, size=16, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    images = (torch.rand(classes * per_class, 1, size, size, generator=generator) > 0.8).float()
+    return Omniglot(
+        images=images,
+        labels=torch.arange(classes).repeat_interleave(per_class),
+        character_names=[f"Alpha/character{c + 1:02d}" for c in range(classes)],
+        alphabet_names=["Alpha"],
+        character_alphabet=torch.zeros(classes, dtype=torch.int64),
+    )
+
+
+def tiny_config(**kwargs):
+    options = dict(
+        p=3, k=2, image_size=16, width=4, blocks=2, embedding_dim=8, steps=4,
+        device="cpu", log_every=1, validate_every=2,
+    )
+    options.update(kwargs)
+    return TrainConfig(**options)
+
+
+# ----------------------------------------------------------------------------- objectives
+
+
+@pytest.mark.parametrize(
+    ("name", "squared"),
+    # the contrastive loss is defined on the plain distance only
+    [(name, squared) for name in OBJECTIVES for squared in (False, True) if not (squared and "contrastive" in name)],
+)
+def test_objective_matches_brute_force(name, squared):
+    embeddings, labels = labelled_batch()
+    embeddings.requires_grad_(True)
+    torch.manual_seed(1)
+    loss, stats = make_objective(name, margin=MARGIN, squared=squared)(embeddings, labels)
+    triplets = None
+    if name == "random_triplets":  # the objective draws from the global generator: draw again
+        torch.manual_seed(1)
+        triplets = [t.tolist() for t in mining.random_triplets(labels, len(labels))]
+    expected = brute_force_loss(name, embeddings.detach(), labels, squared, triplets)
+    assert loss.dim() == 0 and math.isfinite(loss.item())
+    assert loss.item() == pytest.approx(expected, rel=1e-9)
+    loss.backward()
+    assert torch.isfinite(embeddings.grad).all()
+    assert set(stats) == {"active_fraction", "mean_positive_distance", "mean_negative_distance"}
+    assert all(isinstance(v, float) and math.isfinite(v) for v in stats.values())
+
+
+@pytest.mark.parametrize("name", OBJECTIVES)
+def test_objective_statistics_come_from_the_miners(name):
+    embeddings, labels = labelled_batch(seed=3)
+    _, stats = make_objective(name, margin=MARGIN)(embeddings, labels)
+    if name.startswith("contrastive"):
+        expected = mining.pair_statistics(embeddings, labels, MARGIN)
+    else:
+        expected = mining.triplet_statistics(embeddings, labels, MARGIN)
+    assert stats == expected
+
+
+def test_semi_hard_objective_without_semi_hard_negative_is_zero_with_a_gradient():
+    # two tight, far apart clusters: every negative is beyond d(a, p) + margin
+    embeddings = torch.tensor([[0.0, 0], [0, 0.01], [10, 0], [10, 0.01]], requires_grad=True)
+    loss, _ = make_objective("semi_hard", margin=MARGIN)(embeddings, torch.tensor([0, 0, 1, 1]))
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.equal(embeddings.grad, torch.zeros_like(embeddings))
+
+
+def test_make_objective_unknown_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown loss 'triplet'.*'batch_hard'.*'semi_hard'"):
+        make_objective("triplet")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"loss": "batch_hard", "margin": 0.0}, "margin must be > 0"),
+        ({"loss": "contrastive", "squared": True}, "squared=True applies to triplet losses only"),
+    ],
+)
+def test_make_objective_rejects_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_objective(**kwargs)
+
+
+def test_objective_rejects_a_batch_without_positive_pair():
+    with pytest.raises(ValueError, match="no positive pair"):
+        make_objective("batch_hard")(torch.randn(4, 2), torch.arange(4))
+
+
+# ----------------------------------------------------------------------------- fit
+
+
+def test_fit_learns_separable_blobs():
+    model = mlp()
+    before = nearest_mean_accuracy(model)
+    history = tiny_fit(model, steps=60, log_every=10, validate=nearest_mean_accuracy, validate_every=20)
+    assert history.step == [10, 20, 30, 40, 50, 60]
+    assert np.mean(history.loss[-3:]) < 0.5 * np.mean(history.loss[:3])
+    assert before < 0.7
+    assert history.best_validation[1] > 0.9 > before + 0.2
+    assert nearest_mean_accuracy(model) == history.best_validation[1]  # the selected weights
+
+
+def test_fit_logs_window_means():
+    recorded = []
+    objective = make_objective("batch_hard", MARGIN)
+
+    def recording(embeddings, labels):
+        loss, stats = objective(embeddings, labels)
+        recorded.append((loss.item(), stats["active_fraction"]))
+        return loss, stats
+
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = fit(model, blob_batches(0), recording, optimizer, steps=12, log_every=5, device="cpu", progress=False)
+    assert history.step == [5, 10, 12]
+    windows = [recorded[0:5], recorded[5:10], recorded[10:12]]
+    assert history.loss == pytest.approx([np.mean([r[0] for r in w]) for w in windows])
+    assert history.active_fraction == pytest.approx([np.mean([r[1] for r in w]) for w in windows])
+    assert history.lr == [0.1] * 3
+    assert all(later >= earlier for earlier, later in itertools.pairwise(history.seconds))
+
+
+def test_fit_logs_nan_for_statistics_a_custom_objective_does_not_report():
+    objective = make_objective("batch_hard", MARGIN)
+
+    def loss_only(embeddings, labels):
+        return objective(embeddings, labels)[0], {}
+
+    model = mlp()
+    history = fit(model, blob_batches(0), loss_only, torch.optim.SGD(model.parameters(), lr=0.1),
+                  steps=2, device="cpu", progress=False, log_every=1)
+    assert all(math.isfinite(v) for v in history.loss) and len(history.active_fraction) == 2
+    assert all(math.isnan(v) for v in history.active_fraction + history.mean_negative_distance)
+
+
+def test_fit_steps_the_scheduler_and_logs_the_lr_of_each_step():
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    history = fit(
+        model, blob_batches(0), make_objective("batch_all", MARGIN), optimizer,
+        steps=4, scheduler=scheduler, device="cpu", progress=False, log_every=1,
+    )
+    assert history.lr == [1.0, 0.5, 0.25, 0.125]
+
+
+def test_fit_stops_at_the_time_budget(monkeypatch):
+    # A fake clock that advances one second each time it is read: fit reads it at the start, once per step
+    # for the budget and once per log entry, so with log_every=1 each step takes two seconds.
+    clock = itertools.count()
+    monkeypatch.setattr("siamese_tutorial.training.time.perf_counter", lambda: float(next(clock)))
+    history = tiny_fit(mlp(), steps=None, time_budget=10, log_every=1)
+    assert history.step == [1, 2, 3, 4, 5]
+    assert history.seconds[-1] == 9  # read in the log of step 5, just before the budget check at 10 stops it
+
+
+def test_fit_stops_at_steps_before_a_large_time_budget():
+    history = tiny_fit(mlp(), steps=3, time_budget=1e6)
+    assert history.step == [1, 2, 3]
+
+
+def test_fit_iterates_a_list_again_and_ends_with_a_generator():
+    batches = [blobs(3, seed) for seed in range(2)]
+    assert tiny_fit(mlp(), steps=5).step == [1, 2, 3, 4, 5]
+    model = mlp()
+    history = fit(
+        model, iter(batches), make_objective("batch_hard", MARGIN), torch.optim.SGD(model.parameters(), lr=0.1),
+        steps=5, device="cpu", progress=False, log_every=1,
+    )
+    assert history.step == [1, 2]
+    history = fit(
+        model, batches, make_objective("batch_hard", MARGIN), torch.optim.SGD(model.parameters(), lr=0.1),
+        steps=5, device="cpu", progress=False, log_every=1,
+    )
+    assert history.step == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"steps": None}, "give steps, time_budget"),
+        ({"steps": 0}, "steps must be >= 1"),
+        ({"steps": None, "time_budget": 0}, "time_budget must be > 0"),
+        ({"validate_every": 0}, "validate_every and log_every must be >= 1"),
+        ({"log_every": 0}, "validate_every and log_every must be >= 1"),
+    ],
+)
+def test_fit_rejects_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_fit(mlp(), **kwargs)
+
+
+def test_fit_rejects_empty_batches():
+    model = mlp()
+    with pytest.raises(ValueError, match="batches yielded no batch"):
+        fit(model, [], make_objective("batch_hard"), torch.optim.SGD(model.parameters(), lr=0.1),
+            steps=3, device="cpu", progress=False)
+
+
+def test_fit_stops_on_a_non_finite_loss():
+    model = mlp()
+
+    def diverged(embeddings, labels):
+        return embeddings.sum() * float("inf"), {}
+
+    with pytest.raises(FloatingPointError, match="loss is -?(inf|nan) at step 1; lower the learning rate"):
+        fit(model, blob_batches(0), diverged, torch.optim.SGD(model.parameters(), lr=0.1),
+            steps=3, device="cpu", progress=False)
+
+
+def scripted_validation(scores):
+    """A validate callable returning the given scores in turn and remembering the weights it saw."""
+    seen = []
+
+    def validate(model):
+        assert not model.training and not torch.is_grad_enabled()
+        seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        return scores[len(seen) - 1]
+
+    return validate, seen
+
+
+def test_fit_keeps_the_best_validated_weights(tmp_path):
+    validate, seen = scripted_validation([0.1, 0.5, 0.3, 0.5])
+    model, path = mlp(), tmp_path / "best.pt"
+    history = tiny_fit(model, steps=7, validate=validate, validate_every=2, checkpoint_path=path, config={"lr": 1e-2})
+    assert history.validation == [(2, 0.1), (4, 0.5), (6, 0.3), (7, 0.5)]  # and after the last step
+    assert history.best_validation == (4, 0.5)  # ties keep the earlier step
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, seen[1][key])
+    loaded, checkpoint = load_checkpoint(path)
+    for key, value in loaded.state_dict().items():
+        torch.testing.assert_close(value, seen[1][key])
+    assert checkpoint["extra"] == {"step": 4, "score": 0.5}
+    assert checkpoint["config"] == {"lr": 1e-2}
+    assert checkpoint["history"] == history
+    assert model.training  # fit leaves the model in training mode
+
+
+def test_fit_writes_the_best_checkpoint_as_soon_as_the_score_improves(tmp_path):
+    path = tmp_path / "best.pt"
+    saved_steps = []
+
+    def validate(model):
+        if path.exists():
+            saved_steps.append(load_checkpoint(path)[1]["extra"]["step"])
+        return {2: 0.2, 4: 0.1, 6: 0.3}[len(saved_steps) * 2 + 2]
+
+    tiny_fit(mlp(), steps=6, validate=validate, validate_every=2, checkpoint_path=path)
+    assert saved_steps == [2, 2]  # written at step 2, not at step 4 (worse)
+    assert load_checkpoint(path)[1]["extra"] == {"step": 6, "score": 0.3}
+
+
+def test_fit_without_validation_checkpoints_the_final_weights(tmp_path):
+    model, path = SiameseNetwork(mlp()), tmp_path / "sub" / "final.pt"
+    history = tiny_fit(model, steps=3, checkpoint_path=path)
+    loaded, checkpoint = load_checkpoint(path)
+    assert isinstance(loaded, SiameseNetwork) and not loaded.training
+    x1, x2 = blobs(2, 5)[0], blobs(2, 6)[0]
+    torch.testing.assert_close(loaded(x1, x2), model(x1, x2))
+    assert checkpoint["extra"] == {"step": 3, "score": None}
+    assert checkpoint["history"] == history
+
+
+def test_fit_refuses_to_train_a_model_it_cannot_checkpoint(tmp_path):
+    model = torch.nn.Linear(10, 2)
+    with pytest.raises(ValueError, match="cannot checkpoint a Linear"):
+        tiny_fit(model, checkpoint_path=tmp_path / "x.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_round_trip_gives_equal_outputs(tmp_path):
+    torch.manual_seed(0)
+    model = ConvEncoder(width=4, blocks=2, embedding_dim=3, normalize=True, image_size=8)
+    model(torch.rand(4, 1, 8, 8))  # update the batch-norm running statistics
+    model.eval()
+    history = History(step=[1], loss=[0.5], validation=[(1, 0.25)])
+    save_checkpoint(tmp_path / "c.pt", model, {"loss": "batch_hard"}, history, {"note": "x"})
+    loaded, checkpoint = load_checkpoint(tmp_path / "c.pt")
+    assert isinstance(loaded, ConvEncoder) and loaded.config() == model.config()
+    x = torch.rand(5, 1, 8, 8)
+    torch.testing.assert_close(loaded(x), model(x))
+    assert checkpoint["config"] == {"loss": "batch_hard"}
+    assert checkpoint["history"] == history and checkpoint["extra"] == {"note": "x"}
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left behind
+
+
+def test_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    old = mlp(seed=1)
+    save_checkpoint(path, old, {"version": "old"})
+
+    def failing_save(obj, file, *args, **kwargs):
+        file.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, mlp(seed=2), {"version": "new"})
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+    loaded, checkpoint = load_checkpoint(path)
+    assert checkpoint["config"] == {"version": "old"}
+    x = blobs(2, 0)[0]
+    torch.testing.assert_close(loaded(x), old(x))
+
+
+def test_load_checkpoint_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_load_checkpoint_corrupted_file(tmp_path, damage):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, mlp(), {})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"not a checkpoint at all")
+    with pytest.raises(ValueError, match="could not be read as a checkpoint"):
+        load_checkpoint(path)
+
+
+def test_load_checkpoint_rejects_other_torch_files(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a siamese_tutorial checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_save_checkpoint_rejects_models_it_cannot_rebuild(tmp_path):
+    with pytest.raises(ValueError, match="cannot checkpoint a Sequential"):
+        save_checkpoint(tmp_path / "c.pt", torch.nn.Sequential(), {})
+
+
+# ----------------------------------------------------------------------------- history, seeds
+
+
+def test_history_round_trips_through_json():
+    history = History(
+        step=[10, 20], loss=[1.0, 0.5], active_fraction=[0.9, 0.4], mean_positive_distance=[0.3, 0.2],
+        mean_negative_distance=[0.4, 0.8], lr=[1e-3, 5e-4], seconds=[0.1, 0.2], validation=[(20, 0.75)],
+    )
+    assert History.from_dict(json.loads(json.dumps(history.to_dict()))) == history
+    frame = history.as_dataframe()
+    assert list(frame.columns) == [
+        "step", "loss", "active_fraction", "mean_positive_distance", "mean_negative_distance", "lr", "seconds",
+    ]
+    assert frame["loss"].tolist() == [1.0, 0.5]
+    assert History().best_validation is None
+
+
+def test_seed_everything_repeats_all_generators():
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    seed_everything(7)
+    first = draw()
+    seed_everything(7)
+    assert draw() == first
+
+
+def test_default_device():
+    assert default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# ----------------------------------------------------------------------------- the recipe
+
+
+def test_train_encoder_on_a_tiny_omniglot(tmp_path):
+    config = tiny_config(steps=4, lr=1e-2)
+    scores = iter([0.2, 0.1])
+    encoder, history = train_encoder(
+        config, tiny_omniglot(), validate=lambda model: next(scores), checkpoint_path=tmp_path / "enc.pt",
+        progress=False,
+    )
+    assert isinstance(encoder, ConvEncoder) and encoder.embedding_dim == 8
+    assert history.step == [1, 2, 3, 4] and history.validation == [(2, 0.2), (4, 0.1)]
+    assert all(math.isfinite(v) for v in history.loss)
+    # cosine schedule: the lr used at step t is lr * (1 + cos(pi (t - 1) / T)) / 2
+    assert history.lr == pytest.approx([1e-2 * (1 + math.cos(math.pi * t / 4)) / 2 for t in range(4)])
+    loaded, checkpoint = load_checkpoint(tmp_path / "enc.pt")
+    assert checkpoint["config"] == config.to_dict() and checkpoint["extra"]["step"] == 2
+    encoder.eval()
+    x = torch.rand(3, 1, 16, 16)
+    torch.testing.assert_close(loaded(x), encoder(x))
+
+
+def test_train_encoder_is_reproducible_on_cpu():
+    def losses(seed):
+        _, history = train_encoder(tiny_config(seed=seed), tiny_omniglot(), progress=False)
+        return history.loss, history.active_fraction
+
+    assert losses(0) == losses(0)
+    assert losses(0) != losses(1)
+
+
+def test_train_encoder_time_budget_without_steps():
+    _, history = train_encoder(tiny_config(steps=None, time_budget=0.2, rotations=False, augment=False),
+                               tiny_omniglot(), progress=False)
+    assert history.seconds[-1] >= 0.2
+    assert history.lr == [1e-3] * len(history.lr)  # no schedule without a number of steps
+
+
+def test_train_encoder_rejects_mismatched_image_size():
+    with pytest.raises(ValueError, match=r"config.image_size is 28 .* load_omniglot\(image_size=28\)"):
+        train_encoder(tiny_config(image_size=28), tiny_omniglot(size=16), progress=False)
+
+
+def test_train_encoder_needs_a_stopping_rule():
+    with pytest.raises(ValueError, match="give steps, time_budget"):
+        train_encoder(tiny_config(steps=None), tiny_omniglot(), progress=False)
+
+
+def test_train_config_to_dict_round_trip():
+    config = tiny_config(loss="semi_hard", margin=0.3)
+    assert TrainConfig(**config.to_dict()) == config
+    assert TrainConfig().loss == "batch_hard" and TrainConfig().embedding_dim == 128
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"p": 1}, "p and k must be >= 2"),
+        ({"k": 1}, "p and k must be >= 2"),
+        ({"margin": -0.1}, "margin must be > 0"),
+        ({"loss": "hinge"}, "unknown loss 'hinge'"),
+        ({"loss": "contrastive", "squared": True}, "squared=True applies to triplet losses only"),
+        ({"steps": 0}, "steps must be >= 1"),
+        ({"time_budget": -1.0}, "time_budget must be > 0"),
+        ({"lr": 0.0}, "lr must be > 0"),
+        ({"validate_every": 0}, "validate_every and log_every must be >= 1"),
+    ],
+)
+def test_train_config_rejects_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
