@@ -44,7 +44,10 @@ __all__ = [
     "OneShotRun",
     "default_data_dir",
     "download",
+    "RUN_ALPHABETS",
+    "VALIDATION_ALPHABETS",
     "load_omniglot",
+    "load_validation_set",
     "load_one_shot_runs",
     "PKSampler",
     "random_pairs",
@@ -90,6 +93,19 @@ SPLITS: dict[str, SplitInfo] = {
 
 NUM_RUNS = 20
 RUN_WAYS = 20
+
+RUN_ALPHABETS = (
+    "Atlantean", "Ge_ez", "Glagolitic", "Gurmukhi", "Kannada", "Malayalam", "Manipuri",
+    "Old_Church_Slavonic_(Cyrillic)", "Tengwar", "Tibetan",
+)
+"""The 10 evaluation alphabets the 20 official runs are drawn from (two runs each, in this order)."""
+
+VALIDATION_ALPHABETS = (
+    "Angelic", "Atemayar_Qelisayer", "Aurek-Besh", "Avesta", "Keble", "Mongolian", "Oriya", "Sylheti",
+    "Syriac_(Serto)", "ULOG",
+)
+"""The other 10 evaluation alphabets: no run uses them, so choices can be made on them without
+touching the test runs."""
 
 
 class OmniglotDataError(RuntimeError):
@@ -389,6 +405,13 @@ def load_omniglot(
             [alphabet_names.index(c.split("/", 1)[0]) for c in character_names], dtype=torch.int64
         ),
     )
+
+
+def load_validation_set(
+    image_size: int = 28, data_dir: str | Path | None = None, download: bool = True
+) -> Omniglot:
+    """The evaluation images of the :data:`VALIDATION_ALPHABETS`, for choosing anything without the test runs."""
+    return load_omniglot("evaluation", image_size, data_dir, download).select_alphabets(VALIDATION_ALPHABETS)
 
 
 @dataclass

@@ -316,3 +316,18 @@ def test_random_affine():
     assert random_affine(torch.zeros(2, 1, 8, 8)).abs().sum() == 0  # blank paper stays blank
     with pytest.raises(ValueError, match=r"\(B, C, S, S\)"):
         random_affine(torch.zeros(28, 28))
+
+
+def test_validation_alphabets_are_the_evaluation_alphabets_no_run_uses(omniglot_evaluation, one_shot_runs):
+    assert set(data.VALIDATION_ALPHABETS) | set(data.RUN_ALPHABETS) == set(omniglot_evaluation.alphabet_names)
+    assert not set(data.VALIDATION_ALPHABETS) & set(data.RUN_ALPHABETS)
+    # Every image of run01 (Atlantean) is an evaluation image of a run alphabet.
+    full = load_omniglot("evaluation", image_size=105, download=False)
+    flat = full.images.flatten(1)
+    for image in torch.cat([one_shot_runs[0].train_images, one_shot_runs[0].test_images]):
+        match = (flat == image.flatten()).all(dim=1).nonzero().flatten()
+        assert len(match) == 1
+        alphabet = full.alphabet_names[full.alphabet_labels[match[0]]]
+        assert alphabet == "Atlantean" and alphabet in data.RUN_ALPHABETS
+    validation = data.load_validation_set(image_size=28, download=False)
+    assert sorted(validation.alphabet_names) == sorted(data.VALIDATION_ALPHABETS)

@@ -1,0 +1,372 @@
+"""Figures of the tutorial: embeddings, distance histograms, ROC curves, training curves, one-shot runs.
+
+All functions share one look (:func:`set_style`: seaborn's ``"whitegrid"`` style in the ``"notebook"``
+context, applied once), draw into the ``ax`` (or ``fig``) they are given or a new one, and return it.
+Images are drawn with ink = 1 in black on white paper. Pair labels follow the package convention:
+``0`` = similar pair, ``1`` = dissimilar pair.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from .data import OneShotRun
+from .evaluation import _as_numpy, _check_pairs
+from .training import History
+
+__all__ = [
+    "set_style",
+    "plot_images",
+    "plot_embedding_2d",
+    "plot_distance_histograms",
+    "plot_roc",
+    "plot_training_curves",
+    "plot_one_shot_run",
+]
+
+SIMILAR_COLOUR, DISSIMILAR_COLOUR, MISTAKE_COLOUR = "tab:blue", "tab:orange", "tab:red"
+
+_style_applied = False
+
+
+def set_style(force: bool = False) -> None:
+    """Apply the book's style, seaborn ``"whitegrid"`` in the ``"notebook"`` context, once per session.
+
+    Every plotting function calls it, so figures look alike whatever the caller did before; call it
+    with ``force=True`` to restore the style after changing it.
+
+    Parameters
+    ----------
+    force : bool
+        Apply it again even if it was already applied.
+    """
+    global _style_applied
+    if force or not _style_applied:
+        sns.set_theme(context="notebook", style="whitegrid")
+        _style_applied = True
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
+    set_style()
+    return ax if ax is not None else plt.subplots(figsize=figsize, layout="constrained")[1]
+
+
+def plot_images(
+    images: Tensor | np.ndarray,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    fig: Figure | None = None,
+    cmap: str = "gray_r",
+) -> Figure:
+    """A grid of small images, ink (1) in black on white paper (0).
+
+    Parameters
+    ----------
+    images : Tensor or ndarray
+        ``(N, 1, H, W)`` or ``(N, H, W)`` images.
+    titles : sequence of str, optional
+        One title per image.
+    ncols : int
+        Images per row.
+    fig : Figure, optional
+        Figure to draw into (it is cleared); default: a new one.
+    cmap : str
+        Matplotlib colour map.
+
+    Returns
+    -------
+    Figure
+        One Axes per image, in ``fig.axes`` order; ticks removed but the frame kept (to colour it).
+    """
+    images = _as_numpy(images)
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.ndim != 3 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty (N, 1, H, W) or (N, H, W) stack, got shape {images.shape}.")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"titles must have one entry per image: got {len(titles)} for {len(images)} images.")
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}.")
+    set_style()
+    ncols = min(ncols, len(images))
+    nrows = math.ceil(len(images) / ncols)
+    height, width = images.shape[1:]
+    if fig is None:
+        fig = plt.figure(figsize=(1.4 * ncols * max(1.0, width / height), 1.6 * nrows), layout="constrained")
+    else:
+        fig.clear()
+    for i, image in enumerate(images):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize="small")
+    return fig
+
+
+def plot_embedding_2d(
+    embeddings: Tensor | np.ndarray,
+    labels: Tensor | np.ndarray,
+    ax: Axes | None = None,
+    class_names: Sequence[str] | None = None,
+    max_legend: int = 10,
+    title: str = "Embedding",
+) -> Axes:
+    """Scatter plot of 2-D embeddings, one colour per class.
+
+    Parameters
+    ----------
+    embeddings : Tensor or ndarray
+        ``(N, 2)`` embeddings (train with ``embedding_dim=2``, or project first, e.g. with PCA).
+    labels : Tensor or ndarray
+        ``(N,)`` class of each point.
+    ax : Axes, optional
+        Where to draw; default: a new figure.
+    class_names : sequence of str, optional
+        Name of class ``c`` (for the legend), indexed by label.
+    max_legend : int
+        Show a legend only up to this many classes (beyond, colours alone tell classes apart).
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    Axes
+    """
+    points, labels = _as_numpy(embeddings), _as_numpy(labels)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(
+            f"embeddings must have shape (N, 2), got {points.shape}; train with embedding_dim=2 or project "
+            f"to 2-D first (e.g. PCA)."
+        )
+    if labels.shape != (len(points),):
+        raise ValueError(f"labels must have shape ({len(points)},), one per embedding, got {labels.shape}.")
+    ax = _new_axes(ax, figsize=(5.5, 5.0))
+    classes = np.unique(labels)
+    names = [str(c) if class_names is None else class_names[int(c)] for c in classes]
+    palette = sns.color_palette("tab10" if len(classes) <= 10 else "husl", len(classes))
+    for colour, c, name in zip(palette, classes, names):
+        chosen = labels == c
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=14, alpha=0.8, color=colour, label=name)
+    if len(classes) <= max_legend:
+        ax.legend(title="class", fontsize="small", markerscale=1.5, loc="best")
+    ax.set_xlabel("embedding dimension 1")
+    ax.set_ylabel("embedding dimension 2")
+    ax.set_title(title)
+    ax.set_aspect("equal", adjustable="datalim")
+    return ax
+
+
+def plot_distance_histograms(
+    distances: Tensor | np.ndarray,
+    labels: Tensor | np.ndarray,
+    threshold: float | None = None,
+    ax: Axes | None = None,
+    bins: int = 40,
+    title: str = "Distances of similar and dissimilar pairs",
+) -> Axes:
+    """Histograms of the distances of similar (label 0) and dissimilar (label 1) pairs.
+
+    A good embedding separates the two; a threshold between them is a verifier ("similar if
+    ``distance <= threshold``").
+
+    Parameters
+    ----------
+    distances : Tensor or ndarray
+        ``(P,)`` distance of each pair.
+    labels : Tensor or ndarray
+        ``(P,)`` ``0`` = similar pair, ``1`` = dissimilar pair.
+    threshold : float, optional
+        Draw this decision threshold as a vertical line.
+    ax : Axes, optional
+        Where to draw; default: a new figure.
+    bins : int
+        Number of bins, shared by both histograms.
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    Axes
+    """
+    distances, similar = _check_pairs(distances, labels)
+    ax = _new_axes(ax)
+    edges = np.histogram_bin_edges(distances, bins=bins)
+    groups = ((similar, "similar (label 0)", SIMILAR_COLOUR), (~similar, "dissimilar (label 1)", DISSIMILAR_COLOUR))
+    for chosen, name, colour in groups:
+        if chosen.any():
+            sns.histplot(distances[chosen], bins=edges, stat="density", element="step",
+                         color=colour, alpha=0.35, label=name, ax=ax)
+    if threshold is not None:
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=1.5, label=f"threshold {threshold:.3g}")
+    ax.legend(fontsize="small")
+    ax.set_xlabel("distance")
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    return ax
+
+
+def plot_roc(
+    fpr: Tensor | np.ndarray,
+    tpr: Tensor | np.ndarray,
+    auc: float | None = None,
+    eer: float | None = None,
+    ax: Axes | None = None,
+    label: str | None = None,
+    title: str = "ROC curve of pair verification",
+) -> Axes:
+    """ROC curve, e.g. from :func:`siamese_tutorial.evaluation.roc_curve`, with the chance diagonal.
+
+    Parameters
+    ----------
+    fpr, tpr : Tensor or ndarray
+        False and true positive rates (a positive = a similar pair, accepted when its distance is small).
+    auc : float, optional
+        Area under the curve, shown in the legend.
+    eer : float, optional
+        Equal error rate: marked where the curve meets the line ``FPR = 1 - TPR``.
+    ax : Axes, optional
+        Where to draw (several curves may share one); default: a new figure.
+    label : str, optional
+        Legend label of the curve.
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    Axes
+    """
+    fpr, tpr = _as_numpy(fpr), _as_numpy(tpr)
+    if fpr.ndim != 1 or fpr.shape != tpr.shape:
+        raise ValueError(f"fpr and tpr must be 1-D and of the same length, got shapes {fpr.shape}, {tpr.shape}.")
+    ax = _new_axes(ax, figsize=(4.5, 4.5))
+    text = label or "ROC"
+    if auc is not None:
+        text += f" (AUC = {auc:.3f})"
+    (line,) = ax.plot(fpr, tpr, linewidth=2, label=text)
+    if eer is not None:
+        ax.plot([eer], [1 - eer], "o", color=line.get_color(), label=f"EER = {eer:.3f}")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right", fontsize="small")
+    ax.set_xlabel("false positive rate (dissimilar pairs accepted)")
+    ax.set_ylabel("true positive rate (similar pairs accepted)")
+    ax.set_title(title)
+    return ax
+
+
+def plot_training_curves(history: History | Mapping[str, Any], fig: Figure | None = None) -> Figure:
+    """Four panels: loss, fraction of active triplets/pairs, mean positive/negative distances, validation score.
+
+    Parameters
+    ----------
+    history : History or dict
+        A :class:`siamese_tutorial.training.History`, or a dict with its keys (``step``, ``loss``,
+        ``active_fraction``, ``mean_positive_distance``, ``mean_negative_distance``, ``validation``
+        as ``(step, score)`` pairs), e.g. from ``History.to_dict()`` or a JSON file.
+    fig : Figure, optional
+        Figure to draw into (it is cleared); default: a new one.
+
+    Returns
+    -------
+    Figure
+        With 2 x 2 Axes.
+    """
+    if isinstance(history, Mapping):
+        history = History.from_dict(history)
+    if not isinstance(history, History):
+        raise ValueError(
+            f"history must be a training.History or a dict of its lists, got {type(history).__name__}."
+        )
+    set_style()
+    if fig is None:
+        fig = plt.figure(figsize=(10, 7), layout="constrained")
+    else:
+        fig.clear()
+    loss_ax, active_ax, distance_ax, validation_ax = fig.subplots(2, 2).flatten()
+    loss_ax.plot(history.step, history.loss)
+    loss_ax.set(xlabel="step", ylabel="loss", title="Training loss")
+    active_ax.plot(history.step, history.active_fraction, color="tab:green")
+    active_ax.set(xlabel="step", ylabel="fraction", title="Active (loss > 0) triplets or pairs", ylim=(0, 1.02))
+    distance_ax.plot(history.step, history.mean_positive_distance, color=SIMILAR_COLOUR, label="positive")
+    distance_ax.plot(history.step, history.mean_negative_distance, color=DISSIMILAR_COLOUR, label="negative")
+    distance_ax.legend(fontsize="small")
+    distance_ax.set(xlabel="step", ylabel="mean distance", title="Distances in the batch")
+    if history.validation:
+        steps, scores = zip(*history.validation)
+        validation_ax.plot(steps, scores, marker="o", color="tab:purple")
+    else:
+        validation_ax.text(0.5, 0.5, "no validation", ha="center", va="center", transform=validation_ax.transAxes)
+    validation_ax.set(xlabel="step", ylabel="score", title="Validation")
+    return fig
+
+
+def plot_one_shot_run(
+    run: OneShotRun,
+    predictions: Tensor | Sequence[int],
+    ncols: int = 4,
+    fig: Figure | None = None,
+) -> Figure:
+    """Every test item of a one-shot run beside its predicted and its true training image; mistakes framed in red.
+
+    Each panel shows ``test | predicted | true`` images; its title gives the predicted class (numbered from 1,
+    as the files ``classNN.png``) and, for a mistake, the true one.
+
+    Parameters
+    ----------
+    run : OneShotRun
+        The run (any image size).
+    predictions : Tensor or sequence of int
+        ``(T,)`` predicted training index of each test item, e.g. ``result.predictions[i]`` of a
+        :class:`~siamese_tutorial.evaluation.OneShotResult` for the ``i``-th run.
+    ncols : int
+        Panels per row.
+    fig : Figure, optional
+        Figure to draw into (it is cleared); default: a new one.
+
+    Returns
+    -------
+    Figure
+    """
+    predictions = torch.as_tensor(predictions).long().cpu()
+    num_test, num_train = len(run.test_images), len(run.train_images)
+    if predictions.shape != (num_test,):
+        raise ValueError(
+            f"predictions must have shape ({num_test},), one per test item, got {tuple(predictions.shape)}."
+        )
+    if predictions.min() < 0 or predictions.max() >= num_train:
+        raise ValueError(f"predictions must be indices of training images, in 0 .. {num_train - 1}.")
+    answers = run.test_labels.cpu()
+    separator = torch.full((num_test, 1, run.test_images.shape[2], 2), 0.25)  # a thin grey bar between images
+    panels = torch.cat(
+        [run.test_images.cpu(), separator, run.train_images.cpu()[predictions], separator,
+         run.train_images.cpu()[answers]],
+        dim=-1,
+    )
+    titles = [
+        f"item {i + 1}: {p + 1} ✓" if p == a else f"item {i + 1}: {p + 1}, true {a + 1} ✗"
+        for i, (p, a) in enumerate(zip(predictions.tolist(), answers.tolist()))
+    ]
+    fig = plot_images(panels, titles=titles, ncols=ncols, fig=fig)
+    for ax, mistake in zip(fig.axes, (predictions != answers).tolist()):
+        ax.set_xlabel("test | predicted | true", fontsize="x-small")
+        if mistake:
+            for spine in ax.spines.values():
+                spine.set(color=MISTAKE_COLOUR, linewidth=3, visible=True)
+    correct = int((predictions == answers).sum())
+    fig.suptitle(f"{run.name}: {correct}/{num_test} correct (mistakes framed in red)")
+    return fig

@@ -1,0 +1,203 @@
+"""Tests of siamese_tutorial.plotting: every figure draws on small data, labelled, without a display."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from siamese_tutorial.data import OneShotRun  # noqa: E402
+from siamese_tutorial.evaluation import equal_error_rate, roc_auc, roc_curve  # noqa: E402
+from siamese_tutorial.plotting import (  # noqa: E402
+    MISTAKE_COLOUR,
+    plot_distance_histograms,
+    plot_embedding_2d,
+    plot_images,
+    plot_one_shot_run,
+    plot_roc,
+    plot_training_curves,
+    set_style,
+)
+from siamese_tutorial.training import History  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def assert_labelled(ax, xlabel=True, ylabel=True):
+    assert ax.get_title()
+    if xlabel:
+        assert ax.get_xlabel()
+    if ylabel:
+        assert ax.get_ylabel()
+
+
+def toy_run(size=8):
+    generator = torch.Generator().manual_seed(0)
+    train = (torch.rand(5, 1, size, size, generator=generator) > 0.6).float()
+    test_labels = torch.tensor([3, 0, 4, 1, 2])
+    return OneShotRun(
+        name="run01",
+        train_images=train,
+        test_images=train[test_labels],
+        test_labels=test_labels,
+        train_files=[f"training/class{c:02d}.png" for c in range(1, 6)],
+        test_files=[f"test/item{i:02d}.png" for i in range(1, 6)],
+    )
+
+
+def history_dict():
+    return {
+        "step": [10, 20, 30],
+        "loss": [1.0, 0.6, 0.4],
+        "active_fraction": [0.9, 0.5, 0.3],
+        "mean_positive_distance": [0.8, 0.5, 0.4],
+        "mean_negative_distance": [0.9, 1.1, 1.3],
+        "validation": [[20, 0.5], [30, 0.6]],
+    }
+
+
+def test_set_style_applies_seaborn_whitegrid():
+    matplotlib.rcParams["axes.grid"] = False
+    set_style(force=True)
+    assert matplotlib.rcParams["axes.grid"]
+    assert matplotlib.rcParams["axes.facecolor"] == "white"
+
+
+def test_plot_images_grid_with_titles():
+    images = torch.rand(5, 1, 6, 6)
+    fig = plot_images(images, titles=list("abcde"), ncols=3)
+    assert len(fig.axes) == 5
+    assert [ax.get_title() for ax in fig.axes] == list("abcde")
+    assert fig.axes[3].get_subplotspec().get_geometry()[:2] == (2, 3)
+    shown = fig.axes[4].images[0]
+    np.testing.assert_allclose(shown.get_array(), images[4, 0].numpy())
+    assert shown.get_cmap().name == "gray_r" and shown.get_clim() == (0.0, 1.0)  # ink = 1 is black
+    assert len(fig.axes[0].get_xticks()) == 0
+
+
+def test_plot_images_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\) or \(N, H, W\)"):
+        plot_images(torch.rand(6, 6))
+    with pytest.raises(ValueError, match="one entry per image"):
+        plot_images(torch.rand(2, 6, 6), titles=["only one"])
+    with pytest.raises(ValueError, match="ncols must be >= 1"):
+        plot_images(torch.rand(2, 6, 6), ncols=0)
+
+
+def test_plot_embedding_2d_one_colour_per_class_with_legend():
+    embeddings = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(30) % 3
+    ax = plot_embedding_2d(embeddings, labels, class_names=["alpha", "beta", "gamma"])
+    assert_labelled(ax)
+    assert len(ax.collections) == 3
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["alpha", "beta", "gamma"]
+    colours = {tuple(c.get_facecolor()[0]) for c in ax.collections}
+    assert len(colours) == 3
+
+
+def test_plot_embedding_2d_without_legend_for_many_classes_and_into_a_given_axes():
+    _, ax = plt.subplots()
+    points = np.random.default_rng(0).normal(size=(40, 2))
+    out = plot_embedding_2d(points, np.arange(40) % 20, ax=ax, max_legend=10)
+    assert out is ax and ax.get_legend() is None and len(ax.collections) == 20
+
+
+def test_plot_embedding_2d_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"shape \(N, 2\).*project"):
+        plot_embedding_2d(torch.zeros(4, 3), torch.zeros(4))
+    with pytest.raises(ValueError, match="one per embedding"):
+        plot_embedding_2d(torch.zeros(4, 2), torch.zeros(3))
+
+
+def test_plot_distance_histograms_with_threshold():
+    generator = np.random.default_rng(0)
+    labels = generator.integers(0, 2, 100)
+    distances = generator.normal(loc=labels.astype(float), scale=0.3)
+    ax = plot_distance_histograms(torch.tensor(distances), torch.tensor(labels), threshold=0.5)
+    assert_labelled(ax)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["similar (label 0)", "dissimilar (label 1)", "threshold 0.5"]
+
+
+def test_plot_distance_histograms_rejects_bad_labels():
+    with pytest.raises(ValueError, match=r"0 \(similar pair\) or 1"):
+        plot_distance_histograms([0.1, 0.2], [0, 3])
+    with pytest.raises(ValueError, match="same length"):
+        plot_distance_histograms([0.1, 0.2], [0])
+
+
+def test_plot_roc_with_auc_and_eer():
+    distances, labels = [0.1, 0.35, 0.4, 0.8], [0, 1, 0, 1]
+    fpr, tpr, _ = roc_curve(distances, labels)
+    auc, eer = roc_auc(distances, labels), equal_error_rate(distances, labels)
+    ax = plot_roc(fpr, tpr, auc=auc, eer=eer, label="toy")
+    assert_labelled(ax)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["toy (AUC = 0.750)", "EER = 0.500", "chance"]
+    np.testing.assert_allclose(ax.lines[1].get_xydata(), [[0.5, 0.5]])  # on the line FPR = 1 - TPR
+
+
+def test_plot_roc_rejects_mismatched_rates():
+    with pytest.raises(ValueError, match="same length"):
+        plot_roc([0, 1], [0, 0.5, 1])
+
+
+@pytest.mark.parametrize("as_dict", [True, False])
+def test_plot_training_curves_from_a_history_or_a_dict(as_dict):
+    history = history_dict() if as_dict else History.from_dict(history_dict())
+    fig = plot_training_curves(history)
+    assert len(fig.axes) == 4
+    for ax in fig.axes:
+        assert_labelled(ax)
+    loss_ax, _, distance_ax, validation_ax = fig.axes
+    np.testing.assert_allclose(loss_ax.lines[0].get_ydata(), [1.0, 0.6, 0.4])
+    assert len(distance_ax.lines) == 2
+    np.testing.assert_allclose(validation_ax.lines[0].get_xydata(), [[20, 0.5], [30, 0.6]])
+
+
+def test_plot_training_curves_without_validation():
+    data = history_dict()
+    data["validation"] = []
+    validation_ax = plot_training_curves(data).axes[3]
+    assert not validation_ax.lines and validation_ax.texts[0].get_text() == "no validation"
+
+
+def test_plot_training_curves_rejects_other_objects():
+    with pytest.raises(ValueError, match="training.History or a dict"):
+        plot_training_curves([1, 2, 3])
+
+
+def test_plot_one_shot_run_frames_mistakes_in_red():
+    run = toy_run()
+    predictions = torch.tensor([3, 0, 1, 1, 0])  # items 3 and 5 are wrong
+    fig = plot_one_shot_run(run, predictions, ncols=3)
+    assert len(fig.axes) == 5
+    assert fig.get_suptitle() == "run01: 3/5 correct (mistakes framed in red)"
+    red = matplotlib.colors.to_rgba(MISTAKE_COLOUR)
+    framed = [ax.spines["top"].get_edgecolor() == red for ax in fig.axes]
+    assert framed == [False, False, True, False, True]
+    for ax in fig.axes:
+        assert_labelled(ax, ylabel=False)
+    assert fig.axes[0].get_title() == "item 1: 4 ✓"
+    assert fig.axes[2].get_title() == "item 3: 2, true 5 ✗"
+    # The panel of item 3 is: its test image | training image 1 (predicted) | training image 4 (true).
+    panel = fig.axes[2].images[0].get_array()
+    size = run.test_images.shape[-1]
+    np.testing.assert_array_equal(panel[:, :size], run.test_images[2, 0].numpy())
+    np.testing.assert_array_equal(panel[:, size + 2: 2 * size + 2], run.train_images[1, 0].numpy())
+    np.testing.assert_array_equal(panel[:, 2 * size + 4:], run.train_images[4, 0].numpy())
+
+
+def test_plot_one_shot_run_rejects_bad_predictions():
+    run = toy_run()
+    with pytest.raises(ValueError, match=r"shape \(5,\), one per test item"):
+        plot_one_shot_run(run, [0, 1])
+    with pytest.raises(ValueError, match=r"indices of training images, in 0 \.\. 4"):
+        plot_one_shot_run(run, [0, 1, 2, 3, 5])
