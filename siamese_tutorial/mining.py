@@ -194,10 +194,14 @@ def triplet_statistics(
     check_margin(margin, allow_zero=True)
     check_triplet_batch(labels)
     d = pairwise_distances(embeddings, squared=squared)
-    valid = triplet_mask(labels)
-    active = valid & (d.unsqueeze(2) - d.unsqueeze(1) + margin > 0)
+    positives, negatives = positive_mask(labels), negative_mask(labels)
+    # A triplet (a, p, n) is active when d(a,n) < d(a,p) + margin: count, for every (a, p), the
+    # negatives of a below that bound in a sorted row (N^2 log N instead of an N^3 mask).
+    sorted_negatives = d.masked_fill(~negatives, float("inf")).sort(dim=1).values
+    active = torch.searchsorted(sorted_negatives, (d + margin).contiguous())[positives].sum()
+    valid = (positives.sum(dim=1) * negatives.sum(dim=1)).sum()
     return {
-        "active_fraction": (active.sum() / valid.sum()).item(),
+        "active_fraction": (active / valid).item(),
         "mean_positive_distance": d[positive_mask(labels)].mean().item(),
         "mean_negative_distance": d[negative_mask(labels)].mean().item(),
     }
