@@ -21,7 +21,7 @@ from pathlib import Path
 from .data import SPLITS, OmniglotDataError, default_data_dir, download, load_omniglot, load_one_shot_runs
 from .data import load_validation_set
 from .evaluation import episode_accuracy, one_shot_accuracy
-from .training import OBJECTIVES, TrainConfig, load_checkpoint, train_encoder
+from .training import OBJECTIVES, TrainConfig, default_device, load_checkpoint, train_encoder
 
 VALIDATION_EPISODES = 200
 VALIDATION_SEED = 0
@@ -65,8 +65,67 @@ def _train(args: argparse.Namespace) -> int:
     _, history = train_encoder(config, train_set, validate, checkpoint_path=args.out, progress=not args.quiet)
     minutes = (time.perf_counter() - start) / 60
     step, score = history.best_validation
+    card = {
+        "command": args.command_line,
+        "config": config.to_dict(),
+        "steps_trained": history.step[-1],
+        "training_minutes": round(minutes, 2),
+        "machine": machine_description(config.device),
+        "validation": {"accuracy": score, "step_kept": step, "episodes": args.validation_episodes,
+                       "task": "20-way 1-shot within-alphabet episodes of the validation alphabets"},
+    }
+    _write_json(args.out.with_suffix(".json"), card)
     print(f"trained {history.step[-1]} steps in {minutes:.1f} min; kept step {step} "
           f"(validation accuracy {score:.4f} on {args.validation_episodes} episodes); saved {args.out}")
+    return 0
+
+
+def machine_description(device: str | None = None) -> str:
+    """The processor (or GPU), its core count and the torch version: where a time was measured."""
+    import os
+    import platform
+
+    import torch
+
+    if (device or default_device().type) == "cuda" and torch.cuda.is_available():
+        chip = torch.cuda.get_device_name()
+    else:
+        cpuinfo = Path("/proc/cpuinfo")
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")] if cpuinfo.exists() else []
+        chip = (f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                f"{torch.get_num_threads()} torch threads")
+    return f"{chip}, torch {torch.__version__}"
+
+
+def _write_json(path: Path, content: dict) -> None:
+    """Written to a temporary file and renamed, like the checkpoints."""
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(content, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Ship a trained checkpoint inside the package, with its card and its one look at the 20 runs."""
+    from .pretrained import PRETRAINED_DIR
+
+    card_path = args.checkpoint.with_suffix(".json")
+    if not card_path.exists():
+        raise FileNotFoundError(f"{card_path} is missing: export a checkpoint written by `train`, beside its card.")
+    card = json.loads(card_path.read_text())
+    encoder, _ = load_checkpoint(args.checkpoint)
+    result = one_shot_accuracy(encoder, load_one_shot_runs(card["config"]["image_size"], args.data_dir))
+    card["runs"] = {"accuracy": result.accuracy, "correct": result.correct, "total": result.total,
+                    "ci95": list(result.confidence_interval),
+                    "per_run": dict(zip(result.run_names, result.run_accuracies))}
+    print(result.summary(per_run=True))
+    PRETRAINED_DIR.mkdir(exist_ok=True)
+    target = PRETRAINED_DIR / f"{args.name}.pt"
+    tmp = target.with_name(target.name + ".part")
+    tmp.write_bytes(args.checkpoint.read_bytes())
+    tmp.replace(target)
+    _write_json(PRETRAINED_DIR / f"{args.name}.json", card)
+    print(f"shipped as {args.name}: {target}")
     return 0
 
 
@@ -161,13 +220,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=int, default=VALIDATION_EPISODES)
     evaluate.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     evaluate.set_defaults(run=_evaluate)
+
+    export = commands.add_parser("export", help="ship a trained checkpoint in the package (scores it on the 20 runs)")
+    export.add_argument("checkpoint", type=Path, help="a checkpoint written by `train` (its .json card beside it)")
+    export.add_argument("--name", required=True, help="the name load_pretrained() will know it by")
+    export.set_defaults(run=_export)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command_line = "python -m siamese_tutorial " + shlex.join(argv if argv is not None else sys.argv[1:])
     if args.command == "train":
-        print("command: python -m siamese_tutorial", shlex.join(argv if argv is not None else sys.argv[1:]))
+        print("command:", args.command_line)
     try:
         return args.run(args)
     except (OmniglotDataError, ValueError, FileNotFoundError) as error:
