@@ -118,13 +118,13 @@ def _export(args: argparse.Namespace) -> int:
     card["runs"] = {"accuracy": result.accuracy, "correct": result.correct, "total": result.total,
                     "ci95": list(result.confidence_interval),
                     "per_run": dict(zip(result.run_names, result.run_accuracies))}
-    print(result.summary(per_run=True))
     PRETRAINED_DIR.mkdir(exist_ok=True)
     target = PRETRAINED_DIR / f"{args.name}.pt"
     tmp = target.with_name(target.name + ".part")
     tmp.write_bytes(args.checkpoint.read_bytes())
     tmp.replace(target)
     _write_json(PRETRAINED_DIR / f"{args.name}.json", card)
+    print(result.summary(per_run=True))
     print(f"shipped as {args.name}: {target}")
     return 0
 
