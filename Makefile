@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed
 
-.PHONY: venv data book test clean
+.PHONY: venv data book test benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ book: data
 test: data
 	$(BIN)/python -m pytest
 	$(MAKE) book
+
+# Measurements, not tests: loss throughput against pytorch-metric-learning, training and
+# evaluation speed, chapter times; written to benchmarks/results.json and RESULTS.md.
+benchmarks: data
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf _build .pytest_cache .jupyter_cache

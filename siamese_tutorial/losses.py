@@ -515,7 +515,10 @@ def batch_all_triplet_loss(
     check_margin(margin, allow_zero=True)
     check_triplet_batch(labels)
     d = pairwise_distances(embeddings, squared=squared)
-    losses = F.relu(d.unsqueeze(2) - d.unsqueeze(1) + margin) * triplet_mask(labels)
+    # A valid triplet is an anchor-positive pair with a negative of the anchor: a (pairs, N) array
+    # holds them all, instead of an (N, N, N) one that is mostly invalid.
+    a, p = positive_mask(labels).nonzero(as_tuple=True)
+    losses = F.relu(d[a, p].unsqueeze(1) - d[a] + margin) * negative_mask(labels)[a]
     num_active = (losses > 0).sum()
     return losses.sum() / num_active.clamp(min=1)
 
