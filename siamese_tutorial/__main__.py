@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from .data import SPLITS, OmniglotDataError, default_data_dir, download, load_omniglot, load_one_shot_runs
-from .data import load_validation_set
+from .data import (SPLITS, OmniglotDataError, atomic_write, default_data_dir, download, load_omniglot,
+                   load_one_shot_runs, load_validation_set)
 from .evaluation import episode_accuracy, one_shot_accuracy
 from .training import OBJECTIVES, TrainConfig, default_device, load_checkpoint, train_encoder
 
@@ -99,10 +99,7 @@ def machine_description(device: str | None = None) -> str:
 
 
 def _write_json(path: Path, content: dict) -> None:
-    """Written to a temporary file and renamed, like the checkpoints."""
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(content, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write(path, lambda file: file.write((json.dumps(content, indent=2) + "\n").encode()))
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -118,11 +115,8 @@ def _export(args: argparse.Namespace) -> int:
     card["runs"] = {"accuracy": result.accuracy, "correct": result.correct, "total": result.total,
                     "ci95": list(result.confidence_interval),
                     "per_run": dict(zip(result.run_names, result.run_accuracies))}
-    PRETRAINED_DIR.mkdir(exist_ok=True)
     target = PRETRAINED_DIR / f"{args.name}.pt"
-    tmp = target.with_name(target.name + ".part")
-    tmp.write_bytes(args.checkpoint.read_bytes())
-    tmp.replace(target)
+    atomic_write(target, lambda file: file.write(args.checkpoint.read_bytes()))
     _write_json(PRETRAINED_DIR / f"{args.name}.json", card)
     print(result.summary(per_run=True))
     print(f"shipped as {args.name}: {target}")

@@ -26,9 +26,10 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -42,6 +43,7 @@ __all__ = [
     "OmniglotDataError",
     "Omniglot",
     "OneShotRun",
+    "atomic_write",
     "default_data_dir",
     "download",
     "RUN_ALPHABETS",
@@ -147,6 +149,24 @@ def _missing_message(split: str, data_dir: Path, reason: str) -> str:
     )
 
 
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write a file through ``write(file)`` into a temporary file beside it, renamed only once complete.
+
+    A crash or an error while writing (the exception propagates) leaves the old file, if any,
+    untouched and no temporary file behind: downloads, caches, checkpoints and cards use it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.remove(tmp_name)
+
+
 def download(split: str, data_dir: str | Path | None = None, force: bool = False) -> Path:
     """Download one official Omniglot zip, check its md5, and return its path.
 
@@ -158,11 +178,10 @@ def download(split: str, data_dir: str | Path | None = None, force: bool = False
     target = data_dir / info.zip_name
     if target.exists() and not force:
         return target
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=info.zip_name + ".", suffix=".part", dir=data_dir)
-    try:
+
+    def fetch(out: BinaryIO) -> None:
         digest = hashlib.md5()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(info.url, timeout=60) as response:
+        with urllib.request.urlopen(info.url, timeout=60) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
                 digest.update(block)
                 out.write(block)
@@ -171,14 +190,13 @@ def download(split: str, data_dir: str | Path | None = None, force: bool = False
                 f"The download of {info.url} is corrupted: its md5 is {digest.hexdigest()}, "
                 f"expected {info.md5}. Nothing was saved; try again later."
             )
-        os.replace(tmp_name, target)
+
+    try:
+        atomic_write(target, fetch)
     except (urllib.error.URLError, OSError) as error:
         raise OmniglotDataError(
             _missing_message(split, data_dir, f"the download failed ({error}).")
         ) from error
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
     return target
 
 
@@ -260,16 +278,6 @@ def _source_fingerprint(split: str, data_dir: Path) -> str:
     return digest.hexdigest() if files else ""
 
 
-def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
 
 
 def _load_cached(split: str, data_dir: Path, download_ok: bool) -> dict[str, np.ndarray]:
@@ -291,7 +299,7 @@ def _load_cached(split: str, data_dir: Path, download_ok: bool) -> dict[str, np.
     arrays = {"paths": np.array(sorted(members))}
     arrays["bits"] = np.packbits(np.stack([members[p] for p in arrays["paths"]]), axis=-1)
     arrays["fingerprint"] = np.array(_source_fingerprint(split, data_dir))
-    _atomic_savez(cache, **arrays)
+    atomic_write(cache, lambda f: np.savez_compressed(f, **arrays))
     return arrays
 
 

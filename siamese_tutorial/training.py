@@ -15,9 +15,7 @@ The pieces, from small to large:
 from __future__ import annotations
 
 import math
-import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -30,7 +28,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from siamese_tutorial import mining
-from siamese_tutorial.data import Omniglot, PKSampler, random_affine, with_rotations
+from siamese_tutorial.data import Omniglot, PKSampler, atomic_write, random_affine, with_rotations
 from siamese_tutorial.losses import (
     batch_all_triplet_loss,
     batch_contrastive_loss,
@@ -523,15 +521,7 @@ def save_checkpoint(
         "history": history.to_dict() if history is not None else None,
         "extra": dict(extra or {}),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            torch.save(checkpoint, file)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, lambda file: torch.save(checkpoint, file))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
