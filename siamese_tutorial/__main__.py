@@ -50,7 +50,8 @@ def validation_score(image_size: int, episodes: int = VALIDATION_EPISODES, data_
 def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         loss=args.loss, margin=args.margin, squared=args.squared, p=args.p, k=args.k,
-        image_size=args.image_size, augment=args.augment, rotations=args.rotations, width=args.width,
+        image_size=args.image_size, augment=args.augment, rotations=args.rotations,
+        within_alphabet=args.within_alphabet, width=args.width,
         blocks=args.blocks, embedding_dim=args.embedding_dim or None, normalize=args.normalize,
         steps=args.steps, time_budget=args.minutes * 60 if args.minutes else None, lr=args.lr,
         weight_decay=args.weight_decay, seed=args.seed, device=args.device,
@@ -111,9 +112,10 @@ def _export(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{card_path} is missing: export a checkpoint written by `train`, beside its card.")
     card = json.loads(card_path.read_text())
     encoder, _ = load_checkpoint(args.checkpoint)
-    result = one_shot_accuracy(encoder, load_one_shot_runs(card["config"]["image_size"], args.data_dir))
+    runs = load_one_shot_runs(card["config"]["image_size"], args.data_dir)
+    result = one_shot_accuracy(encoder, runs, shifts=args.shifts)
     card["runs"] = {"accuracy": result.accuracy, "correct": result.correct, "total": result.total,
-                    "ci95": list(result.confidence_interval),
+                    "ci95": list(result.confidence_interval), "shifts": args.shifts,
                     "per_run": dict(zip(result.run_names, result.run_accuracies))}
     target = PRETRAINED_DIR / f"{args.name}.pt"
     atomic_write(target, lambda file: file.write(args.checkpoint.read_bytes()))
@@ -146,21 +148,31 @@ def _evaluate(args: argparse.Namespace) -> int:
     report = {"model": args.model}
     if args.validation:
         result = episode_accuracy(encoder, load_validation_set(image_size, args.data_dir),
-                                  num_episodes=args.episodes, seed=VALIDATION_SEED)
+                                  num_episodes=args.episodes, seed=VALIDATION_SEED, shifts=args.shifts)
         print(f"validation: {args.episodes} episodes of 20-way 1-shot within-alphabet")
         print(result.summary(per_run=False))
         report["validation"] = {"accuracy": result.accuracy, "ci95": list(result.confidence_interval),
-                                "episodes": args.episodes}
+                                "episodes": args.episodes, "shifts": args.shifts}
     if args.runs:
-        result = one_shot_accuracy(encoder, load_one_shot_runs(image_size, args.data_dir))
+        result = one_shot_accuracy(encoder, load_one_shot_runs(image_size, args.data_dir), shifts=args.shifts)
         print("the 20 official runs of 20-way within-alphabet one-shot classification (Lake et al. 2015)")
         print(result.summary(per_run=True))
-        report["runs"] = {"accuracy": result.accuracy, "ci95": list(result.confidence_interval),
+        report["runs"] = {"accuracy": result.accuracy, "ci95": list(result.confidence_interval), "shifts": args.shifts,
                           "correct": result.correct, "total": result.total,
                           "per_run": dict(zip(result.run_names, result.run_accuracies))}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
+
+
+SHIFTS_HELP = "test-time augmentation: average the embedding over shifts by this many pixels (0: none)"
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="random affine distortions")
     train.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=defaults.rotations,
                        help="rotations by 90/180/270 degrees as new classes")
+    train.add_argument("--within-alphabet", action=argparse.BooleanOptionalAction, default=defaults.within_alphabet,
+                       help="draw a batch's classes from as few alphabets as possible (harder negatives)")
     train.add_argument("--width", type=int, default=defaults.width, help="filters per conv block")
     train.add_argument("--blocks", type=int, default=defaults.blocks, help="conv blocks")
     train.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim,
@@ -212,12 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--runs", action="store_true", help="the 20 official runs (the test: use once)")
     evaluate.add_argument("--validation", action="store_true", help="episodes of the validation alphabets")
     evaluate.add_argument("--episodes", type=int, default=VALIDATION_EPISODES)
+    evaluate.add_argument("--shifts", type=_non_negative, default=0, help=SHIFTS_HELP)
     evaluate.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     evaluate.set_defaults(run=_evaluate)
 
     export = commands.add_parser("export", help="ship a trained checkpoint in the package (scores it on the 20 runs)")
     export.add_argument("checkpoint", type=Path, help="a checkpoint written by `train` (its .json card beside it)")
     export.add_argument("--name", required=True, help="the name load_pretrained() will know it by")
+    export.add_argument("--shifts", type=_non_negative, default=0, help=SHIFTS_HELP)
     export.set_defaults(run=_export)
     return parser
 

@@ -524,27 +524,54 @@ class PKSampler(Sampler[list[int]]):
     Every batch then holds positive pairs (``K >= 2``) and negatives (``P >= 2``) for online mining.
     Yields ``num_batches`` lists of ``P * K`` indices into ``labels``; classes with fewer than ``K``
     images are never drawn. Iterating again continues the same seeded random stream.
+
+    With ``class_groups`` (the group of each class, indexed by label, e.g. ``character_alphabet``),
+    a batch draws its classes from as few groups as possible: the classes of a random group in random
+    order, then those of the next random group, until there are ``P``. Batches of one alphabet hold
+    the negatives that the within-alphabet one-shot task must tell apart; random batches mostly hold
+    characters of different alphabets, which are easy to separate.
     """
 
-    def __init__(self, labels: Tensor, p: int, k: int, num_batches: int, seed: int = 0):
+    def __init__(
+        self, labels: Tensor, p: int, k: int, num_batches: int, seed: int = 0, class_groups: Tensor | None = None
+    ):
         if p < 1 or k < 1 or num_batches < 1:
             raise ValueError(f"p, k and num_batches must be >= 1, got p={p}, k={k}, num_batches={num_batches}.")
-        self.order, self.starts, self.counts = _class_members(torch.as_tensor(labels))
+        labels = torch.as_tensor(labels)
+        self.order, self.starts, self.counts = _class_members(labels)
         self.eligible = (self.counts >= k).nonzero().flatten()
         if len(self.eligible) < p:
             raise ValueError(
                 f"A P x K batch needs {p} classes with at least {k} images each, but only "
                 f"{len(self.eligible)} classes have that many. Lower p or k."
             )
+        self.group_of = None
+        if class_groups is not None:
+            class_groups, classes = torch.as_tensor(class_groups), torch.unique(labels)
+            if class_groups.dim() != 1 or classes.min() < 0 or classes.max() >= len(class_groups):
+                raise ValueError(
+                    f"class_groups must be a 1-D tensor with an entry for every label 0 .. {int(classes.max())}; "
+                    f"got shape {tuple(class_groups.shape)}."
+                )
+            self.group_of = torch.unique(class_groups[classes[self.eligible]], return_inverse=True)[1]
         self.p, self.k, self.num_batches = p, k, num_batches
         self.generator = torch.Generator().manual_seed(seed)
+
+    def _classes(self) -> Tensor:
+        """The positions in ``eligible`` of one batch's ``P`` classes."""
+        if self.group_of is None:
+            return torch.randperm(len(self.eligible), generator=self.generator)[: self.p]
+        # Sort by (random rank of the group) + (random fraction): groups in random order, each shuffled.
+        group_rank = torch.randperm(int(self.group_of.max()) + 1, generator=self.generator)
+        key = group_rank[self.group_of] + torch.rand(len(self.eligible), generator=self.generator)
+        return key.argsort()[: self.p]
 
     def __len__(self) -> int:
         return self.num_batches
 
     def __iter__(self) -> Iterator[list[int]]:
         for _ in range(self.num_batches):
-            chosen = self.eligible[torch.randperm(len(self.eligible), generator=self.generator)[: self.p]]
+            chosen = self.eligible[self._classes()]
             # K distinct members of each class: the first K of a random ranking within the class.
             ranks = torch.rand(self.p, int(self.counts[chosen].max()), generator=self.generator)
             ranks[torch.arange(ranks.shape[1]) >= self.counts[chosen, None]] = 2.0
@@ -617,15 +644,20 @@ def with_rotations(dataset: Omniglot) -> Omniglot:
     """Add each character rotated by 90, 180 and 270 degrees as three new characters (4 x C classes).
 
     A common trick on Omniglot (Santoro et al. 2016; Vinyals et al. 2016): a rotated character is a
-    plausible new character, so the training set gains classes, not only images.
+    plausible new character, so the training set gains classes, not only images. Likewise each
+    rotated alphabet becomes a new alphabet (``"Latin@rot90"``).
     """
-    c = dataset.num_classes
+    c, a = dataset.num_classes, len(dataset.alphabet_names)
+
+    def rotated(name: str, r: int) -> str:
+        return name + ("" if r == 0 else f"@rot{90 * r}")
+
     return Omniglot(
         images=torch.cat([torch.rot90(dataset.images, r, dims=(2, 3)) for r in range(4)]),
         labels=torch.cat([dataset.labels + r * c for r in range(4)]),
-        character_names=[n + ("" if r == 0 else f"@rot{90 * r}") for r in range(4) for n in dataset.character_names],
-        alphabet_names=list(dataset.alphabet_names),
-        character_alphabet=dataset.character_alphabet.repeat(4),
+        character_names=[rotated(n, r) for r in range(4) for n in dataset.character_names],
+        alphabet_names=[rotated(n, r) for r in range(4) for n in dataset.alphabet_names],
+        character_alphabet=torch.cat([dataset.character_alphabet + r * a for r in range(4)]),
     )
 
 

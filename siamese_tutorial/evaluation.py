@@ -44,6 +44,7 @@ __all__ = [
     "Episode",
     "wilson_interval",
     "embed",
+    "shift_images",
     "one_shot_accuracy_from_cost",
     "one_shot_accuracy",
     "ink_coordinates",
@@ -212,12 +213,29 @@ def _module_device(module: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
+def shift_images(images: Tensor, dx: int, dy: int) -> Tensor:
+    """Translate ``(N, C, S, S)`` images by ``dx`` pixels right and ``dy`` down; the uncovered border is 0."""
+    s = images.shape[-1]
+    padded = F.pad(images, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)))
+    return padded[..., max(-dy, 0): max(-dy, 0) + s, max(-dx, 0): max(-dx, 0) + s]
+
+
 def embed(
-    encoder: nn.Module, images: Tensor, batch_size: int = 256, device: torch.device | str | None = None
+    encoder: nn.Module,
+    images: Tensor,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+    shifts: int = 0,
 ) -> Tensor:
-    """Embeddings ``f(x)`` of a stack of images, in eval mode and without gradients.
+    r"""Embeddings ``f(x)`` of a stack of images, in eval mode and without gradients.
 
     The encoder's train/eval mode is restored afterwards.
+
+    **Test-time augmentation** (``shifts = s > 0``): the embedding is the mean over the image and its
+    four translations by ``s`` pixels (left, right, up, down),
+    :math:`\bar f(x) = \frac15 \sum_{t} f(T_t\, x)`, scaled back to unit length when the encoder
+    L2-normalises (its ``normalize`` attribute). A one-pixel shift of a 28 x 28 character is well inside
+    the drawers' own variation, so the mean is a steadier estimate of where the character lies.
 
     Parameters
     ----------
@@ -230,6 +248,8 @@ def embed(
         Images per forward pass.
     device : torch.device or str, optional
         Where to run the encoder; default: the device of its parameters.
+    shifts : int
+        Test-time augmentation by translations of this many pixels; 0 (default) embeds the images as they are.
 
     Returns
     -------
@@ -240,6 +260,14 @@ def embed(
         raise ValueError(f"images must be a non-empty (N, C, S, S) tensor, got shape {tuple(images.shape)}.")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if shifts < 0:
+        raise ValueError(f"shifts must be >= 0 pixels, got {shifts}.")
+    if shifts:
+        offsets = [(0, 0), (shifts, 0), (-shifts, 0), (0, shifts), (0, -shifts)]
+        views = [embed(encoder, shift_images(images, dx, dy), batch_size, device) for dx, dy in offsets]
+        mean = torch.stack(views).mean(0)
+        unit = getattr(encoder.encoder if isinstance(encoder, SiameseNetwork) else encoder, "normalize", False)
+        return F.normalize(mean, dim=1) if unit else mean
     device = torch.device(device) if device is not None else _module_device(encoder)
     forward = encoder.embed if isinstance(encoder, SiameseNetwork) else encoder
     was_training = encoder.training
@@ -302,6 +330,7 @@ def one_shot_accuracy(
     runs: Sequence[OneShotRun],
     device: torch.device | str | None = None,
     batch_size: int = 256,
+    shifts: int = 0,
 ) -> OneShotResult:
     r"""One-shot accuracy of an embedding network: nearest training image by Euclidean distance.
 
@@ -319,6 +348,8 @@ def one_shot_accuracy(
         Where to run the encoder; default: the device of its parameters.
     batch_size : int
         Images per forward pass.
+    shifts : int
+        Test-time augmentation of :func:`embed` (0: none).
 
     Returns
     -------
@@ -326,9 +357,8 @@ def one_shot_accuracy(
     """
 
     def embedding_distance(test_images: Tensor, train_images: Tensor) -> Tensor:
-        return pairwise_distances(
-            embed(encoder, test_images, batch_size, device), embed(encoder, train_images, batch_size, device)
-        )
+        test = embed(encoder, test_images, batch_size, device, shifts)
+        return pairwise_distances(test, embed(encoder, train_images, batch_size, device, shifts))
 
     return one_shot_accuracy_from_cost(embedding_distance, runs)
 
@@ -671,6 +701,7 @@ def episode_accuracy(
     seed: int = 0,
     device: torch.device | str | None = None,
     batch_size: int = 256,
+    shifts: int = 0,
 ) -> OneShotResult:
     r"""Accuracy of an encoder on N-way K-shot episodes: nearest class prototype by Euclidean distance.
 
@@ -695,6 +726,8 @@ def episode_accuracy(
         Where to run the encoder; default: the device of its parameters.
     batch_size : int
         Images per forward pass.
+    shifts : int
+        Test-time augmentation of :func:`embed` (0: none).
 
     Returns
     -------
@@ -708,7 +741,7 @@ def episode_accuracy(
     )
     # Embed each image the episodes use once; `row` maps a dataset index to its embedding.
     used = torch.unique(torch.cat([torch.cat([e.support.flatten(), e.query]) for e in episodes]))
-    embeddings = embed(encoder, dataset.images[used], batch_size, device)
+    embeddings = embed(encoder, dataset.images[used], batch_size, device, shifts)
     row = torch.full((len(dataset.labels),), -1, dtype=torch.int64)
     row[used] = torch.arange(len(used))
     predictions = []

@@ -594,6 +594,10 @@ class TrainConfig:
         Random affine distortions (:func:`siamese_tutorial.data.random_affine`).
     rotations : bool
         Add rotations by 90, 180, 270 degrees as new classes (:func:`siamese_tutorial.data.with_rotations`).
+    within_alphabet : bool
+        Draw each batch's classes from as few alphabets as possible (``class_groups`` of
+        :class:`~siamese_tutorial.data.PKSampler`), so that negatives look like those of the
+        within-alphabet one-shot task.
     width, blocks, embedding_dim, normalize : int, int, int or None, bool
         The :class:`~siamese_tutorial.models.ConvEncoder`.
     steps : int, optional
@@ -618,6 +622,7 @@ class TrainConfig:
     image_size: int = 28
     augment: bool = True
     rotations: bool = True
+    within_alphabet: bool = False
     width: int = 64
     blocks: int = 4
     embedding_dim: int | None = 128
@@ -678,7 +683,7 @@ def train_encoder(
     """Train a :class:`~siamese_tutorial.models.ConvEncoder` on Omniglot with the recipe ``config``.
 
     P x K batches (Hermans et al., 2017) over ``train_set`` (plus its rotations as new classes if
-    ``config.rotations``), random affine distortions if ``config.augment``, Adam, and a cosine
+    ``config.rotations``; from as few alphabets as possible if ``config.within_alphabet``), random affine distortions if ``config.augment``, Adam, and a cosine
     learning-rate schedule from ``config.lr`` down to 0 over ``config.steps`` (constant when only
     a time budget is given), then :func:`fit` with best-model selection on ``validate``.
 
@@ -710,7 +715,8 @@ def train_encoder(
         )
     seed_everything(config.seed)
     data = with_rotations(train_set) if config.rotations else train_set
-    sampler = PKSampler(data.labels, config.p, config.k, num_batches=config.steps or _SAMPLER_PASS, seed=config.seed)
+    sampler = PKSampler(data.labels, config.p, config.k, num_batches=config.steps or _SAMPLER_PASS, seed=config.seed,
+                        class_groups=data.character_alphabet if config.within_alphabet else None)
     encoder = ConvEncoder(
         in_channels=data.images.shape[1],
         width=config.width,

@@ -251,6 +251,23 @@ def test_pk_sampler_batches():
     assert list(PKSampler(labels, p=4, k=3, num_batches=50, seed=2)) != batches
 
 
+@pytest.mark.parametrize("p, groups_per_batch", [(4, 1), (6, 2), (8, 2)])
+def test_pk_sampler_with_groups_draws_from_as_few_groups_as_possible(p, groups_per_batch):
+    labels = torch.arange(12).repeat_interleave(3)  # 12 classes of 3 images
+    groups = torch.tensor([7, 7, 7, 7, 2, 2, 2, 2, 5, 5, 5, 5])  # 3 groups of 4 classes
+    batches = list(PKSampler(labels, p=p, k=2, num_batches=60, seed=0, class_groups=groups))
+    seen_groups = set()
+    for batch in batches:
+        classes = set(labels[batch].tolist())
+        batch_groups = Counter(groups[c].item() for c in classes)
+        assert len(classes) == p and len(batch_groups) == groups_per_batch
+        assert sorted(batch_groups.values())[1:] == [4] * (groups_per_batch - 1)  # all but one group whole
+        seen_groups.update(batch_groups)
+    assert seen_groups == {2, 5, 7}
+    with pytest.raises(ValueError, match="an entry for every label 0 .. 11"):
+        PKSampler(labels, p=4, k=2, num_batches=1, class_groups=groups[:5])
+
+
 def test_pk_sampler_errors():
     labels = torch.tensor([0, 0, 1, 1, 2])
     with pytest.raises(ValueError, match="needs 3 classes with at least 2 images each, but only 2"):
@@ -297,7 +314,9 @@ def test_with_rotations():
     torch.testing.assert_close(rotated.images[2 * n + 7], torch.rot90(ds.images[7], 2, dims=(1, 2)))
     assert rotated.labels[2 * n + 7] == ds.labels[7] + 2 * c
     assert rotated.character_names[c + 3] == ds.character_names[3] + "@rot90"
-    assert torch.equal(rotated.alphabet_labels[3 * n:], ds.alphabet_labels)
+    a = len(ds.alphabet_names)
+    assert torch.equal(rotated.alphabet_labels[3 * n:], ds.alphabet_labels + 3 * a)
+    assert rotated.alphabet_names[a + 1] == ds.alphabet_names[1] + "@rot90"
 
 
 def test_random_affine():

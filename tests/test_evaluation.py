@@ -26,10 +26,11 @@ from siamese_tutorial.evaluation import (
     pixel_nearest_neighbour_cost,
     roc_auc,
     roc_curve,
+    shift_images,
     verification_accuracy,
     wilson_interval,
 )
-from siamese_tutorial.models import SiameseCNN, SiameseNetwork
+from siamese_tutorial.models import ConvEncoder, SiameseCNN, SiameseNetwork
 
 # ------------------------------------------------------------------------------------ helpers
 
@@ -207,6 +208,31 @@ def test_embed_without_gradient_and_through_a_siamese_network():
     assert torch.allclose(embed(SiameseNetwork(encoder), images), embeddings)
     encoder.eval()
     assert torch.allclose(encoder(images), embeddings, atol=1e-6)
+
+
+def test_shift_images_moves_ink_and_fills_the_border_with_paper():
+    image = torch.zeros(1, 1, 4, 4)
+    image[0, 0, 1, 2] = 1.0
+    assert torch.equal(shift_images(image, 0, 0), image)
+    assert shift_images(image, 1, 0)[0, 0].nonzero().tolist() == [[1, 3]]  # right
+    assert shift_images(image, 0, -1)[0, 0].nonzero().tolist() == [[0, 2]]  # up
+    assert shift_images(image, 2, 0).sum() == 0  # pushed out, nothing wraps around
+    assert shift_images(torch.ones(1, 1, 3, 3), -1, 1)[0, 0].tolist() == [[0, 0, 0], [1, 1, 0], [1, 1, 0]]
+
+
+def test_embed_with_shifts_is_the_mean_over_five_views():
+    images = torch.rand(3, 1, 6, 6)
+    views = [shift_images(images, dx, dy) for dx, dy in [(0, 0), (2, 0), (-2, 0), (0, 2), (0, -2)]]
+    expected = torch.stack(views).flatten(2).mean(0)
+    assert torch.allclose(embed(nn.Flatten(), images, shifts=2), expected)
+    # unit embeddings stay unit: the mean is scaled back to the sphere
+    torch.manual_seed(0)
+    encoder = ConvEncoder(width=4, blocks=2, embedding_dim=5, normalize=True, image_size=6)
+    averaged = embed(SiameseNetwork(encoder), images, shifts=1)
+    assert torch.allclose(averaged.norm(dim=1), torch.ones(3))
+    assert not torch.allclose(averaged, embed(encoder, images))
+    with pytest.raises(ValueError, match="shifts must be >= 0"):
+        embed(encoder, images, shifts=-1)
 
 
 def test_embed_rejects_bad_inputs_and_encoders():
