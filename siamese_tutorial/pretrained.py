@@ -1,7 +1,7 @@
 """Encoders trained by this package's own recipe and shipped inside it.
 
-Each shipped encoder is a checkpoint ``pretrained/<name>.pt`` (written by
-:func:`siamese_tutorial.training.save_checkpoint`) with a card ``pretrained/<name>.json`` beside it:
+Each shipped encoder is a checkpoint ``weights/<name>.pt`` (written by
+:func:`siamese_tutorial.training.save_checkpoint`) with a card ``weights/<name>.json`` beside it:
 the command that trained it, its training time and machine, the validation score that chose it,
 and its accuracy on the 20 official one-shot runs (measured once, after training).
 """
@@ -17,7 +17,7 @@ from .training import load_checkpoint
 
 __all__ = ["PRETRAINED_DIR", "available_pretrained", "load_pretrained"]
 
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+PRETRAINED_DIR = Path(__file__).resolve().parent / "weights"
 
 
 def available_pretrained() -> dict[str, dict]:
