@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from .data import OneShotRun
-from .evaluation import _as_numpy, _check_pairs
+from .evaluation import PUBLISHED_ACCURACY, _as_numpy, _check_pairs
 from .training import History
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "plot_roc",
     "plot_training_curves",
     "plot_one_shot_run",
+    "plot_accuracy_by_budget",
 ]
 
 SIMILAR_COLOUR, DISSIMILAR_COLOUR, MISTAKE_COLOUR = "tab:blue", "tab:orange", "tab:red"
@@ -370,3 +371,52 @@ def plot_one_shot_run(
     correct = int((predictions == answers).sum())
     fig.suptitle(f"{run.name}: {correct}/{num_test} correct (mistakes framed in red)")
     return fig
+
+
+def plot_accuracy_by_budget(
+    rows: Sequence[Mapping[str, Any]],
+    published: Mapping[str, float] = PUBLISHED_ACCURACY,
+    ax: Axes | None = None,
+) -> Axes:
+    """Accuracy against minutes of training, one line per recipe, with the published figures as levels.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        One per trained run, with ``recipe``, ``budget_minutes``, ``runs_accuracy`` (on the 20 official
+        runs) and ``validation_accuracy`` (in [0, 1]), e.g. the entries of ``benchmarks/curve.json``.
+    published : dict of str to float
+        Reference accuracies drawn as horizontal lines.
+    ax : Axes, optional
+        Where to draw; default: a new figure.
+
+    Returns
+    -------
+    Axes
+    """
+    needed = {"recipe", "budget_minutes", "runs_accuracy", "validation_accuracy"}
+    missing = sorted({key for row in rows for key in needed - set(row)})
+    if not rows or missing:
+        raise ValueError(f"rows must be a non-empty list of dicts with the keys {sorted(needed)}; "
+                         f"{'missing ' + str(missing) if missing else 'got no rows'}.")
+    set_style()
+    ax = _new_axes(ax, figsize=(7.0, 4.5))
+    for colour, recipe in zip(sns.color_palette(), sorted({row["recipe"] for row in rows})):
+        points = sorted((row["budget_minutes"], row["runs_accuracy"], row["validation_accuracy"])
+                        for row in rows if row["recipe"] == recipe)
+        minutes, test, validation = zip(*points)
+        ax.plot(minutes, 100 * np.array(test), marker="o", color=colour, label=f"{recipe}: 20 official runs")
+        ax.plot(minutes, 100 * np.array(validation), marker="s", ls="--", color=colour, alpha=0.6,
+                label=f"{recipe}: validation episodes")
+    for (name, accuracy), ls in zip(published.items(), (":", "-.", "--")):
+        ax.axhline(100 * accuracy, color="grey", ls=ls, lw=1)
+        ax.annotate(name, (0.01, 100 * accuracy), xycoords=("axes fraction", "data"), fontsize="x-small",
+                    va="bottom", color="dimgrey")
+    budgets = sorted({row["budget_minutes"] for row in rows})
+    ax.set_xscale("log")
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.minorticks_off()
+    ax.set(xlabel="training budget (minutes, log scale)", ylabel="accuracy (%)",
+           title="One-shot accuracy against training time")
+    ax.legend(fontsize="x-small", loc="lower right")
+    return ax

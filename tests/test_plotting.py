@@ -13,6 +13,7 @@ from siamese_tutorial.data import OneShotRun  # noqa: E402
 from siamese_tutorial.evaluation import equal_error_rate, roc_auc, roc_curve  # noqa: E402
 from siamese_tutorial.plotting import (  # noqa: E402
     MISTAKE_COLOUR,
+    plot_accuracy_by_budget,
     plot_distance_histograms,
     plot_embedding_2d,
     plot_images,
@@ -201,3 +202,20 @@ def test_plot_one_shot_run_rejects_bad_predictions():
         plot_one_shot_run(run, [0, 1])
     with pytest.raises(ValueError, match=r"indices of training images, in 0 \.\. 4"):
         plot_one_shot_run(run, [0, 1, 2, 3, 5])
+
+
+def test_plot_accuracy_by_budget():
+    rows = [{"recipe": recipe, "budget_minutes": minutes, "runs_accuracy": test, "validation_accuracy": test - 0.1}
+            for recipe, points in {"triplet": [(10, 0.93), (5, 0.9)], "contrastive": [(5, 0.88)]}.items()
+            for minutes, test in points]
+    ax = plot_accuracy_by_budget(rows, published={"people": 0.955})
+    assert_labelled(ax)
+    # contrastive first (sorted), then triplet: a test line and a validation line each, by budget
+    np.testing.assert_allclose(ax.lines[2].get_xydata(), [[5, 90.0], [10, 93.0]])
+    np.testing.assert_allclose(ax.lines[3].get_ydata(), [80.0, 83.0])
+    assert ax.lines[4].get_ydata()[0] == pytest.approx(95.5) and ax.texts[0].get_text() == "people"
+    with pytest.raises(ValueError, match=r"missing \['runs_accuracy'\]"):
+        plot_accuracy_by_budget([{"recipe": "x", "budget_minutes": 5, "validation_accuracy": 0.5}])
+    with pytest.raises(ValueError, match="got no rows"):
+        plot_accuracy_by_budget([])
+
