@@ -112,6 +112,12 @@ def _export(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{card_path} is missing: export a checkpoint written by `train`, beside its card.")
     card = json.loads(card_path.read_text())
     encoder, _ = load_checkpoint(args.checkpoint)
+    if args.shifts:  # the validation score that chose the test-time augmentation, beside the one without
+        validation = load_validation_set(card["config"]["image_size"], args.data_dir)
+        card["validation"]["shifts"] = args.shifts
+        card["validation"]["accuracy_with_shifts"] = episode_accuracy(
+            encoder, validation, num_episodes=card["validation"]["episodes"], seed=VALIDATION_SEED, shifts=args.shifts
+        ).accuracy
     runs = load_one_shot_runs(card["config"]["image_size"], args.data_dir)
     result = one_shot_accuracy(encoder, runs, shifts=args.shifts)
     card["runs"] = {"accuracy": result.accuracy, "correct": result.correct, "total": result.total,

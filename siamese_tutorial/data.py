@@ -161,6 +161,9 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     try:
         with os.fdopen(fd, "wb") as file:
             write(file)
+        umask = os.umask(0)  # mkstemp makes the file private (0600): give it what open() would
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
         os.replace(tmp_name, path)
     finally:
         if os.path.exists(tmp_name):

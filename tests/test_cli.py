@@ -60,7 +60,8 @@ def test_train_evaluate_export(tmp_path, monkeypatch, capsys):
     assert cli.main(["export", str(out), "--name", "tiny", "--shifts", "1"]) == 0
     shipped = pretrained.available_pretrained()["tiny"]
     assert shipped["runs"]["total"] == 400 and 0 <= shipped["runs"]["correct"] <= 400
-    assert shipped["runs"]["shifts"] == 1
+    assert shipped["runs"]["shifts"] == shipped["validation"]["shifts"] == 1
+    assert 0 <= shipped["validation"]["accuracy_with_shifts"] <= 1
     assert shipped["command"] == card["command"]
     assert pretrained.load_pretrained("tiny").embedding_dim == 16
     assert not list((tmp_path / "shipped").glob("*.part"))

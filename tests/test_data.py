@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import io
+import os
 import zipfile
 from collections import Counter
 
@@ -15,6 +16,7 @@ from siamese_tutorial import data
 from siamese_tutorial.data import (
     OmniglotDataError,
     PKSampler,
+    atomic_write,
     load_omniglot,
     load_one_shot_runs,
     random_affine,
@@ -350,3 +352,21 @@ def test_validation_alphabets_are_the_evaluation_alphabets_no_run_uses(omniglot_
         assert alphabet == "Atlantean" and alphabet in data.RUN_ALPHABETS
     validation = data.load_validation_set(image_size=28, download=False)
     assert sorted(validation.alphabet_names) == sorted(data.VALIDATION_ALPHABETS)
+
+
+def test_atomic_write_replaces_only_when_complete(tmp_path):
+    target = tmp_path / "sub" / "card.json"
+    atomic_write(target, lambda file: file.write(b"first"))
+    assert target.read_bytes() == b"first"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not mkstemp's 0600
+
+    def fail(file):
+        file.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, fail)
+    assert target.read_bytes() == b"first" and [p.name for p in target.parent.iterdir()] == ["card.json"]
+
