@@ -400,7 +400,7 @@ def plot_accuracy_by_budget(
         raise ValueError(f"rows must be a non-empty list of dicts with the keys {sorted(needed)}; "
                          f"{'missing ' + str(missing) if missing else 'got no rows'}.")
     set_style()
-    ax = _new_axes(ax, figsize=(7.0, 4.5))
+    ax = _new_axes(ax, figsize=(9.0, 4.5))
     for colour, recipe in zip(sns.color_palette(), sorted({row["recipe"] for row in rows})):
         points = sorted((row["budget_minutes"], row["runs_accuracy"], row["validation_accuracy"])
                         for row in rows if row["recipe"] == recipe)
@@ -418,5 +418,5 @@ def plot_accuracy_by_budget(
     ax.minorticks_off()
     ax.set(xlabel="training budget (minutes, log scale)", ylabel="accuracy (%)",
            title="One-shot accuracy against training time")
-    ax.legend(fontsize="x-small", loc="lower right")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no point hidden
     return ax
