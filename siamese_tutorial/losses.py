@@ -599,13 +599,19 @@ def batch_contrastive_loss(
         Scalar loss; 0 when ``pairs`` is empty (a miner found nothing to learn from).
     """
     check_labelled_batch(embeddings, labels)
-    i, j, y = all_pairs(labels) if pairs is None else pairs
+    if pairs is None:
+        # All pairs at once on the (N, N) distance matrix, without gathering N(N-1)/2 pairs (whose
+        # backward is a slow scatter). The sum over i != j counts each pair twice; the diagonal
+        # adds nothing (distance 0, similar).
+        check_margin(margin, allow_zero=False)
+        d, n = pairwise_distances(embeddings), len(labels)
+        losses = 0.5 * torch.where(negative_mask(labels), F.relu(margin - d), d).pow(2)
+        return losses.sum() / max(n * (n - 1), 1)
+    i, j, y = pairs
     if not i.shape == j.shape == y.shape or i.dim() != 1:
         raise ValueError(
             "pairs must be three 1-D tensors (i, j, y) of the same length; got shapes "
             f"{tuple(i.shape)}, {tuple(j.shape)} and {tuple(y.shape)}"
         )
-    # one distance matrix, then a gather: far cheaper than N^2/2 embedding differences
-    d = pairwise_distances(embeddings)[i, j]
-    losses = contrastive_loss(d, y, margin, reduction="none")
+    losses = contrastive_loss(pairwise_distances(embeddings)[i, j], y, margin, reduction="none")
     return losses.sum() / max(len(losses), 1)

@@ -466,6 +466,18 @@ def test_batch_contrastive_loss_all_pairs_matches_loop(dtype):
     torch.testing.assert_close(loss, torch.tensor(sum(expected) / len(expected), dtype=dtype), **tolerance(dtype))
 
 
+def test_batch_contrastive_loss_default_is_all_pairs():
+    # the default path works on the whole distance matrix; it must equal the explicit list of pairs
+    x, labels = labelled_batch(12, dtype=torch.float64)
+    x.requires_grad_(True)
+    default = batch_contrastive_loss(x, labels, 1.5)
+    (grad_default,) = torch.autograd.grad(default, x)
+    explicit = batch_contrastive_loss(x, labels, 1.5, pairs=all_pairs(labels))
+    (grad_explicit,) = torch.autograd.grad(explicit, x)
+    torch.testing.assert_close(default, explicit)
+    torch.testing.assert_close(grad_default, grad_explicit)
+
+
 def test_batch_contrastive_loss_given_pairs():
     x = torch.tensor([[0.0], [0.5], [3.0]])
     labels = torch.tensor([0, 0, 1])
@@ -495,3 +507,5 @@ def test_batch_contrastive_loss_errors():
         batch_contrastive_loss(x, labels, pairs=(torch.tensor([0]), torch.tensor([1]), torch.tensor([3])))
     with pytest.raises(ValueError, match="one entry per embedding"):
         batch_contrastive_loss(x, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="margin must be > 0"):
+        batch_contrastive_loss(x, labels, margin=0.0)
