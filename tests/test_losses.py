@@ -478,6 +478,23 @@ def test_batch_contrastive_loss_default_is_all_pairs():
     torch.testing.assert_close(grad_default, grad_explicit)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_batch_contrastive_loss_default_is_all_pairs_at_zero_distance(dtype):
+    # duplicated embeddings: a similar pair (0, 1) and a dissimilar pair (2, 3) at distance 0, where
+    # the hand-written backward must give finite gradients equal to autograd's on the explicit pairs
+    x, labels = labelled_batch(13, n=32, d=8, classes=5, dtype=dtype)
+    labels[:4] = torch.tensor([0, 0, 1, 2])
+    x[1], x[3] = x[0], x[2]
+    x = (x / 3).requires_grad_(True)  # distances around the margin: active and inactive hinges
+    default = batch_contrastive_loss(x, labels, 1.0)
+    (grad_default,) = torch.autograd.grad(default, x)
+    explicit = batch_contrastive_loss(x, labels, 1.0, pairs=all_pairs(labels))
+    (grad_explicit,) = torch.autograd.grad(explicit, x)
+    assert torch.isfinite(grad_default).all()
+    torch.testing.assert_close(default, explicit, **tolerance(dtype))
+    torch.testing.assert_close(grad_default, grad_explicit, **tolerance(dtype))
+
+
 def test_batch_contrastive_loss_given_pairs():
     x = torch.tensor([[0.0], [0.5], [3.0]])
     labels = torch.tensor([0, 0, 1])
