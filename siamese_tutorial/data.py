@@ -1,349 +1,93 @@
-"""Omniglot: the data sets, the official one-shot runs, and the samplers the chapters train with.
+"""Labelled images, and the batches, pairs and triplets the chapters train with.
 
-Omniglot (Lake, Salakhutdinov & Tenenbaum, 2015) has 1,623 handwritten characters from 50 alphabets,
-each drawn once by 20 different people. The *background* set (30 alphabets, 964 characters) is for
-training; the *evaluation* set (20 alphabets, 659 characters) holds the characters of the official
-one-shot task, ``all_runs.zip``: 20 runs of 20-way within-alphabet classification.
+:class:`LabelledImages` holds any labelled set of square images as tensors: Omniglot
+(:mod:`siamese_tutorial.omniglot`) is one instance, a folder of your own pictures
+(:func:`load_image_folder`) another. Classes may belong to *groups* (Omniglot's alphabets): batches
+drawn from one group hold the look-alike negatives of a within-group task.
 
-Images are returned as float32 tensors of shape ``(N, 1, S, S)`` with **ink = 1 and paper = 0**
-(the PNG files store the opposite). ``S = 105`` gives the original binary images; smaller sizes are
-area-averaged, so they have grey values at the strokes' edges.
-
-Where the files come from, in this order: an extracted folder in the data folder, else the zip in the
-data folder, else the official download (raw files of the GitHub repository brendenlake/omniglot),
-checked against its md5, written to a temporary file and renamed. Nothing is ever extracted to disk:
-images are decoded straight from the zip, and the decoded images are cached as a compressed ``.npz``
-(also written atomically) so that later loads take a fraction of a second.
+Images are float32 tensors ``(N, C, S, S)`` with values in ``[0, 1]``; for Omniglot **ink = 1 and
+paper = 0**, so that zero padding (shifts, rotations) adds paper.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
-import os
-import tempfile
-import urllib.error
-import urllib.request
-import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Sampler
 
+from .checks import check_positive
+
 __all__ = [
-    "SPLITS",
-    "OmniglotDataError",
-    "Omniglot",
-    "OneShotRun",
-    "atomic_write",
-    "default_data_dir",
-    "download",
-    "RUN_ALPHABETS",
-    "VALIDATION_ALPHABETS",
-    "load_omniglot",
-    "load_validation_set",
-    "load_one_shot_runs",
+    "LabelledImages",
+    "IMAGE_SUFFIXES",
+    "load_image_folder",
     "PKSampler",
+    "PKBatches",
     "random_pairs",
     "random_triplets",
+    "EPISODE_STYLES",
+    "Episode",
+    "n_way_k_shot_episodes",
     "with_rotations",
     "random_affine",
 ]
 
-ORIGINAL_SIZE = 105
-_BASE_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
 
-
-@dataclass(frozen=True)
-class SplitInfo:
-    """Where a file of the official release is, its md5, and what it must contain."""
-
-    zip_name: str
-    url: str
-    md5: str
-    alphabets: int
-    characters: int
-    images: int
-
-
-SPLITS: dict[str, SplitInfo] = {
-    "background": SplitInfo(
-        "images_background.zip", _BASE_URL + "images_background.zip",
-        "68d2efa1b9178cc56df9314c21c6e718", 30, 964, 19280),
-    "evaluation": SplitInfo(
-        "images_evaluation.zip", _BASE_URL + "images_evaluation.zip",
-        "6b91aef0f799c5bb55b94e3f2daec811", 20, 659, 13180),
-    "background_small1": SplitInfo(
-        "images_background_small1.zip", _BASE_URL + "images_background_small1.zip",
-        "e704a628b5459e08445c13499850abc4", 5, 136, 2720),
-    "background_small2": SplitInfo(
-        "images_background_small2.zip", _BASE_URL + "images_background_small2.zip",
-        "b75a71a51d3b13f821f212756fe481fd", 5, 156, 3120),
-    # 20 runs x (20 training + 20 test images); "alphabets" counts the runs here.
-    "all_runs": SplitInfo(
-        "all_runs.zip", _BASE_URL + "one-shot-classification/all_runs.zip",
-        "e8996daecdf12afeeb4a53a179f06b19", 20, 20, 800),
-}
-
-NUM_RUNS = 20
-RUN_WAYS = 20
-
-RUN_ALPHABETS = (
-    "Atlantean", "Ge_ez", "Glagolitic", "Gurmukhi", "Kannada", "Malayalam", "Manipuri",
-    "Old_Church_Slavonic_(Cyrillic)", "Tengwar", "Tibetan",
-)
-"""The 10 evaluation alphabets the 20 official runs are drawn from (two runs each, in this order)."""
-
-VALIDATION_ALPHABETS = (
-    "Angelic", "Atemayar_Qelisayer", "Aurek-Besh", "Avesta", "Keble", "Mongolian", "Oriya", "Sylheti",
-    "Syriac_(Serto)", "ULOG",
-)
-"""The other 10 evaluation alphabets: no run uses them, so choices can be made on them without
-touching the test runs."""
-
-
-class OmniglotDataError(RuntimeError):
-    """The Omniglot files are missing, incomplete or corrupted; the message says what to do."""
-
-
-# ----------------------------------------------------------------------------- where the files are
-
-
-def default_data_dir() -> Path:
-    """The folder where Omniglot is looked for and downloaded to.
-
-    ``$SIAMESE_TUTORIAL_DATA`` if set; else the ``data/`` folder of the project checkout when the
-    package runs from one (as in the book); else ``~/.cache/siamese_tutorial``.
-    """
-    if os.environ.get("SIAMESE_TUTORIAL_DATA"):
-        return Path(os.environ["SIAMESE_TUTORIAL_DATA"]).expanduser()
-    checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "pyproject.toml").is_file() and (checkout / "data").is_dir():
-        return checkout / "data"
-    return Path.home() / ".cache" / "siamese_tutorial"
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _missing_message(split: str, data_dir: Path, reason: str) -> str:
-    info = SPLITS[split]
-    return (
-        f"Omniglot '{split}' is not available: {reason}\n"
-        f"Put {info.zip_name} (from {info.url}) into {data_dir}, or set SIAMESE_TUTORIAL_DATA to "
-        f"the folder that has it, or run `python -m siamese_tutorial download` where the internet "
-        f"can be reached."
-    )
-
-
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write a file through ``write(file)`` into a temporary file beside it, renamed only once complete.
-
-    A crash or an error while writing (the exception propagates) leaves the old file, if any,
-    untouched and no temporary file behind: downloads, caches, checkpoints and cards use it.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-        umask = os.umask(0)  # mkstemp makes the file private (0600): give it what open() would
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-
-
-def download(split: str, data_dir: str | Path | None = None, force: bool = False) -> Path:
-    """Download one official Omniglot zip, check its md5, and return its path.
-
-    The file is streamed to a temporary file beside the target and renamed only once its md5 matches
-    the official one, so an interrupted or corrupted download never leaves a file behind.
-    """
-    info = _split_info(split)
-    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    target = data_dir / info.zip_name
-    if target.exists() and not force:
-        return target
-
-    def fetch(out: BinaryIO) -> None:
-        digest = hashlib.md5()
-        with urllib.request.urlopen(info.url, timeout=60) as response:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
-        if digest.hexdigest() != info.md5:
-            raise OmniglotDataError(
-                f"The download of {info.url} is corrupted: its md5 is {digest.hexdigest()}, "
-                f"expected {info.md5}. Nothing was saved; try again later."
-            )
-
-    try:
-        atomic_write(target, fetch)
-    except (urllib.error.URLError, OSError) as error:
-        raise OmniglotDataError(
-            _missing_message(split, data_dir, f"the download failed ({error}).")
-        ) from error
-    return target
-
-
-def _split_info(split: str) -> SplitInfo:
-    if split not in SPLITS:
-        raise ValueError(f"Unknown Omniglot split {split!r}; choose one of {sorted(SPLITS)}.")
-    return SPLITS[split]
-
-
-# ----------------------------------------------------------------------------- reading the images
-
-
-def _decode_png(data: bytes) -> np.ndarray:
-    """A PNG as a (105, 105) bool array, True where there is ink."""
-    with Image.open(io.BytesIO(data)) as image:
-        return ~np.asarray(image.convert("1"), dtype=bool)
-
-
-def _read_members(split: str, data_dir: Path, download_ok: bool) -> dict[str, np.ndarray]:
-    """Every PNG of a split, keyed by its path below the split's top folder (e.g. 'Latin/character01/x.png').
-
-    Reads the extracted folder if there is one, else the zip (downloading it if allowed).
-    """
-    info = _split_info(split)
-    folder = data_dir / info.zip_name.removesuffix(".zip")
-    if folder.is_dir():
-        return {
-            str(p.relative_to(folder)).replace(os.sep, "/"): _decode_png(p.read_bytes())
-            for p in sorted(folder.rglob("*.png"))
-        }
-    archive = data_dir / info.zip_name
-    if not archive.exists():
-        if not download_ok:
-            raise OmniglotDataError(
-                _missing_message(split, data_dir, f"{archive} does not exist (download=False).")
-            )
-        archive = download(split, data_dir)
-    return _read_zip(archive, prefix=folder.name + "/")
-
-
-def _read_zip(archive: Path, prefix: str) -> dict[str, np.ndarray]:
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            bad = zf.testzip()
-            if bad is not None:
-                raise zipfile.BadZipFile(f"bad CRC for {bad}")
-            members = {}
-            for name in sorted(zf.namelist()):
-                if name.endswith(".png"):
-                    members[name.removeprefix(prefix)] = _decode_png(zf.read(name))
-            return members
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-        raise OmniglotDataError(
-            f"{archive} is corrupted or truncated ({error}). Delete it and load again to download a "
-            f"fresh copy, or replace it with a good copy."
-        ) from error
-
-
-def _check_counts(split: str, what: str, alphabets: int, characters: int, images: int) -> None:
-    info = SPLITS[split]
-    found, expected = (alphabets, characters, images), (info.alphabets, info.characters, info.images)
-    if found != expected:
-        raise OmniglotDataError(
-            f"Omniglot '{split}' ({what}) is incomplete: found {found[0]} alphabets, {found[1]} "
-            f"characters and {found[2]} images; expected {expected[0]}, {expected[1]} and "
-            f"{expected[2]}. Delete it and load again to download a fresh copy."
-        )
-
-
-def _source_fingerprint(split: str, data_dir: Path) -> str:
-    """Identifies the source files, so that a cache made from other files is not used."""
-    info = SPLITS[split]
-    folder, archive = data_dir / info.zip_name.removesuffix(".zip"), data_dir / info.zip_name
-    files = sorted(folder.rglob("*")) if folder.is_dir() else [archive] if archive.exists() else []
-    digest = hashlib.md5()
-    for path in files:
-        stat = path.stat()
-        digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    return digest.hexdigest() if files else ""
-
-
-
-
-def _load_cached(split: str, data_dir: Path, download_ok: bool) -> dict[str, np.ndarray]:
-    """The split's binary 105x105 images (bit-packed) and names, from the cache or the source files."""
-    cache = data_dir / "cache" / f"{split}.npz"
-    fingerprint = _source_fingerprint(split, data_dir)
-    if fingerprint and cache.exists():
-        with np.load(cache) as stored:
-            if str(stored["fingerprint"]) == fingerprint:
-                return dict(stored)
-    members = _read_members(split, data_dir, download_ok)
-    # For all_runs the "alphabets" are the runs and the "characters" their 20 training images.
-    groups = {p.split("/", 1)[0] for p in members}
-    if split == "all_runs":
-        classes = {p.split("/")[-1] for p in members if "/training/" in p}
-    else:
-        classes = {p.rsplit("/", 1)[0] for p in members}
-    _check_counts(split, str(data_dir), len(groups), len(classes), len(members))
-    arrays = {"paths": np.array(sorted(members))}
-    arrays["bits"] = np.packbits(np.stack([members[p] for p in arrays["paths"]]), axis=-1)
-    arrays["fingerprint"] = np.array(_source_fingerprint(split, data_dir))
-    atomic_write(cache, lambda f: np.savez_compressed(f, **arrays))
-    return arrays
-
-
-def _to_tensor(bits: np.ndarray, image_size: int) -> Tensor:
-    """Bit-packed (N, 105, 14) arrays to float32 (N, 1, S, S) images, ink = 1, area-averaged."""
-    if not isinstance(image_size, int) or not 4 <= image_size <= ORIGINAL_SIZE:
-        raise ValueError(f"image_size must be an int between 4 and {ORIGINAL_SIZE}, got {image_size!r}.")
-    ink = np.unpackbits(bits, axis=-1, count=ORIGINAL_SIZE)
-    images = torch.from_numpy(ink).to(torch.float32).unsqueeze(1)
-    if image_size == ORIGINAL_SIZE:
-        return images
-    # Area averaging keeps thin strokes visible; chunks bound the memory of the full-size floats.
-    return torch.cat([F.adaptive_avg_pool2d(chunk, image_size) for chunk in images.split(2048)])
-
-
-# ----------------------------------------------------------------------------- the data sets
+# ----------------------------------------------------------------------------- the data set
 
 
 @dataclass
-class Omniglot:
-    """One Omniglot split as tensors.
+class LabelledImages:
+    """A labelled set of square images as tensors.
 
     Attributes
     ----------
     images : Tensor
-        ``(N, 1, S, S)`` float32, ink = 1, paper = 0.
+        ``(N, C, S, S)`` float32 in ``[0, 1]`` (Omniglot: ink = 1, paper = 0).
     labels : Tensor
-        ``(N,)`` int64 character index in ``0 .. C-1``.
-    character_names : list[str]
-        ``C`` names ``"Alphabet/characterNN"``.
-    alphabet_names : list[str]
-        The ``A`` alphabets, sorted.
-    character_alphabet : Tensor
-        ``(C,)`` int64 index into ``alphabet_names`` of each character.
+        ``(N,)`` int64 class index in ``0 .. num_classes - 1``.
+    class_names : list[str]
+        The name of each class (Omniglot: ``"Alphabet/characterNN"``).
+    group_names : list[str]
+        The groups of classes, e.g. Omniglot's alphabets (a single group when there are none).
+    class_group : Tensor
+        ``(num_classes,)`` int64 index into ``group_names`` of each class.
+    drawers : Tensor, optional
+        ``(N,)`` int64: who drew (or photographed) each image, where that is known (Omniglot: the
+        drawer number ``0 .. 19`` of the file name). Episodes built like the official runs use it.
     """
 
     images: Tensor
     labels: Tensor
-    character_names: list[str]
-    alphabet_names: list[str]
-    character_alphabet: Tensor
+    class_names: list[str]
+    group_names: list[str]
+    class_group: Tensor
+    drawers: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        if self.images.dim() != 4 or self.images.shape[2] != self.images.shape[3] or len(self.images) != n:
+            raise ValueError(
+                f"images must be (N, C, S, S) square images, one per label; got {tuple(self.images.shape)} "
+                f"for {n} labels."
+            )
+        if self.labels.dim() != 1 or (n and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names))):
+            raise ValueError(f"labels must be a 1-D tensor of class indices in 0 .. {len(self.class_names) - 1}.")
+        if self.class_group.shape != (len(self.class_names),):
+            raise ValueError(
+                f"class_group must give the group of each of the {len(self.class_names)} classes; "
+                f"got shape {tuple(self.class_group.shape)}."
+            )
+        if self.drawers is not None and self.drawers.shape != self.labels.shape:
+            raise ValueError(f"drawers must give one drawer per image, shape ({n},); got {tuple(self.drawers.shape)}.")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -353,159 +97,145 @@ class Omniglot:
 
     @property
     def num_classes(self) -> int:
-        return len(self.character_names)
+        return len(self.class_names)
 
     @property
-    def alphabet_labels(self) -> Tensor:
-        """``(N,)`` int64 alphabet index of each image."""
-        return self.character_alphabet[self.labels]
+    def image_size(self) -> int:
+        """The side ``S`` of the square images."""
+        return self.images.shape[-1]
 
-    def select_alphabets(self, names: Sequence[str]) -> Omniglot:
-        """The images of the given alphabets only, with characters relabelled ``0 .. C'-1``."""
-        unknown = sorted(set(names) - set(self.alphabet_names))
-        if unknown:
-            raise ValueError(f"Unknown alphabets {unknown}; this split has {self.alphabet_names}.")
-        alphabet_names = sorted(set(names))
-        keep_alphabets = torch.tensor([self.alphabet_names.index(a) for a in alphabet_names])
-        keep_chars = torch.isin(self.character_alphabet, keep_alphabets).nonzero().flatten()
+    @property
+    def group_labels(self) -> Tensor:
+        """``(N,)`` int64 group index of each image."""
+        return self.class_group[self.labels]
+
+    def subset(self, keep: Tensor) -> LabelledImages:
+        """The images where the ``(N,)`` bool mask ``keep`` is True; classes and groups left without images
+        are dropped and the rest renumbered ``0 ..`` in their old order."""
+        labels = self.labels[keep]
+        classes = torch.unique(labels)
+        groups = torch.unique(self.class_group[classes])
         new_label = torch.full((self.num_classes,), -1, dtype=torch.int64)
-        new_label[keep_chars] = torch.arange(len(keep_chars))
-        keep_images = torch.isin(self.labels, keep_chars)
-        old_alphabets = self.character_alphabet[keep_chars]
-        return Omniglot(
-            images=self.images[keep_images],
-            labels=new_label[self.labels[keep_images]],
-            character_names=[self.character_names[i] for i in keep_chars.tolist()],
-            alphabet_names=alphabet_names,
-            character_alphabet=torch.tensor(
-                [alphabet_names.index(self.alphabet_names[a]) for a in old_alphabets.tolist()],
-                dtype=torch.int64,
-            ),
+        new_label[classes] = torch.arange(len(classes))
+        new_group = torch.full((len(self.group_names),), -1, dtype=torch.int64)
+        new_group[groups] = torch.arange(len(groups))
+        return LabelledImages(
+            images=self.images[keep],
+            labels=new_label[labels],
+            class_names=[self.class_names[c] for c in classes.tolist()],
+            group_names=[self.group_names[g] for g in groups.tolist()],
+            class_group=new_group[self.class_group[classes]],
+            drawers=None if self.drawers is None else self.drawers[keep],
         )
 
+    def select_groups(self, names: Sequence[str]) -> LabelledImages:
+        """The images of the named groups (e.g. alphabets) only, classes renumbered ``0 .. C'-1``."""
+        unknown = sorted(set(names) - set(self.group_names))
+        if unknown:
+            raise ValueError(f"Unknown groups {unknown}; this data set has {self.group_names}.")
+        wanted = torch.tensor([self.group_names.index(name) for name in names])
+        return self.subset(torch.isin(self.group_labels, wanted))
 
-def load_omniglot(
-    split: str = "background",
-    image_size: int = 28,
-    data_dir: str | Path | None = None,
-    download: bool = True,
-) -> Omniglot:
-    """Load an Omniglot split: ``"background"``, ``"evaluation"``, ``"background_small1"`` or ``"background_small2"``.
-
-    Characters are numbered in the order alphabet, then character folder; images of a character are
-    consecutive. ``download=False`` raises :class:`OmniglotDataError` instead of downloading.
-    """
-    if split not in SPLITS or split == "all_runs":
-        raise ValueError(
-            f"Unknown Omniglot split {split!r}; choose one of "
-            f"{sorted(s for s in SPLITS if s != 'all_runs')} (the one-shot runs: load_one_shot_runs())."
-        )
-    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    stored = _load_cached(split, data_dir, download)
-    paths = [str(p) for p in stored["paths"]]
-    character_of = [p.rsplit("/", 1)[0] for p in paths]
-    character_names = sorted(set(character_of))
-    alphabet_names = sorted({c.split("/", 1)[0] for c in character_names})
-    char_index = {c: i for i, c in enumerate(character_names)}
-    return Omniglot(
-        images=_to_tensor(stored["bits"], image_size),
-        labels=torch.tensor([char_index[c] for c in character_of], dtype=torch.int64),
-        character_names=character_names,
-        alphabet_names=alphabet_names,
-        character_alphabet=torch.tensor(
-            [alphabet_names.index(c.split("/", 1)[0]) for c in character_names], dtype=torch.int64
-        ),
-    )
+    def select_classes(self, classes: Tensor) -> LabelledImages:
+        """The images of the given classes (indices) only, renumbered ``0 .. len(classes)-1`` in their old order."""
+        return self.subset(torch.isin(self.labels, torch.as_tensor(classes)))
 
 
-def load_validation_set(
-    image_size: int = 28, data_dir: str | Path | None = None, download: bool = True
-) -> Omniglot:
-    """The evaluation images of the :data:`VALIDATION_ALPHABETS`, for choosing anything without the test runs."""
-    return load_omniglot("evaluation", image_size, data_dir, download).select_alphabets(VALIDATION_ALPHABETS)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+"""The file suffixes :func:`load_image_folder` reads (any case); other files are reported."""
 
 
-@dataclass
-class OneShotRun:
-    """One run of the official one-shot task: 20 training images (one per class) and 20 test images.
-
-    Attributes
-    ----------
-    name : str
-        ``"run01"`` .. ``"run20"``.
-    train_images, test_images : Tensor
-        ``(20, 1, S, S)`` float32, ink = 1, in the order of ``train_files`` and ``test_files``.
-    test_labels : Tensor
-        ``(20,)`` int64: for each test image, the index in ``train_images`` of its class
-        (from the run's ``class_labels.txt``).
-    train_files, test_files : list[str]
-        The file names inside the run, e.g. ``"training/class01.png"``.
-    """
-
-    name: str
-    train_images: Tensor
-    test_images: Tensor
-    test_labels: Tensor
-    train_files: list[str]
-    test_files: list[str]
-
-
-def load_one_shot_runs(
-    image_size: int = 105, data_dir: str | Path | None = None, download: bool = True
-) -> list[OneShotRun]:
-    """The 20 runs of 20-way within-alphabet one-shot classification of Lake et al. (2015), from ``all_runs.zip``."""
-    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    labels_text = _read_class_labels(data_dir, download)
-    stored = _load_cached("all_runs", data_dir, download)
-    paths = [str(p) for p in stored["paths"]]
-    images = _to_tensor(stored["bits"], image_size)
-    index = {p: i for i, p in enumerate(paths)}
-    runs = []
-    for r in range(1, NUM_RUNS + 1):
-        name = f"run{r:02d}"
-        pairs = [line.split() for line in labels_text.get(name, "").splitlines() if line.strip()]
-        train_files = sorted(p.removeprefix(name + "/") for p in paths if p.startswith(name + "/training/"))
-        test_files = [test.removeprefix(name + "/") for test, _ in pairs]
-        answers = [train.removeprefix(name + "/") for _, train in pairs]
-        if len(pairs) != RUN_WAYS or len(train_files) != RUN_WAYS or not set(answers) <= set(train_files):
-            raise OmniglotDataError(
-                f"all_runs in {data_dir} is incomplete: {name} needs {RUN_WAYS} training images and "
-                f"{RUN_WAYS} lines in class_labels.txt naming them. Delete it and load again."
-            )
-        runs.append(OneShotRun(
-            name=name,
-            train_images=images[[index[f"{name}/{f}"] for f in train_files]],
-            test_images=images[[index[f"{name}/{f}"] for f in test_files]],
-            test_labels=torch.tensor([train_files.index(a) for a in answers], dtype=torch.int64),
-            train_files=train_files,
-            test_files=test_files,
-        ))
-    return runs
-
-
-def _read_class_labels(data_dir: Path, download_ok: bool) -> dict[str, str]:
-    """Each run's class_labels.txt, keyed by run name."""
-    folder = data_dir / "all_runs"
-    if folder.is_dir():
-        return {p.parent.name: p.read_text() for p in sorted(folder.glob("run*/class_labels.txt"))}
-    archive = data_dir / SPLITS["all_runs"].zip_name
-    if not archive.exists():
-        if not download_ok:
-            raise OmniglotDataError(
-                _missing_message("all_runs", data_dir, f"{archive} does not exist (download=False).")
-            )
-        archive = download("all_runs", data_dir)
+def _read_image(path: Path, image_size: int, grayscale: bool) -> np.ndarray:
+    """One picture as an ``(C, S, S)`` float32 array in [0, 1], resized (area-averaged) to ``S x S``."""
     try:
-        with zipfile.ZipFile(archive) as zf:
-            return {
-                name.split("/", 1)[0]: zf.read(name).decode()
-                for name in zf.namelist() if name.endswith("class_labels.txt")
-            }
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise OmniglotDataError(
-            f"{archive} is corrupted or truncated ({error}). Delete it and load again to download a "
-            f"fresh copy, or replace it with a good copy."
-        ) from error
+        with Image.open(path) as image:
+            image = image.convert("L" if grayscale else "RGB")
+            if image.size != (image_size, image_size):
+                image = image.resize((image_size, image_size), Image.Resampling.BOX)
+            array = np.asarray(image, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise ValueError(f"{path} could not be read as an image ({error}); remove it or replace it.") from error
+    return array[None] if grayscale else array.transpose(2, 0, 1)
+
+
+def load_image_folder(
+    folder: str | Path,
+    image_size: int,
+    grayscale: bool = True,
+    groups: bool = False,
+    invert: bool = False,
+) -> LabelledImages:
+    """Load a folder of labelled pictures in torchvision's ``ImageFolder`` layout.
+
+    ``folder/<class>/<image>`` (one sub-folder per class), or with ``groups=True``
+    ``folder/<group>/<class>/<image>`` (e.g. alphabets, or a person's several signatures as one
+    group). Every image is resized to ``image_size x image_size`` (rescaled to fill the square: crop
+    your pictures to squares first if their shape matters) and scaled to ``[0, 1]``.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The top folder.
+    image_size : int
+        Side ``S`` of the square images returned.
+    grayscale : bool
+        One channel (True) or three (RGB).
+    groups : bool
+        Read the two-level layout ``<group>/<class>``.
+    invert : bool
+        ``1 - value``: for dark drawings on light paper, so that ink is 1 and paper 0 as in Omniglot.
+
+    Returns
+    -------
+    LabelledImages
+        Classes sorted by name (``"<group>/<class>"`` with groups), images sorted by file name.
+
+    Raises
+    ------
+    ValueError
+        With the file or folder at fault: a missing or empty folder, a file that is not a readable
+        image, a class with a single image (it gives no positive pair), or fewer than two classes.
+    """
+    check_positive(image_size=image_size)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder; give the folder that holds one sub-folder per class.")
+    def folders(parent: Path) -> list[Path]:  # hidden ones (.ipynb_checkpoints, .git) are not classes
+        return sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    class_dirs = [c for g in folders(folder) for c in folders(g)] if groups else folders(folder)
+    if not class_dirs:
+        layout = "<group>/<class>/<image>" if groups else "<class>/<image>"
+        raise ValueError(f"{folder} has no class folders; the layout is {folder}/{layout}.")
+    images, labels, class_names = [], [], []
+    for label, class_dir in enumerate(class_dirs):
+        files = sorted(p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+        not_images = [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+        if not_images:
+            raise ValueError(
+                f"{not_images[0]} is not an image (the suffixes read are {', '.join(IMAGE_SUFFIXES)}); "
+                f"move it out of {folder}."
+            )
+        if len(files) < 2:
+            raise ValueError(
+                f"class folder {class_dir} has {len(files)} image(s); every class needs at least 2 "
+                f"(a positive pair is two images of one class). Add images or remove the folder."
+            )
+        images += [_read_image(p, image_size, grayscale) for p in files]
+        labels += [label] * len(files)
+        class_names.append(str(class_dir.relative_to(folder).as_posix()))
+    if len(class_dirs) < 2:
+        raise ValueError(f"{folder} has a single class ({class_names[0]}); at least 2 are needed for negatives.")
+    group_of = [name.split("/")[0] if groups else "all" for name in class_names]
+    group_names = sorted(set(group_of))
+    stacked = torch.from_numpy(np.stack(images))
+    return LabelledImages(
+        images=1.0 - stacked if invert else stacked,
+        labels=torch.tensor(labels, dtype=torch.int64),
+        class_names=class_names,
+        group_names=group_names,
+        class_group=torch.tensor([group_names.index(g) for g in group_of], dtype=torch.int64),
+    )
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -516,7 +246,7 @@ def _class_members(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     if labels.dim() != 1 or labels.numel() == 0:
         raise ValueError(f"labels must be a non-empty 1-D tensor, got shape {tuple(labels.shape)}.")
     order = torch.argsort(labels, stable=True)
-    classes, counts = torch.unique_consecutive(labels[order], return_counts=True)
+    _, counts = torch.unique_consecutive(labels[order], return_counts=True)
     starts = torch.cumsum(counts, 0) - counts
     return order, starts, counts
 
@@ -525,61 +255,147 @@ class PKSampler(Sampler[list[int]]):
     """Batches of ``P`` classes with ``K`` images each (Hermans, Beyer & Leibe, 2017).
 
     Every batch then holds positive pairs (``K >= 2``) and negatives (``P >= 2``) for online mining.
-    Yields ``num_batches`` lists of ``P * K`` indices into ``labels``; classes with fewer than ``K``
-    images are never drawn. Iterating again continues the same seeded random stream.
+    :meth:`sample` gives one batch as a ``(P * K,)`` index tensor on ``device``, without waiting for
+    the device; iterating yields ``num_batches`` lists of indices (a ``batch_sampler`` for a
+    ``DataLoader``). Classes with fewer than ``K`` images are never drawn. The seeded random stream
+    continues across calls; :meth:`state_dict` captures it.
 
-    With ``class_groups`` (the group of each class, indexed by label, e.g. ``character_alphabet``),
-    a batch draws its classes from as few groups as possible: the classes of a random group in random
+    With ``class_groups`` (the group of each class, indexed by label, e.g. ``class_group``), a batch
+    draws its classes from as few groups as possible: the classes of a random group in random
     order, then those of the next random group, until there are ``P``. Batches of one alphabet hold
     the negatives that the within-alphabet one-shot task must tell apart; random batches mostly hold
     characters of different alphabets, which are easy to separate.
     """
 
     def __init__(
-        self, labels: Tensor, p: int, k: int, num_batches: int, seed: int = 0, class_groups: Tensor | None = None
+        self,
+        labels: Tensor,
+        p: int,
+        k: int,
+        num_batches: int | None = None,
+        seed: int = 0,
+        class_groups: Tensor | None = None,
+        device: str | torch.device = "cpu",
     ):
-        if p < 1 or k < 1 or num_batches < 1:
-            raise ValueError(f"p, k and num_batches must be >= 1, got p={p}, k={k}, num_batches={num_batches}.")
-        labels = torch.as_tensor(labels)
-        self.order, self.starts, self.counts = _class_members(labels)
-        self.eligible = (self.counts >= k).nonzero().flatten()
-        if len(self.eligible) < p:
+        check_positive(p=p, k=k)
+        if num_batches is not None:
+            check_positive(num_batches=num_batches)
+        labels = torch.as_tensor(labels).cpu()
+        order, starts, counts = _class_members(labels)
+        eligible = (counts >= k).nonzero().flatten()
+        if len(eligible) < p:
             raise ValueError(
                 f"A P x K batch needs {p} classes with at least {k} images each, but only "
-                f"{len(self.eligible)} classes have that many. Lower p or k."
+                f"{len(eligible)} classes have that many. Lower p or k."
             )
-        self.group_of = None
+        group_of, num_groups = None, 0
         if class_groups is not None:
-            class_groups, classes = torch.as_tensor(class_groups), torch.unique(labels)
+            class_groups, classes = torch.as_tensor(class_groups).cpu(), torch.unique(labels)
             if class_groups.dim() != 1 or classes.min() < 0 or classes.max() >= len(class_groups):
                 raise ValueError(
                     f"class_groups must be a 1-D tensor with an entry for every label 0 .. {int(classes.max())}; "
                     f"got shape {tuple(class_groups.shape)}."
                 )
-            self.group_of = torch.unique(class_groups[classes[self.eligible]], return_inverse=True)[1]
+            group_of = torch.unique(class_groups[classes[eligible]], return_inverse=True)[1]
+            num_groups = int(group_of.max()) + 1
+        self.device = torch.device(device)
+        self.order, self.starts, self.counts = order.to(self.device), starts.to(self.device), counts.to(self.device)
+        self.eligible = eligible.to(self.device)
+        self.group_of = None if group_of is None else group_of.to(self.device)
+        self.num_groups = num_groups
+        self.max_count = int(counts[eligible].max())  # known now, so that sampling never asks the device
         self.p, self.k, self.num_batches = p, k, num_batches
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(self.device).manual_seed(seed)
 
     def _classes(self) -> Tensor:
         """The positions in ``eligible`` of one batch's ``P`` classes."""
         if self.group_of is None:
-            return torch.randperm(len(self.eligible), generator=self.generator)[: self.p]
+            return torch.randperm(len(self.eligible), generator=self.generator, device=self.device)[: self.p]
         # Sort by (random rank of the group) + (random fraction): groups in random order, each shuffled.
-        group_rank = torch.randperm(int(self.group_of.max()) + 1, generator=self.generator)
-        key = group_rank[self.group_of] + torch.rand(len(self.eligible), generator=self.generator)
+        group_rank = torch.randperm(self.num_groups, generator=self.generator, device=self.device)
+        key = group_rank[self.group_of] + torch.rand(len(self.eligible), generator=self.generator, device=self.device)
         return key.argsort()[: self.p]
 
+    def sample(self) -> Tensor:
+        """One batch: ``(P * K,)`` int64 indices on ``device``, the ``K`` images of each class together."""
+        chosen = self.eligible[self._classes()]
+        # K distinct members of each class: the first K of a random ranking within the class.
+        ranks = torch.rand(self.p, self.max_count, generator=self.generator, device=self.device)
+        beyond = torch.arange(self.max_count, device=self.device) >= self.counts[chosen, None]
+        offsets = ranks.masked_fill_(beyond, 2.0).argsort(dim=1)[:, : self.k]
+        return self.order[self.starts[chosen, None] + offsets].flatten()
+
     def __len__(self) -> int:
+        if self.num_batches is None:
+            raise TypeError("this PKSampler was made without num_batches, so it has no length")
         return self.num_batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        for _ in range(self.num_batches):
-            chosen = self.eligible[self._classes()]
-            # K distinct members of each class: the first K of a random ranking within the class.
-            ranks = torch.rand(self.p, int(self.counts[chosen].max()), generator=self.generator)
-            ranks[torch.arange(ranks.shape[1]) >= self.counts[chosen, None]] = 2.0
-            offsets = ranks.argsort(dim=1)[:, : self.k]
-            yield self.order[self.starts[chosen, None] + offsets].flatten().tolist()
+        for _ in range(len(self)):
+            yield self.sample().tolist()
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The state of the random stream (to resume sampling exactly where it stopped)."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.generator.set_state(state["generator"])
+
+
+class PKBatches:
+    """Endless ``(images, labels)`` P x K batches of a data set, sampled and augmented on ``device``.
+
+    The images are moved to the device once; each batch is then gathered, and distorted with
+    :func:`random_affine` if ``augment``, on the device, so that a GPU never waits for the CPU.
+    Two seeded random streams (sampling, distortions) make a run repeatable on the CPU, and
+    :meth:`state_dict` lets a stopped run resume with exactly the batches it would have had.
+
+    Parameters
+    ----------
+    dataset : LabelledImages
+        The training images.
+    p, k : int
+        Classes per batch and images per class.
+    seed : int
+        Seeds both random streams.
+    augment : bool
+        Random affine distortions of every batch.
+    group_batches : bool
+        Draw each batch's classes from as few groups (alphabets) as possible.
+    device : str or torch.device
+        Where the images, the sampling and the distortions live.
+    """
+
+    def __init__(
+        self,
+        dataset: LabelledImages,
+        p: int,
+        k: int,
+        seed: int = 0,
+        augment: bool = False,
+        group_batches: bool = False,
+        device: str | torch.device = "cpu",
+    ):
+        self.device = torch.device(device)
+        self.sampler = PKSampler(dataset.labels, p, k, seed=seed, device=self.device,
+                                 class_groups=dataset.class_group if group_batches else None)
+        self.images = dataset.images.to(self.device)
+        self.labels = dataset.labels.to(self.device)
+        self.augment = augment
+        self.generator = torch.Generator(self.device).manual_seed(seed + 1)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        while True:
+            indices = self.sampler.sample()
+            images = self.images[indices]
+            yield (random_affine(images, self.generator) if self.augment else images), self.labels[indices]
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {"sampler": self.sampler.generator.get_state(), "augment": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.sampler.generator.set_state(state["sampler"])
+        self.generator.set_state(state["augment"])
 
 
 def _random_positive(labels: Tensor, num: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
@@ -640,27 +456,212 @@ def random_triplets(
     return anchors, positives, _random_negative(labels, anchors, generator)
 
 
+# ----------------------------------------------------------------------------- episodes
+
+
+EPISODE_STYLES = ("random", "runs")
+"""How :func:`n_way_k_shot_episodes` picks the images of an episode's classes."""
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One N-way K-shot classification episode, as indices into a labelled data set.
+
+    Attributes
+    ----------
+    classes : Tensor
+        ``(n_way,)`` int64 labels (in the data set) of the episode's classes; position ``c`` is class ``c``.
+    support : Tensor
+        ``(n_way, k_shot)`` int64 indices of the support (training) images; row ``c`` holds class ``c``.
+    query : Tensor
+        ``(n_way * num_queries,)`` int64 indices of the query (test) images, grouped by class.
+    answers : Tensor
+        ``(n_way * num_queries,)`` int64 position in ``classes`` of each query's class.
+    """
+
+    classes: Tensor
+    support: Tensor
+    query: Tensor
+    answers: Tensor
+
+
+def _eligible_class_groups(
+    order: Tensor,
+    starts: Tensor,
+    counts: Tensor,
+    needed: int,
+    n_way: int,
+    group_labels: Tensor | None,
+    within_group: bool,
+) -> list[Tensor]:
+    """Sets of classes to draw an episode from: all classes, or one set per group (alphabet).
+
+    Classes are positions in the output of :func:`_class_members` (``order, starts, counts``); only
+    classes with ``>= needed`` images are kept, and only groups with ``>= n_way`` such classes.
+    """
+    if counts.max() < needed:
+        raise ValueError(
+            f"Each class needs k_shot + num_queries = {needed} images, but the largest class has only "
+            f"{int(counts.max())}. Lower k_shot or num_queries."
+        )
+    eligible = counts >= needed
+    if not within_group:
+        if eligible.sum() < n_way:
+            raise ValueError(
+                f"n_way={n_way} needs {n_way} classes with at least k_shot + num_queries = {needed} images, "
+                f"but only {int(eligible.sum())} of the {len(counts)} classes have that many. Lower n_way."
+            )
+        return [eligible.nonzero().flatten()]
+    if group_labels is None:
+        raise ValueError("within_group=True needs group_labels (one group, e.g. alphabet, index per image).")
+    group_labels = torch.as_tensor(group_labels)
+    if group_labels.shape != order.shape:
+        raise ValueError(
+            f"group_labels must have one entry per image, shape {tuple(order.shape)}; "
+            f"got {tuple(group_labels.shape)}."
+        )
+    class_group = group_labels[order[starts]]
+    if (group_labels[order] != class_group.repeat_interleave(counts)).any():
+        raise ValueError("group_labels are inconsistent: some class has images in several groups.")
+    per_group = [(eligible & (class_group == g)).nonzero().flatten() for g in class_group.unique()]
+    groups = [g for g in per_group if len(g) >= n_way]
+    if not groups:
+        raise ValueError(
+            f"No group has n_way={n_way} classes with at least k_shot + num_queries = {needed} images "
+            f"(the largest has {max(len(g) for g in per_group)}). Lower n_way, or use within_group=False."
+        )
+    return groups
+
+
+def _drawer_table(labels: Tensor, drawers: Tensor | None, num_classes: int) -> Tensor:
+    """``(C, D)`` int64: the image of class position ``c`` by drawer ``d``, or -1 where there is none."""
+    if drawers is None:
+        raise ValueError("style='runs' needs drawers (who drew each image), e.g. an Omniglot split's `drawers`.")
+    drawers = torch.as_tensor(drawers)
+    if drawers.shape != labels.shape or drawers.min() < 0:
+        raise ValueError(f"drawers must give a drawer index >= 0 for each image, shape {tuple(labels.shape)}; "
+                         f"got shape {tuple(drawers.shape)}.")
+    table = torch.full((num_classes, int(drawers.max()) + 1), -1, dtype=torch.int64)
+    class_position = torch.searchsorted(torch.unique(labels), labels)
+    table[class_position, drawers] = torch.arange(len(labels))
+    return table
+
+
+def n_way_k_shot_episodes(
+    labels: Tensor,
+    n_way: int,
+    k_shot: int,
+    num_queries: int,
+    num_episodes: int,
+    seed: int,
+    group_labels: Tensor | None = None,
+    within_group: bool = False,
+    style: str = "random",
+    drawers: Tensor | None = None,
+) -> list[Episode]:
+    """Deterministic N-way K-shot episodes drawn from a labelled data set (Vinyals et al., 2016).
+
+    Each episode draws ``n_way`` distinct classes (with ``within_group``: from one group, e.g. one
+    alphabet, chosen uniformly among the groups with enough classes, like the runs of Lake et al.),
+    then ``k_shot + num_queries`` images of each class: the first ``k_shot`` are its support, the
+    rest its queries. The same ``seed`` gives the same episodes.
+
+    ``style`` says which images:
+
+    - ``"random"``: distinct random images of each class, independently for every class;
+    - ``"runs"``: built like the 20 official runs of Lake et al., where every training image of a run
+      was drawn by one person and every test image by another: ``k_shot + num_queries`` distinct
+      drawers are drawn per episode, the first ``k_shot`` drawers give every class's support and the
+      others its queries. Only classes with an image by each of those drawers take part.
+
+    Parameters
+    ----------
+    labels : Tensor
+        ``(N,)`` int64 class of each image.
+    n_way : int
+        Classes per episode.
+    k_shot : int
+        Support images per class.
+    num_queries : int
+        Query images **per class** (the official task has 1: 20 queries for 20 ways).
+    num_episodes : int
+        Number of episodes.
+    seed : int
+        Seed of the private random generator.
+    group_labels : Tensor, optional
+        ``(N,)`` group (alphabet) of each image; required when ``within_group``.
+    within_group : bool
+        Draw all the classes of an episode from a single group (harder: the characters look alike).
+    style : str
+        ``"random"`` or ``"runs"`` (see above).
+    drawers : Tensor, optional
+        ``(N,)`` drawer of each image, one image per class and drawer; required for ``"runs"``.
+
+    Returns
+    -------
+    list[Episode]
+    """
+    check_positive(n_way=n_way, k_shot=k_shot, num_queries=num_queries, num_episodes=num_episodes)
+    if n_way < 2:
+        raise ValueError(f"n_way must be >= 2 (classification among at least two classes), got {n_way}.")
+    if style not in EPISODE_STYLES:
+        raise ValueError(f"unknown episode style {style!r}; choose one of {EPISODE_STYLES}.")
+    labels = torch.as_tensor(labels)
+    needed = k_shot + num_queries
+    order, starts, counts = _class_members(labels)
+    groups = _eligible_class_groups(order, starts, counts, needed, n_way, group_labels, within_group)
+    table = _drawer_table(labels, drawers, len(counts)) if style == "runs" else None
+    generator = torch.Generator().manual_seed(seed)
+    answers = torch.arange(n_way).repeat_interleave(num_queries)
+    episodes = []
+    for _ in range(num_episodes):
+        group = groups[int(torch.randint(len(groups), (1,), generator=generator))]
+        if table is None:
+            chosen = group[torch.randperm(len(group), generator=generator)[:n_way]]
+            images = torch.stack([
+                order[starts[c] + torch.randperm(int(counts[c]), generator=generator)[:needed]] for c in chosen
+            ])  # (n_way, k_shot + num_queries)
+        else:
+            drawn_by = torch.randperm(table.shape[1], generator=generator)[:needed]
+            complete = group[(table[group][:, drawn_by] >= 0).all(dim=1)]
+            if len(complete) < n_way:
+                raise ValueError(
+                    f"only {len(complete)} classes of a group have an image by each of the drawers "
+                    f"{drawn_by.tolist()}; style='runs' needs n_way={n_way}. Lower n_way or use style='random'."
+                )
+            chosen = complete[torch.randperm(len(complete), generator=generator)[:n_way]]
+            images = table[chosen][:, drawn_by]  # support drawers first, then the query drawers
+        episodes.append(Episode(
+            classes=labels[order[starts[chosen]]],
+            support=images[:, :k_shot],
+            query=images[:, k_shot:].flatten(),
+            answers=answers.clone(),
+        ))
+    return episodes
+
+
 # ----------------------------------------------------------------------------- augmentation
 
 
-def with_rotations(dataset: Omniglot) -> Omniglot:
-    """Add each character rotated by 90, 180 and 270 degrees as three new characters (4 x C classes).
+def with_rotations(dataset: LabelledImages) -> LabelledImages:
+    """Add each class rotated by 90, 180 and 270 degrees as three new classes (4 x C classes).
 
     A common trick on Omniglot (Santoro et al. 2016; Vinyals et al. 2016): a rotated character is a
     plausible new character, so the training set gains classes, not only images. Likewise each
-    rotated alphabet becomes a new alphabet (``"Latin@rot90"``).
+    rotated group becomes a new group (``"Latin@rot90"``).
     """
-    c, a = dataset.num_classes, len(dataset.alphabet_names)
+    c, g = dataset.num_classes, len(dataset.group_names)
 
     def rotated(name: str, r: int) -> str:
         return name + ("" if r == 0 else f"@rot{90 * r}")
 
-    return Omniglot(
+    return LabelledImages(
         images=torch.cat([torch.rot90(dataset.images, r, dims=(2, 3)) for r in range(4)]),
         labels=torch.cat([dataset.labels + r * c for r in range(4)]),
-        character_names=[rotated(n, r) for r in range(4) for n in dataset.character_names],
-        alphabet_names=[rotated(n, r) for r in range(4) for n in dataset.alphabet_names],
-        character_alphabet=torch.cat([dataset.character_alphabet + r * a for r in range(4)]),
+        class_names=[rotated(n, r) for r in range(4) for n in dataset.class_names],
+        group_names=[rotated(n, r) for r in range(4) for n in dataset.group_names],
+        class_group=torch.cat([dataset.class_group + r * g for r in range(4)]),
+        drawers=None if dataset.drawers is None else dataset.drawers.repeat(4),
     )
 
 
@@ -672,19 +673,20 @@ def random_affine(
     scale: tuple[float, float] = (0.9, 1.1),
     max_translation: float = 0.1,
 ) -> Tensor:
-    """Small random affine distortions of a batch ``(B, C, S, S)``, one per image, paper stays 0.
+    """Small random affine distortions of a batch ``(B, C, S, S)``, one per image; uncovered pixels are 0.
 
     Rotation in degrees, shear as a fraction, scale as a range of factors, translation as a fraction
-    of the image size: the distortions of Koch et al. (2015), drawn continuously.
+    of the image size: the distortions of Koch et al. (2015), drawn continuously. The random numbers
+    are drawn on the images' device, from ``generator`` (which must live there) if given.
     """
     if images.dim() != 4:
         raise ValueError(f"images must have shape (B, C, S, S), got {tuple(images.shape)}.")
     b = images.shape[0]
 
-    def uniform(low: float, high: float) -> Tensor:  # drawn on the CPU for a device-independent stream
-        return low + (high - low) * torch.rand(b, generator=generator)
+    def uniform(low: float, high: float) -> Tensor:
+        return low + (high - low) * torch.rand(b, generator=generator, device=images.device, dtype=images.dtype)
 
-    angle = uniform(-max_rotation, max_rotation) * math.pi / 180
+    angle = uniform(-max_rotation, max_rotation) * (math.pi / 180)
     shear = uniform(-max_shear, max_shear)
     zoom = uniform(*scale)
     # affine_grid maps output to input coordinates, so the inverse scale zooms in by `zoom`.
@@ -692,6 +694,6 @@ def random_affine(
     theta = torch.stack([
         torch.stack([cos, -sin + shear * cos, 2 * uniform(-max_translation, max_translation)], dim=1),
         torch.stack([sin, cos + shear * sin, 2 * uniform(-max_translation, max_translation)], dim=1),
-    ], dim=1).to(images.device, images.dtype)
+    ], dim=1)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")

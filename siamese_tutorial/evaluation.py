@@ -1,17 +1,17 @@
-"""Evaluation: the official one-shot task, its baselines, N-way K-shot episodes and verification metrics.
+"""Evaluation: the official one-shot task, N-way K-shot episodes, and the embeddings they compare.
 
 Conventions used throughout the module:
 
 * an *accuracy* or an *error* is a **fraction in [0, 1]**; the ``*_percent`` helpers give percentages;
-* a *cost* or a *distance* is small for similar items (the prediction is the ``argmin``);
-* a *pair* label is ``0`` for a **similar** pair and ``1`` for a **dissimilar** pair (Hadsell et al.,
-  2006), as in :mod:`siamese_tutorial.losses`; a verifier says "similar" when ``distance <= threshold``.
+* a *cost* or a *distance* is small for similar items (the prediction is the ``argmin``).
+
+The baselines that learn nothing are in :mod:`siamese_tutorial.baselines`; verification of pairs and
+open-set identification in :mod:`siamese_tutorial.verification`.
 
 References
 ----------
 - B. M. Lake, R. Salakhutdinov, J. B. Tenenbaum. "Human-level concept learning through probabilistic
   program induction". Science 350 (2015): the one-shot task and ``all_runs.zip``.
-- M.-P. Dubuisson, A. K. Jain. "A modified Hausdorff distance for object matching". ICPR 1994.
 - E. B. Wilson. "Probable inference, the law of succession, and statistical inference". JASA 22 (1927).
 - O. Vinyals et al. "Matching Networks for One Shot Learning". NeurIPS 2016: N-way K-shot episodes.
 - J. Snell, K. Swersky, R. Zemel. "Prototypical Networks for Few-shot Learning". NeurIPS 2017.
@@ -22,43 +22,28 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pad_sequence
 
-from .data import _class_members
-from .losses import pairwise_distances
-from .models import SiameseNetwork, _check_positive
-
-if TYPE_CHECKING:
-    from .data import Omniglot, OneShotRun
+from .checks import check_finite, check_positive
+from .data import LabelledImages, n_way_k_shot_episodes
+from .distances import pairwise_distances
+from .models import encoder_of
+from .omniglot import OneShotRun
 
 __all__ = [
     "Z_95",
     "PUBLISHED_ACCURACY",
     "CostFunction",
     "OneShotResult",
-    "Episode",
     "wilson_interval",
     "embed",
     "shift_images",
     "one_shot_accuracy_from_cost",
     "one_shot_accuracy",
-    "ink_coordinates",
-    "modified_hausdorff_distance",
-    "mhd_cost",
-    "pixel_nearest_neighbour_cost",
-    "n_way_k_shot_episodes",
     "episode_accuracy",
-    "roc_curve",
-    "roc_auc",
-    "equal_error_rate",
-    "choose_threshold",
-    "verification_accuracy",
 ]
 
 Z_95 = 1.959963984540054
@@ -249,7 +234,8 @@ def embed(
     ----------
     encoder : nn.Module
         Maps a batch ``(B, 1, S, S)`` to embeddings ``(B, D)``; for a
-        :class:`~siamese_tutorial.models.SiameseNetwork`, its shared encoder is used.
+        :class:`~siamese_tutorial.models.SiameseNetwork`, its shared encoder is used, for a
+        :class:`~siamese_tutorial.models.SoftmaxClassifier` its penultimate features.
     images : Tensor
         ``(N, 1, S, S)`` images.
     batch_size : int
@@ -257,39 +243,46 @@ def embed(
     device : torch.device or str, optional
         Where to run the encoder; default: the device of its parameters.
     shifts : int
-        Test-time augmentation by translations of this many pixels; 0 (default) embeds the images as they are.
+        Test-time augmentation by translations of this many pixels, less than the image size; 0
+        (default) embeds the images as they are.
 
     Returns
     -------
     Tensor
         ``(N, D)`` embeddings, on the CPU.
+
+    Raises
+    ------
+    FloatingPointError
+        If an embedding is NaN or infinite: a distance to it would be meaningless.
     """
     if images.dim() != 4 or len(images) == 0:
         raise ValueError(f"images must be a non-empty (N, C, S, S) tensor, got shape {tuple(images.shape)}.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    if shifts < 0:
-        raise ValueError(f"shifts must be >= 0 pixels, got {shifts}.")
+    check_positive(batch_size=batch_size)
+    if isinstance(shifts, bool) or not isinstance(shifts, int) or not 0 <= shifts < images.shape[-1]:
+        raise ValueError(f"shifts must be a whole number of pixels from 0 to {images.shape[-1] - 1} "
+                         f"(the images are {images.shape[-1]} pixels wide); got {shifts!r}.")
+    encoder_only = encoder_of(encoder)  # the twins' shared encoder, or a classifier's feature extractor
     if shifts:
         offsets = [(0, 0), (shifts, 0), (-shifts, 0), (0, shifts), (0, -shifts)]
-        views = [embed(encoder, shift_images(images, dx, dy), batch_size, device) for dx, dy in offsets]
+        views = [embed(encoder_only, shift_images(images, dx, dy), batch_size, device) for dx, dy in offsets]
         mean = torch.stack(views).mean(0)
-        unit = getattr(encoder.encoder if isinstance(encoder, SiameseNetwork) else encoder, "normalize", False)
-        return F.normalize(mean, dim=1) if unit else mean
-    device = torch.device(device) if device is not None else _module_device(encoder)
-    forward = encoder.embed if isinstance(encoder, SiameseNetwork) else encoder
-    was_training = encoder.training
-    encoder.eval()
+        return F.normalize(mean, dim=1) if getattr(encoder_only, "normalize", False) else mean
+    device = torch.device(device) if device is not None else _module_device(encoder_only)
+    was_training = encoder_only.training
+    encoder_only.eval()
     try:
         with torch.no_grad():
-            embeddings = torch.cat([forward(chunk.to(device)).cpu() for chunk in images.split(batch_size)])
+            embeddings = torch.cat([encoder_only(chunk.to(device)).cpu() for chunk in images.split(batch_size)])
     finally:
-        encoder.train(was_training)
+        encoder_only.train(was_training)
     if embeddings.dim() != 2:
         raise ValueError(
             f"the encoder must map (B, C, S, S) images to (B, D) embeddings, but it returned shape "
             f"{tuple(embeddings.shape)} for {len(images)} images."
         )
+    check_finite(embeddings, "the encoder's embeddings", "its weights or the images hold NaN or infinite values "
+                 "(a diverged training: train again with a lower learning rate)")
     return embeddings
 
 
@@ -372,340 +365,19 @@ def one_shot_accuracy(
 
 
 # ----------------------------------------------------------------------------------------------
-# Baselines: Modified Hausdorff Distance and raw pixels
-# ----------------------------------------------------------------------------------------------
-
-
-def _ink_pixels(image: Tensor) -> Tensor:
-    """``(n, 2)`` float64 ``(row, col)`` of the pixels ``> 0.5`` of an ``(S, S)`` or ``(1, S, S)`` image."""
-    if image.dim() == 3 and image.shape[0] == 1:
-        image = image[0]
-    if image.dim() != 2:
-        raise ValueError(f"image must have shape (S, S) or (1, S, S), got {tuple(image.shape)}.")
-    pixels = (image > 0.5).nonzero().to(torch.float64)
-    if len(pixels) == 0:
-        raise ValueError("image has no ink (no pixel > 0.5); is it blank, or is ink 0 instead of 1?")
-    return pixels
-
-
-def ink_coordinates(image: Tensor) -> Tensor:
-    """Coordinates ``(row, col)`` of the inked pixels, centred on their mean.
-
-    ``LoadImgAsPoints`` of the official demo. Centring makes the comparison invariant to where the
-    character sits in the image.
-
-    Parameters
-    ----------
-    image : Tensor
-        ``(S, S)`` or ``(1, S, S)`` image, ink = 1 (pixels ``> 0.5`` count as ink, so the binary
-        105 x 105 images are read exactly).
-
-    Returns
-    -------
-    Tensor
-        ``(n, 2)`` float64 coordinates, ``n`` = number of inked pixels.
-    """
-    pixels = _ink_pixels(image)
-    return pixels - pixels.mean(dim=0)
-
-
-def modified_hausdorff_distance(a: Tensor, b: Tensor) -> Tensor:
-    r"""Modified Hausdorff Distance between two point sets (Dubuisson & Jain, 1994).
-
-    .. math:: \mathrm{MHD}(A, B) = \max\Big(\frac{1}{|A|}\sum_{a \in A} \min_{b \in B} \lVert a - b \rVert,\;
-              \frac{1}{|B|}\sum_{b \in B} \min_{a \in A} \lVert a - b \rVert\Big)
-
-    The Hausdorff distance takes the max of the two directed distances' *maxima*; averaging instead
-    makes it robust to a stray pixel. This is ``ModHausdorffDistance`` of the official demo.
-
-    Parameters
-    ----------
-    a : Tensor
-        ``(n, d)`` points.
-    b : Tensor
-        ``(m, d)`` points.
-
-    Returns
-    -------
-    Tensor
-        0-d tensor, the distance.
-    """
-    for name, points in (("a", a), ("b", b)):
-        if points.dim() != 2 or len(points) == 0:
-            raise ValueError(f"{name} must be a non-empty (n, d) set of points, got shape {tuple(points.shape)}.")
-    # Direct differences, not the |a|^2 + |b|^2 - 2ab expansion: no rounding error to break near-ties.
-    d = torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")  # (n, m)
-    return torch.maximum(d.amin(dim=1).mean(), d.amin(dim=0).mean())
-
-
-def _nearest_ink_in_rows(images: Tensor) -> tuple[Tensor, Tensor]:
-    """For each row and column of binary images ``(..., S, S)``: the nearest ink column on the left and right.
-
-    "On the left" includes the column itself, and so does "on the right". The images are padded with ``S``
-    blank columns on each side, so that shifted positions stay inside; returns two ``(..., S, 3S)`` float64
-    tables (``-inf`` / ``+inf`` where a row has no such ink), in which column ``j`` of the image is entry
-    ``j + S``.
-    """
-    size = images.shape[-1]
-    ink = F.pad(images > 0.5, (size, size))
-    columns = torch.arange(-size, 2 * size, dtype=torch.float64)
-    left = torch.where(ink, columns, -math.inf).cummax(dim=-1).values
-    right = torch.where(ink, columns, math.inf).flip(-1).cummin(dim=-1).values.flip(-1)
-    return left, right
-
-
-def _mean_distance_to_ink(pixels: Tensor, mask: Tensor, shift: Tensor, left: Tensor, right: Tensor) -> Tensor:
-    r"""Directed MHD term :math:`\frac{1}{|A|}\sum_{a} \min_{b} \lVert a + s - b \rVert` on the pixel grid.
-
-    ``a`` runs over the real (``mask``) pixels ``(C, n, 2)`` of ``S x S`` images, ``b`` over the ink of
-    the images given by their row tables ``(C, S, 3S)`` (:func:`_nearest_ink_in_rows`), ``s`` is a real
-    shift ``(C, 2)``. Returns ``(C,)``. The squared distance splits by the rows ``r`` of the ink image,
-
-    .. math:: \min_b \lVert x - b \rVert^2
-              = \min_r \big[(x_{row} - r)^2 + (x_{col} - \text{nearest ink column of row } r)^2\big],
-
-    and both terms take one value per row or column of the grid, so they are tabulated first. This
-    costs ``n x S`` per pair of images instead of ``n x m`` for all pairs of their ``~900`` ink pixels.
-    """
-    num, size = left.shape[0], left.shape[-2]
-    # Rows without ink in any of the images are at infinite distance: leave them out.
-    ink_rows = torch.isfinite(left[..., -1]).any(dim=0).nonzero().flatten()
-    left, right = left[:, ink_rows], right[:, ink_rows]  # (C, R, 3S)
-    grid = torch.arange(size, dtype=torch.float64)
-    x = grid + shift[:, 1:]  # (C, S): shifted columns
-    at_or_left = (x.floor().long() + size).unsqueeze(1).expand(-1, len(ink_rows), -1)
-    at_or_right = (x.ceil().long() + size).unsqueeze(1).expand(-1, len(ink_rows), -1)
-    column_gap = torch.minimum(  # (C, R, S): distance from each shifted column to the nearest ink of row r
-        x.unsqueeze(1) - left.gather(-1, at_or_left), right.gather(-1, at_or_right) - x.unsqueeze(1)
-    )
-    row_gap = (grid + shift[:, :1]).unsqueeze(-1) - ink_rows.to(torch.float64)  # (C, S shifted rows, R)
-    # Tables indexed [image c * S + shifted row / column, ink row r], so that one lookup copies a whole row.
-    row_table = row_gap.pow(2).reshape(num * size, -1)
-    column_table = column_gap.pow(2).transpose(1, 2).reshape(num * size, -1)
-    offset = (torch.arange(num) * size).unsqueeze(1)
-    squared = row_table[offset + pixels[..., 0].long()] + column_table[offset + pixels[..., 1].long()]  # (C, n, R)
-    nearest = squared.amin(dim=-1).sqrt()  # (C, n)
-    return torch.where(mask, nearest, 0.0).sum(-1) / mask.sum(-1)
-
-
-def mhd_cost(test_images: Tensor, train_images: Tensor) -> Tensor:
-    """Modified Hausdorff Distance between the centred ink of every test and every training image.
-
-    The baseline of the official demo (``demo_classification.py`` of brendenlake/omniglot): entry
-    ``(i, c)`` is ``modified_hausdorff_distance(ink_coordinates(test_images[i]),
-    ink_coordinates(train_images[c]))``, to rounding error; with :func:`one_shot_accuracy_from_cost`
-    on the 105 x 105 runs it makes 38.75% errors (245/400 correct), as the demo does. It is computed
-    on the pixel grid (see :func:`_mean_distance_to_ink`), many times faster than from all point pairs.
-
-    Parameters
-    ----------
-    test_images : Tensor
-        ``(T, 1, S, S)`` binary images, ink = 1.
-    train_images : Tensor
-        ``(C, 1, S, S)`` binary images, ink = 1.
-
-    Returns
-    -------
-    Tensor
-        ``(T, C)`` float64 costs.
-    """
-    for name, images in (("test_images", test_images), ("train_images", train_images)):
-        if images.dim() != 4 or images.shape[1] != 1 or images.shape[2] != images.shape[3]:
-            raise ValueError(f"{name} must have shape (N, 1, S, S), got {tuple(images.shape)}.")
-    if test_images.shape[2:] != train_images.shape[2:]:
-        raise ValueError(
-            f"test and training images must have the same size, got {tuple(test_images.shape[2:])} and "
-            f"{tuple(train_images.shape[2:])}."
-        )
-    num_train = len(train_images)
-    train_pixels = [_ink_pixels(image) for image in train_images]
-    train_points = pad_sequence(train_pixels, batch_first=True)  # (C, m_max, 2), padded with (0, 0)
-    train_mask = pad_sequence([torch.ones(len(p), dtype=torch.bool) for p in train_pixels], batch_first=True)
-    train_means = torch.stack([p.mean(dim=0) for p in train_pixels])  # (C, 2)
-    train_tables = _nearest_ink_in_rows(train_images[:, 0])
-    rows = []
-    for image in test_images:
-        pixels = _ink_pixels(image)
-        # Centring both sets = moving the test pixels by the difference of the means, or the training
-        # pixels by its opposite.
-        shift = train_means - pixels.mean(dim=0)  # (C, 2)
-        test_tables = (t.expand(num_train, -1, -1) for t in _nearest_ink_in_rows(image[0]))
-        all_pixels = torch.ones(num_train, len(pixels), dtype=torch.bool)
-        test_to_train = _mean_distance_to_ink(pixels.expand(num_train, -1, -1), all_pixels, shift, *train_tables)
-        train_to_test = _mean_distance_to_ink(train_points, train_mask, -shift, *test_tables)
-        rows.append(torch.maximum(test_to_train, train_to_test))
-    return torch.stack(rows)
-
-
-def pixel_nearest_neighbour_cost(test_images: Tensor, train_images: Tensor) -> Tensor:
-    r"""Euclidean distance between raw pixel vectors, :math:`\lVert x^{test}_i - x^{train}_c \rVert_2`.
-
-    The simplest baseline: no learning, no invariance (a stroke shifted by one pixel is "far").
-
-    Parameters
-    ----------
-    test_images : Tensor
-        ``(T, 1, S, S)`` images.
-    train_images : Tensor
-        ``(C, 1, S, S)`` images.
-
-    Returns
-    -------
-    Tensor
-        ``(T, C)`` distances.
-    """
-    return pairwise_distances(test_images.flatten(1).float(), train_images.flatten(1).float())
-
-
-# ----------------------------------------------------------------------------------------------
 # N-way K-shot episodes
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Episode:
-    """One N-way K-shot classification episode, as indices into a labelled split.
-
-    Attributes
-    ----------
-    classes : Tensor
-        ``(n_way,)`` int64 labels (in the split) of the episode's classes; position ``c`` is class ``c``.
-    support : Tensor
-        ``(n_way, k_shot)`` int64 indices of the support (training) images; row ``c`` holds class ``c``.
-    query : Tensor
-        ``(n_way * num_queries,)`` int64 indices of the query (test) images, grouped by class.
-    answers : Tensor
-        ``(n_way * num_queries,)`` int64 position in ``classes`` of each query's class.
-    """
-
-    classes: Tensor
-    support: Tensor
-    query: Tensor
-    answers: Tensor
-
-
-def _eligible_class_groups(
-    order: Tensor,
-    starts: Tensor,
-    counts: Tensor,
-    needed: int,
-    n_way: int,
-    alphabet_labels: Tensor | None,
-    within_alphabet: bool,
-) -> list[Tensor]:
-    """Groups of classes to draw an episode from: all classes, or one group per alphabet.
-
-    Classes are positions in the output of ``data._class_members`` (``order, starts, counts``); only
-    classes with ``>= needed`` images are kept, and only groups with ``>= n_way`` such classes.
-    """
-    if counts.max() < needed:
-        raise ValueError(
-            f"Each class needs k_shot + num_queries = {needed} images, but the largest class has only "
-            f"{int(counts.max())}. Lower k_shot or num_queries."
-        )
-    eligible = counts >= needed
-    if not within_alphabet:
-        if eligible.sum() < n_way:
-            raise ValueError(
-                f"n_way={n_way} needs {n_way} classes with at least k_shot + num_queries = {needed} images, "
-                f"but only {int(eligible.sum())} of the {len(counts)} classes have that many. Lower n_way."
-            )
-        return [eligible.nonzero().flatten()]
-    if alphabet_labels is None:
-        raise ValueError("within_alphabet=True needs alphabet_labels (one alphabet index per image).")
-    alphabet_labels = torch.as_tensor(alphabet_labels)
-    if alphabet_labels.shape != order.shape:
-        raise ValueError(
-            f"alphabet_labels must have one entry per image, shape {tuple(order.shape)}; "
-            f"got {tuple(alphabet_labels.shape)}."
-        )
-    class_alphabet = alphabet_labels[order[starts]]
-    if (alphabet_labels[order] != class_alphabet.repeat_interleave(counts)).any():
-        raise ValueError("alphabet_labels are inconsistent: some class has images in several alphabets.")
-    per_alphabet = [(eligible & (class_alphabet == a)).nonzero().flatten() for a in class_alphabet.unique()]
-    groups = [g for g in per_alphabet if len(g) >= n_way]
-    if not groups:
-        raise ValueError(
-            f"No alphabet has n_way={n_way} classes with at least k_shot + num_queries = {needed} images "
-            f"(the largest has {max(len(g) for g in per_alphabet)}). Lower n_way, or use within_alphabet=False."
-        )
-    return groups
-
-
-def n_way_k_shot_episodes(
-    labels: Tensor,
-    n_way: int,
-    k_shot: int,
-    num_queries: int,
-    num_episodes: int,
-    seed: int,
-    alphabet_labels: Tensor | None = None,
-    within_alphabet: bool = False,
-) -> list[Episode]:
-    """Deterministic N-way K-shot episodes drawn from a labelled split (Vinyals et al., 2016).
-
-    Each episode draws ``n_way`` distinct classes (with ``within_alphabet``: from one alphabet, chosen
-    uniformly among the alphabets with enough classes, like the runs of Lake et al.), then for each class
-    ``k_shot + num_queries`` distinct images: the first ``k_shot`` are its support, the rest its queries.
-    Classes with fewer than ``k_shot + num_queries`` images are never drawn. The same ``seed`` gives the
-    same episodes.
-
-    Parameters
-    ----------
-    labels : Tensor
-        ``(N,)`` int64 class of each image.
-    n_way : int
-        Classes per episode.
-    k_shot : int
-        Support images per class.
-    num_queries : int
-        Query images **per class** (the official task has 1: 20 queries for 20 ways).
-    num_episodes : int
-        Number of episodes.
-    seed : int
-        Seed of the private random generator.
-    alphabet_labels : Tensor, optional
-        ``(N,)`` alphabet of each image; required when ``within_alphabet``.
-    within_alphabet : bool
-        Draw all the classes of an episode from a single alphabet (harder: the characters look alike).
-
-    Returns
-    -------
-    list[Episode]
-    """
-    _check_positive(n_way=n_way, k_shot=k_shot, num_queries=num_queries, num_episodes=num_episodes)
-    if n_way < 2:
-        raise ValueError(f"n_way must be >= 2 (classification among at least two classes), got {n_way}.")
-    labels = torch.as_tensor(labels)
-    needed = k_shot + num_queries
-    order, starts, counts = _class_members(labels)
-    groups = _eligible_class_groups(order, starts, counts, needed, n_way, alphabet_labels, within_alphabet)
-    generator = torch.Generator().manual_seed(seed)
-    answers = torch.arange(n_way).repeat_interleave(num_queries)
-    episodes = []
-    for _ in range(num_episodes):
-        group = groups[int(torch.randint(len(groups), (1,), generator=generator))]
-        chosen = group[torch.randperm(len(group), generator=generator)[:n_way]]
-        images = torch.stack([
-            order[starts[c] + torch.randperm(int(counts[c]), generator=generator)[:needed]] for c in chosen
-        ])  # (n_way, k_shot + num_queries)
-        episodes.append(Episode(
-            classes=labels[order[starts[chosen]]],
-            support=images[:, :k_shot],
-            query=images[:, k_shot:].flatten(),
-            answers=answers.clone(),
-        ))
-    return episodes
-
-
 def episode_accuracy(
     encoder: nn.Module,
-    dataset: Omniglot,
+    dataset: LabelledImages,
     n_way: int = 20,
     k_shot: int = 1,
     num_queries: int = 1,
     num_episodes: int = 100,
-    within_alphabet: bool = True,
+    within_group: bool = True,
+    style: str = "random",
     seed: int = 0,
     device: torch.device | str | None = None,
     batch_size: int = 256,
@@ -718,18 +390,20 @@ def episode_accuracy(
 
     .. math:: \hat y(q) = \arg\min_c \Big\lVert f(q) - \frac{1}{K}\sum_{k=1}^{K} f(s_{c,k}) \Big\rVert_2 .
 
-    With the defaults (20-way 1-shot, within alphabet, 1 query per class) on the evaluation split this
-    mimics the official task on many more, randomly drawn, runs. The 95% CI is the Wilson interval on
-    all queries; queries of one episode share its support set, so it is somewhat optimistic.
+    With the defaults (20-way 1-shot, within one alphabet, 1 query per class) on Omniglot's
+    evaluation alphabets this mimics the official task on many more runs; ``style="runs"`` also
+    takes every support image of an episode from one drawer and every query from another, as the
+    official runs do (:func:`siamese_tutorial.data.n_way_k_shot_episodes`). The 95% CI is the Wilson
+    interval on all queries; queries of one episode share its support set, so it is somewhat optimistic.
 
     Parameters
     ----------
     encoder : nn.Module
-        Maps ``(B, 1, S, S)`` to ``(B, D)``.
-    dataset : Omniglot
-        A labelled split (``images``, ``labels``, ``alphabet_labels``), e.g. ``load_omniglot("evaluation")``.
-    n_way, k_shot, num_queries, num_episodes, within_alphabet, seed
-        As in :func:`n_way_k_shot_episodes`.
+        Maps ``(B, C, S, S)`` to ``(B, D)``.
+    dataset : LabelledImages
+        A labelled data set, e.g. ``load_validation_set()``.
+    n_way, k_shot, num_queries, num_episodes, within_group, style, seed
+        As in :func:`siamese_tutorial.data.n_way_k_shot_episodes` (``style="runs"`` needs ``dataset.drawers``).
     device : torch.device or str, optional
         Where to run the encoder; default: the device of its parameters.
     batch_size : int
@@ -741,11 +415,11 @@ def episode_accuracy(
     -------
     OneShotResult
         One "run" per episode (``run_names`` ``"episode0001"``, ...), predictions as positions in
-        :attr:`Episode.classes`.
+        :attr:`~siamese_tutorial.data.Episode.classes`.
     """
     episodes = n_way_k_shot_episodes(
         dataset.labels, n_way, k_shot, num_queries, num_episodes, seed,
-        alphabet_labels=dataset.alphabet_labels, within_alphabet=within_alphabet,
+        group_labels=dataset.group_labels, within_group=within_group, style=style, drawers=dataset.drawers,
     )
     # Embed each image the episodes use once; `row` maps a dataset index to its embedding.
     used = torch.unique(torch.cat([torch.cat([e.support.flatten(), e.query]) for e in episodes]))
@@ -758,169 +432,3 @@ def episode_accuracy(
         predictions.append(pairwise_distances(embeddings[row[episode.query]], prototypes).argmin(dim=1))
     names = [f"episode{i + 1:04d}" for i in range(len(episodes))]
     return _score(names, predictions, [episode.answers for episode in episodes])
-
-
-# ----------------------------------------------------------------------------------------------
-# Verification: is this pair the same class?
-# ----------------------------------------------------------------------------------------------
-
-
-def _as_numpy(x: Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
-    """A tensor (even one that requires grad, or on a GPU), array or list as a NumPy array."""
-    return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
-
-
-def _check_pairs(distances: Tensor | np.ndarray, labels: Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distances as float64 and labels as bool ``is_similar``, validated."""
-    d, y = _as_numpy(distances).astype(np.float64), _as_numpy(labels)
-    if d.ndim != 1 or d.shape != y.shape or len(d) == 0:
-        raise ValueError(
-            f"distances and labels must be non-empty 1-D arrays of the same length, got shapes {d.shape} and "
-            f"{y.shape}."
-        )
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("labels must be 0 (similar pair) or 1 (dissimilar pair).")
-    if np.isnan(d).any():
-        raise ValueError("distances contain NaN.")
-    return d, y == 0
-
-
-def roc_curve(
-    distances: Tensor | np.ndarray, labels: Tensor | np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""ROC curve of the verifier "similar if :math:`d \le t`", for every threshold :math:`t`.
-
-    A *positive* is a similar pair (label 0): small distance means similar, so the score is :math:`-d`.
-
-    .. math:: \mathrm{TPR}(t) = P(d \le t \mid y = 0), \qquad \mathrm{FPR}(t) = P(d \le t \mid y = 1)
-
-    Parameters
-    ----------
-    distances : Tensor or ndarray
-        ``(P,)`` distance of each pair.
-    labels : Tensor or ndarray
-        ``(P,)`` ``0`` for a similar pair, ``1`` for a dissimilar pair; both must occur.
-
-    Returns
-    -------
-    fpr, tpr, thresholds : ndarray
-        One point per distinct distance plus the start ``(0, 0)`` at threshold ``-inf``; thresholds
-        increasing, so ``fpr`` and ``tpr`` increase. The same points as
-        ``sklearn.metrics.roc_curve(labels == 0, -distances, drop_intermediate=False)``.
-    """
-    d, similar = _check_pairs(distances, labels)
-    num_similar, num_dissimilar = int(similar.sum()), int((~similar).sum())
-    if num_similar == 0 or num_dissimilar == 0:
-        raise ValueError(
-            "the ROC curve needs both similar (label 0) and dissimilar (label 1) pairs; "
-            f"got {num_similar} similar and {num_dissimilar} dissimilar."
-        )
-    order = np.argsort(d, kind="stable")
-    d, similar = d[order], similar[order]
-    last_of_tie = np.r_[np.diff(d) != 0, True]  # a threshold admits all pairs at that distance at once
-    true_positives = np.r_[0, np.cumsum(similar)[last_of_tie]]
-    false_positives = np.r_[0, np.cumsum(~similar)[last_of_tie]]
-    thresholds = np.r_[-np.inf, d[last_of_tie]]
-    return false_positives / num_dissimilar, true_positives / num_similar, thresholds
-
-
-def roc_auc(distances: Tensor | np.ndarray, labels: Tensor | np.ndarray) -> float:
-    r"""Area under the ROC curve (trapezoidal rule), label 0 = similar, small distance = similar.
-
-    Equals the probability that a random similar pair is closer than a random dissimilar pair (ties
-    count one half): :math:`P(d^{+} < d^{-}) + \tfrac12 P(d^{+} = d^{-})`. 0.5 = chance, 1 = perfect.
-
-    Parameters
-    ----------
-    distances : Tensor or ndarray
-        ``(P,)`` distances.
-    labels : Tensor or ndarray
-        ``(P,)`` 0 = similar, 1 = dissimilar.
-
-    Returns
-    -------
-    float
-    """
-    fpr, tpr, _ = roc_curve(distances, labels)
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
-
-
-def equal_error_rate(distances: Tensor | np.ndarray, labels: Tensor | np.ndarray) -> float:
-    r"""Equal error rate: the error where the false positive rate equals the false negative rate.
-
-    :math:`\mathrm{FPR}(t) = \mathrm{FNR}(t) = 1 - \mathrm{TPR}(t)`; on the finite ROC curve, the point where
-    the segment joining the two ROC points around the crossing meets the line
-    :math:`\mathrm{FPR} = 1 - \mathrm{TPR}` (linear interpolation). 0 = perfectly separable, 0.5 = chance.
-
-    Parameters
-    ----------
-    distances : Tensor or ndarray
-        ``(P,)`` distances.
-    labels : Tensor or ndarray
-        ``(P,)`` 0 = similar, 1 = dissimilar.
-
-    Returns
-    -------
-    float
-        A fraction in [0, 1].
-    """
-    fpr, tpr, _ = roc_curve(distances, labels)
-    gap = (1.0 - tpr) - fpr  # FNR - FPR: 1 at t = -inf, decreasing to -1 at the largest distance
-    i = int(np.argmax(gap <= 0))
-    if gap[i] == 0:
-        return float(fpr[i])
-    step = gap[i - 1] / (gap[i - 1] - gap[i])
-    return float(fpr[i - 1] + step * (fpr[i] - fpr[i - 1]))
-
-
-def verification_accuracy(
-    distances: Tensor | np.ndarray, labels: Tensor | np.ndarray, threshold: float
-) -> float:
-    r"""Fraction of pairs classified correctly by "similar (label 0) if :math:`d \le t`".
-
-    Parameters
-    ----------
-    distances : Tensor or ndarray
-        ``(P,)`` distances.
-    labels : Tensor or ndarray
-        ``(P,)`` 0 = similar, 1 = dissimilar.
-    threshold : float
-        The decision threshold :math:`t`, e.g. from :func:`choose_threshold` on validation pairs.
-
-    Returns
-    -------
-    float
-        A fraction in [0, 1].
-    """
-    d, similar = _check_pairs(distances, labels)
-    return float(np.mean((d <= threshold) == similar))
-
-
-def choose_threshold(distances: Tensor | np.ndarray, labels: Tensor | np.ndarray) -> float:
-    r"""The threshold :math:`t` that maximises :func:`verification_accuracy` on (validation) pairs.
-
-    Accuracy only changes at the observed distances; of the best cut between two consecutive distinct
-    distances, the midpoint is returned (a margin on both sides for unseen pairs). Ties between equally
-    good cuts go to the smallest threshold. Choose it on validation pairs, report accuracy on test pairs.
-
-    Parameters
-    ----------
-    distances : Tensor or ndarray
-        ``(P,)`` distances.
-    labels : Tensor or ndarray
-        ``(P,)`` 0 = similar, 1 = dissimilar; both must occur.
-
-    Returns
-    -------
-    float
-        The threshold: "similar" when ``distance <= threshold``.
-    """
-    _, similar = _check_pairs(distances, labels)
-    fpr, tpr, thresholds = roc_curve(distances, labels)
-    correct = tpr * similar.sum() + (1.0 - fpr) * (~similar).sum()  # pairs right when cutting at thresholds[i]
-    best = int(np.argmax(correct))
-    if best == 0:  # everything dissimilar: just below the smallest distance
-        return float(np.nextafter(thresholds[1], -np.inf))
-    if best == len(thresholds) - 1:  # everything similar
-        return float(thresholds[-1])
-    return float((thresholds[best] + thresholds[best + 1]) / 2)

@@ -1,4 +1,4 @@
-"""Distances and losses of metric learning: contrastive and triplet losses.
+"""Losses of metric learning: the contrastive loss and the triplet losses.
 
 Conventions used throughout the package:
 
@@ -23,278 +23,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .checks import check_number
+from .distances import euclidean_distance, pairwise_distances
+from .mining import check_labelled_batch, check_triplet_batch, negative_mask, positive_mask, semi_hard_negatives
+
 __all__ = [
-    "pairwise_distances",
-    "euclidean_distance",
-    "positive_mask",
-    "negative_mask",
-    "triplet_mask",
-    "all_pairs",
-    "check_labelled_batch",
-    "check_margin",
-    "check_triplet_batch",
-    "hardest_triplets",
     "contrastive_loss",
     "ContrastiveLoss",
     "triplet_loss",
     "TripletLoss",
     "batch_all_triplet_loss",
     "batch_hard_triplet_loss",
+    "semi_hard_triplet_loss",
     "batch_contrastive_loss",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
-
-_PK_HINT = "sample batches with a P x K sampler (siamese_tutorial.data.PKSampler) with P >= 2 and K >= 2"
-
-
-# ----------------------------------------------------------------------------------------------
-# Distances
-# ----------------------------------------------------------------------------------------------
-
-
-def _safe_sqrt(squared_distance: Tensor, eps: float) -> Tensor:
-    """``sqrt`` whose gradient is 0 (not inf/NaN) where the squared distance is <= ``eps``.
-
-    d sqrt(s)/ds = 1 / (2 sqrt(s)) is infinite at s = 0, and ``0 * inf = NaN`` would poison every
-    gradient that flows through a zero distance (e.g. two identical embeddings, or the diagonal).
-    """
-    nonzero = squared_distance > eps
-    safe = torch.where(nonzero, squared_distance, torch.ones_like(squared_distance))
-    return torch.where(nonzero, safe.sqrt(), torch.zeros_like(squared_distance))
-
-
-def _check_embeddings(x: Tensor, name: str) -> None:
-    if x.dim() != 2:
-        raise ValueError(
-            f"{name} must be a 2-D tensor of shape (N, D), one embedding per row; "
-            f"got shape {tuple(x.shape)}. Use x.reshape(len(x), -1) to flatten."
-        )
-
-
-def pairwise_distances(
-    x: Tensor, y: Tensor | None = None, squared: bool = False, eps: float = 1e-12
-) -> Tensor:
-    r"""Euclidean distance matrix between the rows of ``x`` and the rows of ``y``.
-
-    .. math:: D_{ij} = \lVert x_i - y_j \rVert_2
-              = \sqrt{\lVert x_i\rVert^2 + \lVert y_j\rVert^2 - 2\, x_i \cdot y_j}
-
-    The expansion uses one matrix product (fast, memory ``O(NM)``); rounding can make the squared
-    distance slightly negative, so it is clamped at 0, and the square root is masked where the
-    squared distance is ``<= eps`` so that gradients stay finite at zero distance.
-
-    Parameters
-    ----------
-    x : Tensor
-        ``(N, D)`` embeddings.
-    y : Tensor, optional
-        ``(M, D)`` embeddings; ``None`` means ``y = x`` (and the diagonal is then exactly 0).
-    squared : bool
-        Return squared distances :math:`D_{ij}^2` instead.
-    eps : float
-        Squared distances ``<= eps`` give distance 0 and gradient 0.
-
-    Returns
-    -------
-    Tensor
-        ``(N, M)`` distances (``(N, N)`` when ``y`` is None).
-    """
-    _check_embeddings(x, "x")
-    same = y is None
-    if y is None:
-        y = x
-    else:
-        _check_embeddings(y, "y")
-        if x.shape[1] != y.shape[1]:
-            raise ValueError(
-                f"x and y must have the same embedding dimension D; got x {tuple(x.shape)} "
-                f"and y {tuple(y.shape)}"
-            )
-    squared_distance = (
-        x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1).unsqueeze(0) - 2.0 * x @ y.T
-    ).clamp(min=0.0)
-    if same:  # d(x_i, x_i) = 0 exactly, not a rounding error of the expansion
-        squared_distance = squared_distance.masked_fill(
-            torch.eye(len(x), dtype=torch.bool, device=x.device), 0.0
-        )
-    return squared_distance if squared else _safe_sqrt(squared_distance, eps)
-
-
-def euclidean_distance(a: Tensor, b: Tensor, squared: bool = False, eps: float = 1e-12) -> Tensor:
-    r"""Row-wise Euclidean distance between paired embeddings, :math:`d_i = \lVert a_i - b_i\rVert_2`.
-
-    Parameters
-    ----------
-    a, b : Tensor
-        ``(B, D)`` embeddings; row ``i`` of ``a`` is paired with row ``i`` of ``b``.
-    squared : bool
-        Return the squared distance :math:`d_i^2` instead.
-    eps : float
-        Squared distances ``<= eps`` give distance 0 and gradient 0 (finite gradient for
-        identical rows).
-
-    Returns
-    -------
-    Tensor
-        ``(B,)`` distances.
-    """
-    _check_embeddings(a, "a")
-    _check_embeddings(b, "b")
-    if a.shape != b.shape:
-        raise ValueError(
-            f"a and b must have the same shape (B, D); got {tuple(a.shape)} and {tuple(b.shape)}"
-        )
-    squared_distance = (a - b).pow(2).sum(1)
-    return squared_distance if squared else _safe_sqrt(squared_distance, eps)
-
-
-# ----------------------------------------------------------------------------------------------
-# Masks over a labelled batch (shared with siamese_tutorial.mining)
-# ----------------------------------------------------------------------------------------------
-
-
-def _check_labels(labels: Tensor, num_embeddings: int | None = None) -> None:
-    if labels.dim() != 1:
-        raise ValueError(f"labels must be a 1-D tensor of class indices; got shape {tuple(labels.shape)}")
-    if num_embeddings is not None and len(labels) != num_embeddings:
-        raise ValueError(
-            f"labels must have one entry per embedding: got {len(labels)} labels "
-            f"for {num_embeddings} embeddings"
-        )
-
-
-def check_labelled_batch(embeddings: Tensor, labels: Tensor) -> None:
-    """Raise ``ValueError`` unless embeddings are ``(N, D)`` and labels ``(N,)``.
-
-    Parameters
-    ----------
-    embeddings : Tensor
-        ``(N, D)`` embeddings.
-    labels : Tensor
-        ``(N,)`` class labels.
-    """
-    _check_embeddings(embeddings, "embeddings")
-    _check_labels(labels, len(embeddings))
-
-
-def positive_mask(labels: Tensor) -> Tensor:
-    """``mask[i, j]`` is True when ``i != j`` and ``labels[i] == labels[j]`` (a positive pair).
-
-    Parameters
-    ----------
-    labels : Tensor
-        ``(N,)`` class labels.
-
-    Returns
-    -------
-    Tensor
-        ``(N, N)`` bool mask.
-    """
-    _check_labels(labels)
-    same_class = labels.unsqueeze(0) == labels.unsqueeze(1)
-    return same_class & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-
-
-def negative_mask(labels: Tensor) -> Tensor:
-    """``mask[i, j]`` is True when ``labels[i] != labels[j]`` (a negative pair).
-
-    Parameters
-    ----------
-    labels : Tensor
-        ``(N,)`` class labels.
-
-    Returns
-    -------
-    Tensor
-        ``(N, N)`` bool mask.
-    """
-    _check_labels(labels)
-    return labels.unsqueeze(0) != labels.unsqueeze(1)
-
-
-def triplet_mask(labels: Tensor) -> Tensor:
-    """``mask[a, p, n]`` is True for a valid triplet: ``(a, p)`` positive and ``(a, n)`` negative.
-
-    Parameters
-    ----------
-    labels : Tensor
-        ``(N,)`` class labels.
-
-    Returns
-    -------
-    Tensor
-        ``(N, N, N)`` bool mask (memory ``N^3`` bytes: fine for batches of a few hundred).
-    """
-    return positive_mask(labels).unsqueeze(2) & negative_mask(labels).unsqueeze(1)
-
-
-def all_pairs(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Every unordered pair ``i < j`` of a labelled batch, with its pair label.
-
-    Parameters
-    ----------
-    labels : Tensor
-        ``(N,)`` class labels.
-
-    Returns
-    -------
-    tuple of Tensor
-        ``(i, j, y)``, each ``(N(N-1)/2,)`` int64; ``y = 0`` similar (same class),
-        ``y = 1`` dissimilar.
-    """
-    _check_labels(labels)
-    i, j = torch.triu_indices(len(labels), len(labels), offset=1, device=labels.device)
-    return i, j, (labels[i] != labels[j]).long()
-
-
-def check_triplet_batch(labels: Tensor) -> None:
-    """Raise ``ValueError`` unless the batch has a positive pair and a negative pair.
-
-    Both are needed for a valid triplet (and for the distance statistics of
-    :mod:`siamese_tutorial.mining`): a class with >= 2 samples and >= 2 classes.
-
-    Parameters
-    ----------
-    labels : Tensor
-        ``(N,)`` class labels.
-    """
-    if not positive_mask(labels).any():
-        raise ValueError(
-            f"the batch has no positive pair (no class with at least 2 samples): {_PK_HINT}"
-        )
-    if not negative_mask(labels).any():
-        raise ValueError(
-            f"the batch holds only one class, so there is no negative pair: {_PK_HINT}"
-        )
-
-
-def hardest_triplets(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Batch-hard mining on a distance matrix (Hermans et al., 2017).
-
-    For every anchor ``a`` that has a positive and a negative in the batch:
-    the hardest positive ``p = argmax_{p: y_p = y_a, p != a} d(a, p)`` and the hardest negative
-    ``n = argmin_{n: y_n != y_a} d(a, n)``. :func:`siamese_tutorial.mining.batch_hard_triplets`
-    calls it on embeddings; :func:`batch_hard_triplet_loss` uses it on differentiable distances.
-
-    Parameters
-    ----------
-    distances : Tensor
-        ``(N, N)`` distance matrix of the batch.
-    labels : Tensor
-        ``(N,)`` class labels.
-
-    Returns
-    -------
-    tuple of Tensor
-        ``(a, p, n)`` int64 index tensors, one triplet per anchor with a positive and a negative.
-    """
-    _check_labels(labels, len(distances))
-    positives, negatives = positive_mask(labels), negative_mask(labels)
-    p = distances.detach().masked_fill(~positives, -torch.inf).argmax(1)
-    n = distances.detach().masked_fill(~negatives, torch.inf).argmin(1)
-    a = torch.nonzero(positives.any(1) & negatives.any(1)).flatten()
-    return a, p[a], n[a]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -314,20 +58,10 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss.sum() if reduction == "sum" else loss
 
 
-def check_margin(margin: float, allow_zero: bool) -> None:
-    """Raise ``ValueError`` unless ``margin > 0`` (or ``margin >= 0`` when ``allow_zero``).
-
-    Parameters
-    ----------
-    margin : float
-        The margin of a contrastive or triplet loss.
-    allow_zero : bool
-        Whether 0 is a valid margin (it is for triplets: plain ranking; not for the contrastive
-        loss, whose dissimilar term would vanish).
-    """
-    if not (margin >= 0 if allow_zero else margin > 0):  # `not` also rejects NaN
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"margin must be {bound}; got {margin}")
+def _check_margin(margin: float, allow_zero: bool) -> None:
+    """``margin`` must be finite and > 0, or >= 0 when ``allow_zero`` (0 is a plain ranking for triplets;
+    for the contrastive loss it would remove the dissimilar term)."""
+    check_number("margin", margin, low=0, low_inclusive=allow_zero)
 
 
 def _check_pair_labels(label: Tensor) -> None:
@@ -375,7 +109,7 @@ def contrastive_loss(
             f"distance and label must have the same shape; got {tuple(distance.shape)} "
             f"and {tuple(label.shape)}"
         )
-    check_margin(margin, allow_zero=False)
+    _check_margin(margin, allow_zero=False)
     _check_pair_labels(label)
     y = label.to(distance.dtype)
     similar_loss = 0.5 * distance.pow(2)
@@ -396,7 +130,7 @@ class ContrastiveLoss(nn.Module):
 
     def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
         super().__init__()
-        check_margin(margin, allow_zero=False)
+        _check_margin(margin, allow_zero=False)
         _check_reduction(reduction)
         self.margin = margin
         self.reduction = reduction
@@ -446,7 +180,7 @@ def triplet_loss(
             "anchor, positive and negative must have the same shape (B, D); got "
             f"{tuple(anchor.shape)}, {tuple(positive.shape)} and {tuple(negative.shape)}"
         )
-    check_margin(margin, allow_zero=True)
+    _check_margin(margin, allow_zero=True)
     d_ap = euclidean_distance(anchor, positive, squared)
     d_an = euclidean_distance(anchor, negative, squared)
     return _reduce(F.relu(d_ap - d_an + margin), reduction)
@@ -467,7 +201,7 @@ class TripletLoss(nn.Module):
 
     def __init__(self, margin: float = 0.2, squared: bool = False, reduction: str = "mean") -> None:
         super().__init__()
-        check_margin(margin, allow_zero=True)
+        _check_margin(margin, allow_zero=True)
         _check_reduction(reduction)
         self.margin = margin
         self.squared = squared
@@ -512,7 +246,7 @@ def batch_all_triplet_loss(
         Scalar loss.
     """
     check_labelled_batch(embeddings, labels)
-    check_margin(margin, allow_zero=True)
+    _check_margin(margin, allow_zero=True)
     check_triplet_batch(labels)
     d = pairwise_distances(embeddings, squared=squared)
     # A valid triplet is an anchor-positive pair with a negative of the anchor: a (pairs, N) array
@@ -529,10 +263,12 @@ def batch_hard_triplet_loss(
     margin: float = 0.2,
     squared: bool = False,
     soft: bool = False,
+    check: bool = True,
 ) -> Tensor:
     r"""Batch-hard triplet loss (Hermans, Beyer & Leibe, 2017, "In Defense of the Triplet Loss").
 
-    For each anchor, only its hardest positive and hardest negative in the batch count:
+    For each anchor, only its hardest positive and hardest negative in the batch count
+    (:func:`siamese_tutorial.mining.hardest_triplets` makes the same choice):
 
     .. math:: \ell_a = \Big[\alpha + \max_{p:\, y_p = y_a} d(a, p) - \min_{n:\, y_n \ne y_a} d(a, n)\Big]_+
 
@@ -553,6 +289,9 @@ def batch_hard_triplet_loss(
         Use squared Euclidean distances.
     soft : bool
         Soft-margin variant.
+    check : bool
+        Check that the batch has a positive and a negative pair; the check waits for the device, so
+        a training loop whose sampler guarantees them passes False.
 
     Returns
     -------
@@ -560,13 +299,61 @@ def batch_hard_triplet_loss(
         Scalar loss.
     """
     check_labelled_batch(embeddings, labels)
-    check_margin(margin, allow_zero=True)
-    check_triplet_batch(labels)
+    _check_margin(margin, allow_zero=True)
+    if check:
+        check_triplet_batch(labels)
     d = pairwise_distances(embeddings, squared=squared)
-    a, p, n = hardest_triplets(d, labels)
-    difference = d[a, p] - d[a, n]
+    positives, negatives = positive_mask(labels), negative_mask(labels)
+    # Chosen without gradient, then read from d with one: the whole (N, N) matrix, no index lists.
+    p = d.detach().masked_fill(~positives, -torch.inf).argmax(1, keepdim=True)
+    n = d.detach().masked_fill(~negatives, torch.inf).argmin(1, keepdim=True)
+    difference = (d.gather(1, p) - d.gather(1, n)).squeeze(1)
     losses = F.softplus(difference) if soft else F.relu(difference + margin)
-    return losses.mean()
+    anchors = positives.any(1) & negatives.any(1)
+    return losses.mul(anchors).sum() / anchors.sum().clamp(min=1)
+
+
+def semi_hard_triplet_loss(
+    embeddings: Tensor, labels: Tensor, margin: float = 0.2, squared: bool = False, check: bool = True
+) -> Tensor:
+    r"""Triplet loss over the semi-hard triplets of a batch (Schroff et al., 2015, "FaceNet").
+
+    For every anchor-positive pair ``(a, p)``, its hardest semi-hard negative ``n``,
+    :math:`d(a, p) < d(a, n) < d(a, p) + \alpha` (:func:`siamese_tutorial.mining.semi_hard_negatives`),
+    and the mean over those triplets of
+
+    .. math:: \ell_{apn} = d(a, p) - d(a, n) + \alpha \quad (> 0 \text{ for a semi-hard triplet}).
+
+    A pair with no semi-hard negative is **skipped**, as FaceNet's rule says, so the loss is 0 when
+    no pair has one. (TensorFlow Addons' ``triplet_semihard_loss`` differs: such a pair takes its
+    farthest negative instead, which is an easy one once training has progressed.)
+
+    Parameters
+    ----------
+    embeddings : Tensor
+        ``(N, D)`` embeddings of a labelled batch.
+    labels : Tensor
+        ``(N,)`` class labels; the batch needs a class with >= 2 samples and >= 2 classes.
+    margin : float
+        :math:`\alpha > 0`.
+    squared : bool
+        Use squared Euclidean distances.
+    check : bool
+        Check that the batch has a positive and a negative pair (waits for the device).
+
+    Returns
+    -------
+    Tensor
+        Scalar loss.
+    """
+    check_labelled_batch(embeddings, labels)
+    _check_margin(margin, allow_zero=False)
+    if check:
+        check_triplet_batch(labels)
+    d = pairwise_distances(embeddings, squared=squared)
+    negative, found = semi_hard_negatives(d, labels, margin)
+    losses = torch.where(found, d - d.gather(1, negative) + margin, 0.0)
+    return losses.sum() / found.sum().clamp(min=1)
 
 
 class _AllPairsContrastive(torch.autograd.Function):
@@ -630,7 +417,7 @@ def batch_contrastive_loss(
     pairs : tuple of Tensor, optional
         ``(i, j, y)`` index tensors and pair labels (0 similar, 1 dissimilar), e.g. from
         :func:`siamese_tutorial.mining.hard_negative_pairs`. Default: all pairs ``i < j``
-        (:func:`all_pairs`).
+        (:func:`siamese_tutorial.mining.all_pairs`).
 
     Returns
     -------
@@ -642,7 +429,7 @@ def batch_contrastive_loss(
         # All pairs at once on the (N, N) distance matrix, without gathering N(N-1)/2 pairs (whose
         # backward is a slow scatter). The sum over i != j counts each pair twice; the diagonal
         # adds nothing (distance 0, similar).
-        check_margin(margin, allow_zero=False)
+        _check_margin(margin, allow_zero=False)
         n = len(labels)
         return _AllPairsContrastive.apply(embeddings, negative_mask(labels), margin) / max(n * (n - 1), 1)
     i, j, y = pairs

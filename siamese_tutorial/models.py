@@ -14,6 +14,10 @@ embeddings whose :meth:`Encoder.config` rebuilds the same architecture with :fun
 - :class:`MLPEncoder`: for feature vectors (toy problems).
 - :class:`ConvEncoder`: the usual Omniglot encoder of few-shot learning (Vinyals et al., 2016;
   Snell et al., 2017): blocks of conv / batch norm / ReLU / max pool.
+
+Two wrappers train an encoder: :class:`SiameseNetwork` (the twins: one encoder, a distance) and
+:class:`SoftmaxClassifier` (a plain classifier whose penultimate features serve as the embedding:
+the baseline a similarity model is measured against). :func:`encoder_of` unwraps either.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from siamese_tutorial.losses import euclidean_distance
+from .checks import check_positive
+from .distances import euclidean_distance
 
 __all__ = [
     "Encoder",
@@ -35,13 +40,9 @@ __all__ = [
     "ENCODERS",
     "build_encoder",
     "SiameseNetwork",
+    "SoftmaxClassifier",
+    "encoder_of",
 ]
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1; got {value}")
 
 
 def _check_images(x: Tensor, channels: int, size: int, who: str) -> None:
@@ -97,7 +98,7 @@ class SiameseCNN(Encoder):
 
     def __init__(self, image_size: int = 28, embedding_dim: int = 2, in_channels: int = 1) -> None:
         super().__init__()
-        _check_positive(embedding_dim=embedding_dim, in_channels=in_channels)
+        check_positive(embedding_dim=embedding_dim, in_channels=in_channels)
         side = ((image_size - 2) // 2 - 2) // 2
         if side < 1:
             raise ValueError(
@@ -136,8 +137,8 @@ class MLPEncoder(Encoder):
 
     def __init__(self, in_features: int, hidden: Sequence[int] = (64, 64), embedding_dim: int = 2) -> None:
         super().__init__()
-        _check_positive(in_features=in_features, embedding_dim=embedding_dim)
-        _check_positive(**{f"hidden[{i}]": h for i, h in enumerate(hidden)})
+        check_positive(in_features=in_features, embedding_dim=embedding_dim)
+        check_positive(**{f"hidden[{i}]": h for i, h in enumerate(hidden)})
         self._kwargs = {"in_features": in_features, "hidden": list(hidden), "embedding_dim": embedding_dim}
         self.in_features, self.embedding_dim = in_features, embedding_dim
         widths = [in_features, *hidden]
@@ -201,9 +202,9 @@ class ConvEncoder(Encoder):
         image_size: int = 28,
     ) -> None:
         super().__init__()
-        _check_positive(in_channels=in_channels, width=width, blocks=blocks)
+        check_positive(in_channels=in_channels, width=width, blocks=blocks)
         if embedding_dim is not None:
-            _check_positive(embedding_dim=embedding_dim)
+            check_positive(embedding_dim=embedding_dim)
         side = image_size // 2**blocks
         if side < 1:
             raise ValueError(
@@ -291,3 +292,41 @@ class SiameseNetwork(nn.Module):
                 f"{tuple(x1.shape)} and {tuple(x2.shape)}"
             )
         return euclidean_distance(self.embed(x1), self.embed(x2))
+
+
+class SoftmaxClassifier(nn.Module):
+    r"""An encoder followed by one linear layer to class scores, trained with cross-entropy.
+
+    .. math:: p(y = c \mid x) = \operatorname{softmax}_c\big(W f(x) + b\big)
+
+    This is the classifier that a similarity model is compared with: it learns a fixed list of
+    ``num_classes`` classes. Its encoder's output :math:`f(x)` (the *penultimate features*) can still
+    serve as an embedding for classes it never saw, compared by distance like a Siamese network's.
+
+    Parameters
+    ----------
+    encoder : Encoder
+        The feature extractor :math:`f`.
+    num_classes : int
+        The number of training classes.
+    """
+
+    def __init__(self, encoder: Encoder, num_classes: int) -> None:
+        super().__init__()
+        check_positive(num_classes=num_classes)
+        self.encoder = encoder
+        self.num_classes = num_classes
+        self.head = nn.Linear(encoder.embedding_dim, num_classes)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """The penultimate features ``f(x)``, ``(B, D)``."""
+        return self.encoder(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class scores (logits) ``(B, num_classes)``."""
+        return self.head(self.encoder(x))
+
+
+def encoder_of(model: nn.Module) -> nn.Module:
+    """The encoder inside a :class:`SiameseNetwork` or :class:`SoftmaxClassifier`; any other model itself."""
+    return model.encoder if isinstance(model, (SiameseNetwork, SoftmaxClassifier)) else model

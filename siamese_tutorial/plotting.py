@@ -20,9 +20,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .data import OneShotRun
-from .evaluation import PUBLISHED_ACCURACY, _as_numpy, _check_pairs
+from .checks import as_numpy
+from .evaluation import PUBLISHED_ACCURACY
+from .omniglot import OneShotRun
 from .training import History
+from .verification import check_pairs
 
 __all__ = [
     "set_style",
@@ -89,7 +91,7 @@ def plot_images(
     Figure
         One Axes per image, in ``fig.axes`` order; ticks removed but the frame kept (to colour it).
     """
-    images = _as_numpy(images)
+    images = as_numpy(images)
     if images.ndim == 4 and images.shape[1] == 1:
         images = images[:, 0]
     if images.ndim != 3 or len(images) == 0:
@@ -146,7 +148,7 @@ def plot_embedding_2d(
     -------
     Axes
     """
-    points, labels = _as_numpy(embeddings), _as_numpy(labels)
+    points, labels = as_numpy(embeddings), as_numpy(labels)
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(
             f"embeddings must have shape (N, 2), got {points.shape}; train with embedding_dim=2 or project "
@@ -202,7 +204,7 @@ def plot_distance_histograms(
     -------
     Axes
     """
-    distances, similar = _check_pairs(distances, labels)
+    distances, similar = check_pairs(distances, labels)
     ax = _new_axes(ax)
     edges = np.histogram_bin_edges(distances, bins=bins)
     groups = ((similar, "similar (label 0)", SIMILAR_COLOUR), (~similar, "dissimilar (label 1)", DISSIMILAR_COLOUR))
@@ -249,7 +251,7 @@ def plot_roc(
     -------
     Axes
     """
-    fpr, tpr = _as_numpy(fpr), _as_numpy(tpr)
+    fpr, tpr = as_numpy(fpr), as_numpy(tpr)
     if fpr.ndim != 1 or fpr.shape != tpr.shape:
         raise ValueError(f"fpr and tpr must be 1-D and of the same length, got shapes {fpr.shape}, {tpr.shape}.")
     ax = _new_axes(ax, figsize=(4.5, 4.5))
@@ -271,48 +273,67 @@ def plot_roc(
 
 
 def plot_training_curves(history: History | Mapping[str, Any], fig: Figure | None = None) -> Figure:
-    """Four panels: loss, fraction of active triplets/pairs, mean positive/negative distances, validation score.
+    """The logged training curves, one panel each: loss, then what was logged among the active fraction,
+    the mean positive and negative distances, the batch accuracy, and the validation score.
+
+    A panel is drawn only for what the history holds: no empty "validation" panel when no validation ran.
 
     Parameters
     ----------
     history : History or dict
-        A :class:`siamese_tutorial.training.History`, or a dict with its keys (``step``, ``loss``,
-        ``active_fraction``, ``mean_positive_distance``, ``mean_negative_distance``, ``validation``
-        as ``(step, score)`` pairs), e.g. from ``History.to_dict()`` or a JSON file.
+        A :class:`siamese_tutorial.training.History`, or a dict of its content (``History.to_dict()``,
+        e.g. from a JSON file).
     fig : Figure, optional
         Figure to draw into (it is cleared); default: a new one.
 
     Returns
     -------
     Figure
-        With 2 x 2 Axes.
+        One Axes per panel, in the order above.
     """
     if isinstance(history, Mapping):
         history = History.from_dict(history)
     if not isinstance(history, History):
         raise ValueError(
-            f"history must be a training.History or a dict of its lists, got {type(history).__name__}."
+            f"history must be a training.History or a dict of its content, got {type(history).__name__}."
         )
+    if "loss" not in history.values:
+        raise ValueError("the history has no logged loss: nothing to draw.")
     set_style()
+    values = history.values
+    panels = [("loss", "Training loss")]
+    panels += [(name, title) for name, title in (
+        ("active_fraction", "Active (loss > 0) triplets or pairs"),
+        ("mean_positive_distance", "Distances in the batch"),
+        ("batch_accuracy", "Accuracy on the training batch"),
+    ) if name in values]
+    if history.validation:
+        panels.append(("validation", "Validation"))
+    columns = min(len(panels), 2)
+    rows = math.ceil(len(panels) / columns)
     if fig is None:
-        fig = plt.figure(figsize=(10, 7), layout="constrained")
+        fig = plt.figure(figsize=(5 * columns, 3.4 * rows), layout="constrained")
     else:
         fig.clear()
-    loss_ax, active_ax, distance_ax, validation_ax = fig.subplots(2, 2).flatten()
-    loss_ax.plot(history.step, history.loss)
-    loss_ax.set(xlabel="step", ylabel="loss", title="Training loss")
-    active_ax.plot(history.step, history.active_fraction, color="tab:green")
-    active_ax.set(xlabel="step", ylabel="fraction", title="Active (loss > 0) triplets or pairs", ylim=(0, 1.02))
-    distance_ax.plot(history.step, history.mean_positive_distance, color=SIMILAR_COLOUR, label="positive")
-    distance_ax.plot(history.step, history.mean_negative_distance, color=DISSIMILAR_COLOUR, label="negative")
-    distance_ax.legend(fontsize="small")
-    distance_ax.set(xlabel="step", ylabel="mean distance", title="Distances in the batch")
-    if history.validation:
-        steps, scores = zip(*history.validation)
-        validation_ax.plot(steps, scores, marker="o", color="tab:purple")
-    else:
-        validation_ax.text(0.5, 0.5, "no validation", ha="center", va="center", transform=validation_ax.transAxes)
-    validation_ax.set(xlabel="step", ylabel="score", title="Validation")
+    axes = fig.subplots(rows, columns, squeeze=False).flatten()
+    for ax in axes[len(panels):]:
+        ax.remove()
+    for ax, (name, title) in zip(axes, panels):
+        if name == "validation":
+            steps, scores = zip(*history.validation)
+            ax.plot(steps, scores, marker="o", color="tab:purple")
+            ax.set(ylabel="score")
+        elif name == "mean_positive_distance":
+            ax.plot(history.step, values["mean_positive_distance"], color=SIMILAR_COLOUR, label="positive pairs")
+            ax.plot(history.step, values["mean_negative_distance"], color=DISSIMILAR_COLOUR, label="negative pairs")
+            ax.legend(fontsize="small")
+            ax.set(ylabel="mean distance")
+        else:
+            ax.plot(history.step, values[name], color="tab:green" if name != "loss" else None)
+            ax.set(ylabel="fraction" if name != "loss" else "loss")
+            if name != "loss":
+                ax.set_ylim(0, 1.02)
+        ax.set(xlabel="step", title=title)
     return fig
 
 

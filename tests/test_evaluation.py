@@ -1,36 +1,25 @@
-"""Tests of siamese_tutorial.evaluation: one-shot harness, baselines, episodes, verification metrics."""
+"""Tests of siamese_tutorial.evaluation: the one-shot harness, embeddings, episode accuracy."""
 
-import itertools
 import math
 
-import numpy as np
 import pytest
-import sklearn.metrics
 import torch
 from torch import nn
 
-from siamese_tutorial.data import Omniglot, OneShotRun
+from siamese_tutorial.data import LabelledImages, n_way_k_shot_episodes
 from siamese_tutorial.evaluation import (
     Z_95,
     OneShotResult,
-    choose_threshold,
     embed,
     episode_accuracy,
-    equal_error_rate,
-    ink_coordinates,
-    mhd_cost,
-    modified_hausdorff_distance,
-    n_way_k_shot_episodes,
     one_shot_accuracy,
     one_shot_accuracy_from_cost,
-    pixel_nearest_neighbour_cost,
-    roc_auc,
-    roc_curve,
     shift_images,
-    verification_accuracy,
     wilson_interval,
 )
+from siamese_tutorial.baselines import pixel_nearest_neighbour_cost
 from siamese_tutorial.models import ConvEncoder, SiameseCNN, SiameseNetwork
+from siamese_tutorial.omniglot import OneShotRun
 
 # ------------------------------------------------------------------------------------ helpers
 
@@ -58,14 +47,6 @@ def constant_costs(matrices):
     return lambda test_images, train_images: torch.tensor(next(stream))
 
 
-def brute_force_mhd(a, b):
-    """Modified Hausdorff Distance with plain Python loops (Dubuisson & Jain, 1994)."""
-    a, b = a.tolist(), b.tolist()
-    a_to_b = sum(min(math.dist(p, q) for q in b) for p in a) / len(a)
-    b_to_a = sum(min(math.dist(p, q) for p in a) for q in b) / len(b)
-    return max(a_to_b, b_to_a)
-
-
 def toy_dataset(
     images_per_class=(5, 5, 5, 5, 5, 5, 5, 5), alphabet_of_class=(0, 0, 0, 1, 1, 1, 2, 2), size=6, noise=0.05
 ):
@@ -74,12 +55,12 @@ def toy_dataset(
     templates = torch.rand(len(images_per_class), 1, size, size, generator=generator)
     labels = torch.repeat_interleave(torch.arange(len(images_per_class)), torch.tensor(images_per_class))
     images = templates[labels] + noise * torch.randn(len(labels), 1, size, size, generator=generator)
-    return Omniglot(
+    return LabelledImages(
         images=images,
         labels=labels,
-        character_names=[f"A{a}/character{c:02d}" for c, a in enumerate(alphabet_of_class)],
-        alphabet_names=[f"A{a}" for a in sorted(set(alphabet_of_class))],
-        character_alphabet=torch.tensor(alphabet_of_class),
+        class_names=[f"A{a}/character{c:02d}" for c, a in enumerate(alphabet_of_class)],
+        group_names=[f"A{a}" for a in sorted(set(alphabet_of_class))],
+        class_group=torch.tensor(alphabet_of_class),
     )
 
 
@@ -231,109 +212,34 @@ def test_embed_with_shifts_is_the_mean_over_five_views():
     averaged = embed(SiameseNetwork(encoder), images, shifts=1)
     assert torch.allclose(averaged.norm(dim=1), torch.ones(3))
     assert not torch.allclose(averaged, embed(encoder, images))
-    with pytest.raises(ValueError, match="shifts must be >= 0"):
+    with pytest.raises(ValueError, match="shifts must be a whole number of pixels"):
         embed(encoder, images, shifts=-1)
+    with pytest.raises(ValueError, match=r"from 0 to 5 \(the images are 6 pixels wide\); got 6"):
+        embed(encoder, images, shifts=6)  # a shift by the whole image leaves nothing but paper
+
+
+def test_embed_refuses_non_finite_embeddings():
+    # A diverged encoder must not be scored: every distance to NaN compares False, so a harness
+    # would silently predict the first class and report chance accuracy as a result.
+    encoder = ConvEncoder(width=4, blocks=2, embedding_dim=5, image_size=6)
+    with torch.no_grad():
+        encoder.projection.weight.fill_(math.nan)
+    with pytest.raises(FloatingPointError, match="embeddings: 15 of 15 values are NaN or infinite"):
+        embed(encoder, torch.rand(3, 1, 6, 6))
+    run = make_run("run01", [0, 1], size=6)
+    with pytest.raises(FloatingPointError, match="lower learning rate"):
+        one_shot_accuracy(encoder, [run])
+    with pytest.raises(FloatingPointError):
+        embed(ConvEncoder(width=4, blocks=2, image_size=6), torch.full((2, 1, 6, 6), math.nan))
 
 
 def test_embed_rejects_bad_inputs_and_encoders():
     with pytest.raises(ValueError, match=r"non-empty \(N, C, S, S\)"):
         embed(nn.Flatten(), torch.zeros(3, 4))
-    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         embed(nn.Flatten(), torch.zeros(3, 1, 2, 2), batch_size=0)
     with pytest.raises(ValueError, match=r"\(B, D\) embeddings"):
         embed(nn.Identity(), torch.zeros(3, 1, 2, 2))
-
-
-# ------------------------------------------------------------------------------------ baselines
-
-
-def test_ink_coordinates_are_row_col_centred_on_their_mean():
-    image = torch.zeros(1, 5, 5)
-    image[0, 1, 1] = image[0, 1, 3] = image[0, 3, 2] = 1.0
-    expected = torch.tensor([[1, 1], [1, 3], [3, 2]], dtype=torch.float64) - torch.tensor([5 / 3, 2.0])
-    assert torch.allclose(ink_coordinates(image), expected)
-    assert torch.allclose(ink_coordinates(image[0]), expected)
-
-
-def test_ink_coordinates_rejects_blank_and_badly_shaped_images():
-    with pytest.raises(ValueError, match="no ink"):
-        ink_coordinates(torch.zeros(1, 5, 5))
-    with pytest.raises(ValueError, match=r"\(S, S\) or \(1, S, S\)"):
-        ink_coordinates(torch.ones(2, 5, 5))
-
-
-def test_mhd_of_hand_built_point_sets():
-    a = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
-    b = torch.tensor([[0.0, 0.0], [3.0, 4.0]], dtype=torch.float64)
-    # A -> B: 0; B -> A: (0 + 5) / 2.
-    assert modified_hausdorff_distance(a, b).item() == pytest.approx(2.5)
-    assert modified_hausdorff_distance(b, a).item() == pytest.approx(2.5)
-    assert modified_hausdorff_distance(b, b).item() == 0.0
-
-
-def test_mhd_matches_a_brute_force_loop():
-    generator = torch.Generator().manual_seed(0)
-    for n, m in [(1, 7), (6, 6), (13, 4)]:
-        a = torch.randn(n, 2, generator=generator, dtype=torch.float64)
-        b = 3 * torch.randn(m, 2, generator=generator, dtype=torch.float64) + 1
-        assert modified_hausdorff_distance(a, b).item() == pytest.approx(brute_force_mhd(a, b), abs=1e-12)
-
-
-def test_mhd_rejects_empty_or_badly_shaped_point_sets():
-    with pytest.raises(ValueError, match="a must be a non-empty"):
-        modified_hausdorff_distance(torch.zeros(0, 2), torch.zeros(3, 2))
-    with pytest.raises(ValueError, match="b must be a non-empty"):
-        modified_hausdorff_distance(torch.zeros(3, 2), torch.zeros(3))
-
-
-def test_mhd_cost_matches_the_pairwise_definition_on_random_ink():
-    generator = torch.Generator().manual_seed(1)
-    test = (torch.rand(4, 1, 12, 12, generator=generator) > 0.8).float()
-    train = (torch.rand(5, 1, 12, 12, generator=generator) > 0.7).float()
-    train[0] = 0.0
-    train[0, 0, 0, 11] = 1.0  # a single pixel in a corner; most rows blank
-    test[0, 0, :, 0] = 1.0  # a full column at the border
-    cost = mhd_cost(test, train)
-    assert cost.shape == (4, 5) and cost.dtype == torch.float64
-    for i, c in itertools.product(range(4), range(5)):
-        expected = brute_force_mhd(ink_coordinates(test[i]), ink_coordinates(train[c]))
-        assert cost[i, c].item() == pytest.approx(expected, abs=1e-12)
-
-
-def test_mhd_cost_matches_the_pairwise_definition_on_real_characters(one_shot_runs):
-    run = one_shot_runs[0]
-    cost = mhd_cost(run.test_images[:2], run.train_images)
-    for i, c in itertools.product(range(2), range(20)):
-        a, b = ink_coordinates(run.test_images[i]), ink_coordinates(run.train_images[c])
-        assert cost[i, c].item() == pytest.approx(modified_hausdorff_distance(a, b).item(), abs=1e-9)
-
-
-def test_mhd_cost_rejects_mismatched_or_badly_shaped_images():
-    with pytest.raises(ValueError, match="same size"):
-        mhd_cost(torch.ones(2, 1, 5, 5), torch.ones(2, 1, 6, 6))
-    with pytest.raises(ValueError, match=r"train_images must have shape \(N, 1, S, S\)"):
-        mhd_cost(torch.ones(2, 1, 5, 5), torch.ones(2, 5, 5))
-
-
-def test_mhd_reproduces_the_official_38_8_percent_error(one_shot_runs):
-    """The demo of brendenlake/omniglot prints an average error of 38.75% (rounded to 38.8% in its comments)."""
-    result = one_shot_accuracy_from_cost(mhd_cost, one_shot_runs)
-    assert (result.correct, result.total) == (245, 400)
-    assert result.error_percent == pytest.approx(38.75)
-    assert np.mean([100 * (1 - a) for a in result.run_accuracies]) == pytest.approx(38.75)
-
-
-def test_pixel_nearest_neighbour_is_a_much_weaker_baseline(one_shot_runs):
-    result = one_shot_accuracy_from_cost(pixel_nearest_neighbour_cost, one_shot_runs)
-    assert 1 / 20 < result.accuracy < 0.3
-
-
-def test_pixel_nearest_neighbour_cost_is_the_euclidean_distance_of_pixels():
-    generator = torch.Generator().manual_seed(0)
-    test, train = torch.rand(3, 1, 4, 4, generator=generator), torch.rand(2, 1, 4, 4, generator=generator)
-    cost = pixel_nearest_neighbour_cost(test, train)
-    for i, c in itertools.product(range(3), range(2)):
-        assert cost[i, c].item() == pytest.approx(torch.linalg.norm(test[i] - train[c]).item(), abs=1e-5)
 
 
 # ------------------------------------------------------------------------------------ episodes
@@ -360,23 +266,23 @@ def test_episodes_have_correct_shapes_answers_and_no_repeated_images():
         assert len(set(used)) == len(used)
 
 
-def test_within_alphabet_episodes_stay_in_one_alphabet_and_skip_small_alphabets():
+def test_within_group_episodes_stay_in_one_alphabet_and_skip_small_alphabets():
     dataset = toy_dataset()  # alphabets 0 and 1 have 3 classes each, alphabet 2 only 2
     episodes = n_way_k_shot_episodes(dataset.labels, 3, 1, 1, num_episodes=30, seed=0,
-                                     alphabet_labels=dataset.alphabet_labels, within_alphabet=True)
+                                     group_labels=dataset.group_labels, within_group=True)
     alphabets_used = set()
     for episode in episodes:
-        alphabets = dataset.alphabet_labels[torch.cat([episode.support.flatten(), episode.query])].unique()
+        alphabets = dataset.group_labels[torch.cat([episode.support.flatten(), episode.query])].unique()
         assert len(alphabets) == 1
         alphabets_used.add(int(alphabets))
     assert alphabets_used == {0, 1}
 
 
-def test_within_alphabet_episodes_on_the_real_evaluation_split(omniglot_evaluation):
+def test_within_group_episodes_on_the_real_evaluation_split(omniglot_evaluation):
     episodes = n_way_k_shot_episodes(omniglot_evaluation.labels, 20, 1, 1, num_episodes=10, seed=0,
-                                     alphabet_labels=omniglot_evaluation.alphabet_labels, within_alphabet=True)
+                                     group_labels=omniglot_evaluation.group_labels, within_group=True)
     for episode in episodes:
-        assert len(omniglot_evaluation.character_alphabet[episode.classes].unique()) == 1
+        assert len(omniglot_evaluation.class_group[episode.classes].unique()) == 1
 
 
 def test_classes_with_too_few_images_are_never_drawn():
@@ -392,20 +298,69 @@ def test_episode_errors_say_what_is_missing():
         n_way_k_shot_episodes(labels, 9, 1, 1, num_episodes=1, seed=0)
     with pytest.raises(ValueError, match="k_shot \\+ num_queries = 6 images, but the largest class has only 5"):
         n_way_k_shot_episodes(labels, 2, 3, 3, num_episodes=1, seed=0)
-    with pytest.raises(ValueError, match="needs alphabet_labels"):
-        n_way_k_shot_episodes(labels, 2, 1, 1, num_episodes=1, seed=0, within_alphabet=True)
-    with pytest.raises(ValueError, match="No alphabet has n_way=4 classes"):
-        n_way_k_shot_episodes(labels, 4, 1, 1, 1, 0, alphabet_labels=dataset.alphabet_labels, within_alphabet=True)
-    mixed = dataset.alphabet_labels.clone()
+    with pytest.raises(ValueError, match="needs group_labels"):
+        n_way_k_shot_episodes(labels, 2, 1, 1, num_episodes=1, seed=0, within_group=True)
+    with pytest.raises(ValueError, match="No group has n_way=4 classes"):
+        n_way_k_shot_episodes(labels, 4, 1, 1, 1, 0, group_labels=dataset.group_labels, within_group=True)
+    mixed = dataset.group_labels.clone()
     mixed[0] = 1  # one image of class 0 (alphabet 0) claims alphabet 1
-    with pytest.raises(ValueError, match="some class has images in several alphabets"):
-        n_way_k_shot_episodes(labels, 2, 1, 1, 1, 0, alphabet_labels=mixed, within_alphabet=True)
+    with pytest.raises(ValueError, match="some class has images in several groups"):
+        n_way_k_shot_episodes(labels, 2, 1, 1, 1, 0, group_labels=mixed, within_group=True)
     with pytest.raises(ValueError, match="one entry per image"):
-        n_way_k_shot_episodes(labels, 2, 1, 1, 1, 0, alphabet_labels=mixed[:-1], within_alphabet=True)
+        n_way_k_shot_episodes(labels, 2, 1, 1, 1, 0, group_labels=mixed[:-1], within_group=True)
     with pytest.raises(ValueError, match="n_way must be >= 2"):
         n_way_k_shot_episodes(labels, 1, 1, 1, num_episodes=1, seed=0)
-    with pytest.raises(ValueError, match="k_shot must be >= 1"):
+    with pytest.raises(ValueError, match="k_shot must be an integer >= 1"):
         n_way_k_shot_episodes(labels, 2, 0, 1, num_episodes=1, seed=0)
+
+
+def drawn_dataset(classes=6, drawers=5, groups=2, size=6):
+    """A data set where image (c, d) is class c drawn by drawer d: one image per class and drawer."""
+    labels = torch.arange(classes).repeat_interleave(drawers)
+    images = torch.rand(len(labels), 1, size, size, generator=torch.Generator().manual_seed(0))
+    return LabelledImages(images=images, labels=labels, class_names=[f"c{c}" for c in range(classes)],
+                          group_names=[f"g{g}" for g in range(groups)],
+                          class_group=torch.arange(classes) % groups, drawers=torch.arange(drawers).repeat(classes))
+
+
+def test_runs_style_episodes_take_every_support_from_one_drawer_and_every_query_from_another():
+    data = drawn_dataset(classes=8, drawers=6, groups=2)
+    episodes = n_way_k_shot_episodes(data.labels, n_way=3, k_shot=2, num_queries=2, num_episodes=40, seed=3,
+                                     group_labels=data.group_labels, within_group=True, style="runs",
+                                     drawers=data.drawers)
+    pairs_of_drawers = set()
+    for episode in episodes:
+        support_drawers, query_drawers = data.drawers[episode.support], data.drawers[episode.query].view(3, 2)
+        # one set of k_shot drawers for every class's support, other drawers for the queries
+        assert (support_drawers == support_drawers[0]).all() and (query_drawers == query_drawers[0]).all()
+        assert not set(support_drawers[0].tolist()) & set(query_drawers[0].tolist())
+        assert len(set(data.group_labels[episode.support.flatten()].tolist())) == 1
+        assert torch.equal(data.labels[episode.query], episode.classes.repeat_interleave(2))
+        pairs_of_drawers.add((tuple(support_drawers[0].tolist()), tuple(query_drawers[0].tolist())))
+    assert len(pairs_of_drawers) > 20  # the drawers vary from episode to episode
+    again = n_way_k_shot_episodes(data.labels, 3, 2, 2, 40, 3, data.group_labels, True, "runs", data.drawers)
+    assert all(torch.equal(a.support, b.support) and torch.equal(a.query, b.query) for a, b in zip(episodes, again))
+
+
+def test_runs_style_episodes_say_what_they_need():
+    data = drawn_dataset(classes=4, drawers=3)
+    with pytest.raises(ValueError, match="style='runs' needs drawers"):
+        n_way_k_shot_episodes(data.labels, 2, 1, 1, 1, 0, style="runs")
+    with pytest.raises(ValueError, match="unknown episode style 'drawers'"):
+        n_way_k_shot_episodes(data.labels, 2, 1, 1, 1, 0, style="drawers")
+    sparse = data.subset(~((data.labels < 3) & (data.drawers == 0)))  # drawer 0 drew only class 3
+    with pytest.raises(ValueError, match="only 1 classes of a group have an image by each of the drawers"):
+        n_way_k_shot_episodes(sparse.labels, 2, 1, 1, 30, 0, style="runs", drawers=sparse.drawers)
+
+
+def test_runs_style_omniglot_episodes_match_the_official_runs(omniglot_evaluation):
+    # The official runs take all 20 training images from one drawer and all 20 test images from another
+    # (run01: drawer 05 and drawer 08); runs-style episodes of the evaluation split do the same.
+    episodes = n_way_k_shot_episodes(omniglot_evaluation.labels, 20, 1, 1, 10, 0, omniglot_evaluation.group_labels,
+                                     True, "runs", omniglot_evaluation.drawers)
+    for episode in episodes:
+        assert len(set(omniglot_evaluation.drawers[episode.support.flatten()].tolist())) == 1
+        assert len(set(omniglot_evaluation.drawers[episode.query].tolist())) == 1
 
 
 def test_episode_accuracy_is_perfect_on_separable_classes():
@@ -416,7 +371,7 @@ def test_episode_accuracy_is_perfect_on_separable_classes():
 
 def test_episode_accuracy_of_a_constant_encoder_is_chance():
     # All distances tie, so every query is assigned to class 0: one right answer per episode.
-    result = episode_accuracy(Zeros(), toy_dataset(), n_way=3, num_episodes=12, within_alphabet=True)
+    result = episode_accuracy(Zeros(), toy_dataset(), n_way=3, num_episodes=12, within_group=True)
     assert result.accuracy == pytest.approx(1 / 3)
     assert result.correct == 12 and result.confidence_interval == pytest.approx(wilson_interval(12, 36))
 
@@ -426,7 +381,7 @@ def test_episode_accuracy_predicts_the_nearest_prototype():
     torch.manual_seed(0)
     encoder = nn.Sequential(nn.Flatten(), nn.Linear(36, 2))
     result = episode_accuracy(encoder, dataset, n_way=4, k_shot=3, num_queries=2, num_episodes=6,
-                              within_alphabet=False, seed=3)
+                              within_group=False, seed=3)
     episodes = n_way_k_shot_episodes(dataset.labels, 4, 3, 2, num_episodes=6, seed=3)
     with torch.no_grad():
         embeddings = encoder(dataset.images).tolist()
@@ -440,93 +395,3 @@ def test_episode_accuracy_predicts_the_nearest_prototype():
     assert 0 < result.accuracy < 1
 
 
-# ------------------------------------------------------------------------------------ verification metrics
-
-
-def test_roc_curve_of_a_hand_worked_example():
-    distances = [0.1, 0.35, 0.4, 0.8]
-    labels = [0, 1, 0, 1]  # similar pairs at 0.1 and 0.4
-    fpr, tpr, thresholds = roc_curve(distances, labels)
-    np.testing.assert_allclose(fpr, [0, 0, 0.5, 0.5, 1])
-    np.testing.assert_allclose(tpr, [0, 0.5, 0.5, 1, 1])
-    np.testing.assert_allclose(thresholds, [-np.inf, 0.1, 0.35, 0.4, 0.8])
-    assert roc_auc(distances, labels) == pytest.approx(0.75)  # 3 of the 4 (similar, dissimilar) pairs ordered
-
-
-def test_roc_curve_and_auc_match_sklearn_with_ties():
-    generator = np.random.default_rng(0)
-    labels = generator.integers(0, 2, 200)
-    distances = np.round(generator.normal(loc=labels.astype(float), scale=1.0), 1)  # rounding makes ties
-    fpr, tpr, thresholds = roc_curve(torch.tensor(distances), torch.tensor(labels))
-    sk_fpr, sk_tpr, sk_thresholds = sklearn.metrics.roc_curve(labels == 0, -distances, drop_intermediate=False)
-    np.testing.assert_allclose(fpr, sk_fpr)
-    np.testing.assert_allclose(tpr, sk_tpr)
-    np.testing.assert_allclose(thresholds, -sk_thresholds)
-    assert roc_auc(distances, labels) == pytest.approx(sklearn.metrics.roc_auc_score(labels == 0, -distances))
-
-
-def test_auc_extremes():
-    assert roc_auc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == 1.0
-    assert roc_auc([0.1, 0.2, 0.8, 0.9], [1, 1, 0, 0]) == 0.0
-    assert roc_auc([0.5, 0.5, 0.5, 0.5], [0, 1, 0, 1]) == 0.5
-
-
-@pytest.mark.parametrize(
-    "similar, dissimilar, eer",
-    [
-        ([0.1, 0.2], [0.5, 0.6], 0.0),  # separable
-        ([0.1, 0.4], [0.35, 0.8], 0.5),  # the ROC meets FPR = FNR at a point: (0.5, 0.5)
-        ([1, 2, 3], [2.5, 4], 1 / 3),  # on the segment (0, 1/3) -> (0.5, 1/3) of FNR: interpolated
-    ],
-)
-def test_equal_error_rate_of_hand_worked_examples(similar, dissimilar, eer):
-    distances = similar + dissimilar
-    labels = [0] * len(similar) + [1] * len(dissimilar)
-    assert equal_error_rate(distances, labels) == pytest.approx(eer)
-
-
-def test_verification_accuracy_counts_distance_equal_to_threshold_as_similar():
-    assert verification_accuracy([0.1, 0.5, 0.5, 0.9], [0, 0, 1, 1], threshold=0.5) == pytest.approx(0.75)
-    assert verification_accuracy(torch.tensor([0.1, 0.9]), torch.tensor([0, 1]), threshold=0.5) == 1.0
-
-
-def test_choose_threshold_of_a_hand_worked_example():
-    distances = [0.1, 0.2, 0.5, 0.4, 0.6, 0.7]
-    labels = [0, 0, 0, 1, 1, 1]
-    # Cuts after 0.2 and after 0.5 both get 5 of 6 right; the smaller wins, at the midpoint of 0.2 and 0.4.
-    assert choose_threshold(distances, labels) == pytest.approx(0.3)
-    assert verification_accuracy(distances, labels, 0.3) == pytest.approx(5 / 6)
-
-
-def test_choose_threshold_maximises_accuracy_against_a_dense_search():
-    generator = np.random.default_rng(1)
-    labels = generator.integers(0, 2, 100)
-    distances = generator.normal(loc=labels.astype(float), scale=0.8)
-    threshold = choose_threshold(distances, labels)
-    best_on_grid = max(verification_accuracy(distances, labels, t) for t in np.linspace(-3, 4, 5001))
-    assert verification_accuracy(distances, labels, threshold) >= best_on_grid
-
-
-def test_choose_threshold_at_the_ends():
-    # Best: call everything dissimilar (3 of 4 right), i.e. a threshold below the smallest distance.
-    low = choose_threshold([0.9, 0.1, 0.2, 0.3], [0, 1, 1, 1])
-    assert low < 0.1 and verification_accuracy([0.9, 0.1, 0.2, 0.3], [0, 1, 1, 1], low) == 0.75
-    # Best: call everything similar (3 of 4 right).
-    high = choose_threshold([0.1, 0.2, 0.3, 0.05], [0, 0, 0, 1])
-    assert high == pytest.approx(0.3)
-    assert verification_accuracy([0.1, 0.2, 0.3, 0.05], [0, 0, 0, 1], high) == 0.75
-
-
-def test_verification_metrics_reject_bad_inputs():
-    with pytest.raises(ValueError, match="same length"):
-        roc_curve([0.1, 0.2], [0])
-    with pytest.raises(ValueError, match="same length"):
-        roc_auc(np.zeros((2, 2)), np.zeros((2, 2)))
-    with pytest.raises(ValueError, match=r"0 \(similar pair\) or 1 \(dissimilar pair\)"):
-        verification_accuracy([0.1, 0.2], [0, 2], threshold=0.5)
-    with pytest.raises(ValueError, match="both similar .* and dissimilar"):
-        equal_error_rate([0.1, 0.2], [0, 0])
-    with pytest.raises(ValueError, match="both similar .* and dissimilar"):
-        choose_threshold([0.1, 0.2], [1, 1])
-    with pytest.raises(ValueError, match="NaN"):
-        roc_curve([0.1, math.nan], [0, 1])

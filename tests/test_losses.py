@@ -11,20 +11,23 @@ from pytorch_metric_learning.losses import TripletMarginLoss
 from pytorch_metric_learning.miners import BatchHardMiner
 from pytorch_metric_learning.reducers import MeanReducer
 
+from siamese_tutorial.distances import euclidean_distance, pairwise_distances
 from siamese_tutorial.losses import (
     ContrastiveLoss,
     TripletLoss,
-    all_pairs,
     batch_all_triplet_loss,
     batch_contrastive_loss,
     batch_hard_triplet_loss,
-    check_triplet_batch,
     contrastive_loss,
-    euclidean_distance,
-    negative_mask,
-    pairwise_distances,
-    positive_mask,
+    semi_hard_triplet_loss,
     triplet_loss,
+)
+from siamese_tutorial.mining import (
+    all_pairs,
+    check_triplet_batch,
+    negative_mask,
+    positive_mask,
+    semi_hard_triplets,
     triplet_mask,
 )
 
@@ -265,9 +268,9 @@ def test_contrastive_loss_label_errors(label, message):
 def test_contrastive_loss_other_errors():
     with pytest.raises(ValueError, match="same shape"):
         contrastive_loss(torch.zeros(3), torch.zeros(2))
-    with pytest.raises(ValueError, match="margin must be > 0; got 0"):
+    with pytest.raises(ValueError, match="margin must be a finite number > 0; got 0"):
         contrastive_loss(torch.zeros(2), torch.zeros(2), margin=0)
-    with pytest.raises(ValueError, match="margin must be > 0; got -1"):
+    with pytest.raises(ValueError, match="margin must be a finite number > 0; got -1"):
         ContrastiveLoss(margin=-1)
     with pytest.raises(ValueError, match="unknown reduction 'avg'"):
         contrastive_loss(torch.zeros(2), torch.zeros(2), reduction="avg")
@@ -324,9 +327,9 @@ def test_triplet_loss_gradcheck(squared):
 def test_triplet_loss_errors():
     with pytest.raises(ValueError, match="anchor, positive and negative must have the same shape"):
         triplet_loss(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(2, 2))
-    with pytest.raises(ValueError, match="margin must be >= 0; got -0.1"):
+    with pytest.raises(ValueError, match="margin must be a finite number >= 0; got -0.1"):
         triplet_loss(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3, 2), margin=-0.1)
-    with pytest.raises(ValueError, match="margin must be >= 0; got nan"):
+    with pytest.raises(ValueError, match="margin must be a finite number >= 0; got nan"):
         TripletLoss(margin=math.nan)
     with pytest.raises(ValueError, match="unknown reduction 'max'"):
         TripletLoss(reduction="max")
@@ -436,14 +439,78 @@ def test_batch_hard_gradcheck(soft):
     assert torch.autograd.gradcheck(lambda e: batch_hard_triplet_loss(e, labels, margin, soft=soft), (x,))
 
 
-@pytest.mark.parametrize("loss_fn", [batch_all_triplet_loss, batch_hard_triplet_loss])
+def brute_semi_hard(x, labels, margin, squared=False):
+    """FaceNet's rule with loops: per positive pair, the closest negative beyond d(a, p) but inside the margin."""
+    terms = []
+    n = len(labels)
+    for a in range(n):
+        for p in range(n):
+            if p == a or labels[p] != labels[a]:
+                continue
+            d_ap = brute_distance(x[a], x[p], squared)
+            inside = [brute_distance(x[a], x[k], squared) for k in range(n)
+                      if labels[k] != labels[a] and d_ap < brute_distance(x[a], x[k], squared) < d_ap + margin]
+            if inside:
+                terms.append(d_ap - min(inside) + margin)
+    return sum(terms) / max(len(terms), 1), len(terms)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("squared", [False, True])
+def test_semi_hard_triplet_loss_matches_loop_and_the_miner(seed, squared):
+    x, labels = labelled_batch(seed)
+    expected, count = brute_semi_hard(x, labels, 0.8, squared)
+    assert count > 0
+    loss = semi_hard_triplet_loss(x, labels, 0.8, squared)
+    torch.testing.assert_close(loss, torch.tensor(expected, dtype=torch.float64))
+    a, p, n = semi_hard_triplets(x, labels, 0.8, squared)
+    assert len(a) == count
+    torch.testing.assert_close(loss, triplet_loss(x[a], x[p], x[n], 0.8, squared))
+
+
+def test_semi_hard_triplet_loss_gradcheck_and_empty_batch():
+    x, labels = small_distinct_batch()
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda e: semi_hard_triplet_loss(e, labels, 1.0), (x,))
+    # every negative far beyond the margin: no semi-hard triplet, loss 0 with a zero gradient
+    far = (10.0 * labels.double()).unsqueeze(1).requires_grad_(True)
+    loss = semi_hard_triplet_loss(far, labels, 0.5)
+    loss.backward()
+    assert loss.item() == 0 and torch.all(far.grad == 0)
+
+
+@pytest.mark.parametrize("loss_fn", [
+    lambda x, y: batch_hard_triplet_loss(x, y, 0.2),
+    lambda x, y: batch_hard_triplet_loss(x, y, 0.2, soft=True),
+    lambda x, y: semi_hard_triplet_loss(x, y, 0.2),
+    lambda x, y: batch_all_triplet_loss(x, y, 0.2),
+    lambda x, y: batch_contrastive_loss(x, y, 1.0),
+    lambda x, y: batch_contrastive_loss(x, y, 1.0, pairs=all_pairs(y)),
+])
+def test_a_nan_embedding_makes_the_loss_nan_not_a_margin_or_zero(loss_fn):
+    # A NaN distance once became 0 (NaN > eps is False), so losses came out as the margin or 0 and
+    # training went on with NaN weights. It must reach the loss, where the training loop sees it.
+    x, labels = labelled_batch(11, dtype=torch.float32)
+    x[3, 0] = math.nan
+    assert torch.isnan(loss_fn(x, labels))
+
+
+def test_nan_stays_nan_in_distances():
+    x = torch.tensor([[0.0, 0.0], [math.nan, 1.0], [3.0, 4.0]])
+    d = pairwise_distances(x)
+    assert torch.isnan(d[1]).all() and torch.isnan(d[:, 1]).all()
+    assert d[0, 0] == 0 and d[0, 2] == 5
+    assert torch.isnan(euclidean_distance(x[:2], x[1:])[0])
+
+
+@pytest.mark.parametrize("loss_fn", [batch_all_triplet_loss, batch_hard_triplet_loss, semi_hard_triplet_loss])
 def test_batch_triplet_losses_errors(loss_fn):
     x = torch.randn(4, 2)
     with pytest.raises(ValueError, match=r"no positive pair.*P x K sampler"):
         loss_fn(x, torch.tensor([0, 1, 2, 3]), 0.2)
     with pytest.raises(ValueError, match=r"only one class.*P x K sampler"):
         loss_fn(x, torch.tensor([1, 1, 1, 1]), 0.2)
-    with pytest.raises(ValueError, match="margin must be >= 0"):
+    with pytest.raises(ValueError, match="margin must be a finite number >?=? 0"):
         loss_fn(x, torch.tensor([0, 0, 1, 1]), -0.2)
     with pytest.raises(ValueError, match="embeddings must be a 2-D tensor"):
         loss_fn(torch.randn(4), torch.tensor([0, 0, 1, 1]), 0.2)
@@ -524,5 +591,5 @@ def test_batch_contrastive_loss_errors():
         batch_contrastive_loss(x, labels, pairs=(torch.tensor([0]), torch.tensor([1]), torch.tensor([3])))
     with pytest.raises(ValueError, match="one entry per embedding"):
         batch_contrastive_loss(x, torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match="margin must be > 0"):
+    with pytest.raises(ValueError, match="margin must be a finite number > 0"):
         batch_contrastive_loss(x, labels, margin=0.0)

@@ -144,10 +144,10 @@ def test_siamese_network_rejects_mismatched_pairs():
     [
         (lambda: SiameseCNN(image_size=9), "image_size >= 10"),
         (lambda: ConvEncoder(blocks=4, image_size=15), "image_size >= 16"),
-        (lambda: ConvEncoder(width=0), "width must be >= 1"),
-        (lambda: ConvEncoder(embedding_dim=0), "embedding_dim must be >= 1"),
-        (lambda: MLPEncoder(3, hidden=(4, 0)), r"hidden\[1\] must be >= 1"),
-        (lambda: MLPEncoder(0), "in_features must be >= 1"),
+        (lambda: ConvEncoder(width=0), "width must be an integer >= 1"),
+        (lambda: ConvEncoder(embedding_dim=0), "embedding_dim must be an integer >= 1"),
+        (lambda: MLPEncoder(3, hidden=(4, 0)), r"hidden\[1\] must be an integer >= 1"),
+        (lambda: MLPEncoder(0), "in_features must be an integer >= 1"),
     ],
 )
 def test_constructors_reject_bad_arguments(build, match):

@@ -9,8 +9,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from siamese_tutorial.data import OneShotRun  # noqa: E402
-from siamese_tutorial.evaluation import equal_error_rate, roc_auc, roc_curve  # noqa: E402
+from siamese_tutorial.omniglot import OneShotRun  # noqa: E402
+from siamese_tutorial.verification import equal_error_rate, roc_auc, roc_curve  # noqa: E402
 from siamese_tutorial.plotting import (  # noqa: E402
     MISTAKE_COLOUR,
     plot_accuracy_by_budget,
@@ -56,10 +56,13 @@ def toy_run(size=8):
 def history_dict():
     return {
         "step": [10, 20, 30],
-        "loss": [1.0, 0.6, 0.4],
-        "active_fraction": [0.9, 0.5, 0.3],
-        "mean_positive_distance": [0.8, 0.5, 0.4],
-        "mean_negative_distance": [0.9, 1.1, 1.3],
+        "seconds": [1.0, 2.0, 3.0],
+        "values": {
+            "loss": [1.0, 0.6, 0.4],
+            "active_fraction": [0.9, 0.5, 0.3],
+            "mean_positive_distance": [0.8, 0.5, 0.4],
+            "mean_negative_distance": [0.9, 1.1, 1.3],
+        },
         "validation": [[20, 0.5], [30, 0.6]],
     }
 
@@ -163,11 +166,15 @@ def test_plot_training_curves_from_a_history_or_a_dict(as_dict):
     np.testing.assert_allclose(validation_ax.lines[0].get_xydata(), [[20, 0.5], [30, 0.6]])
 
 
-def test_plot_training_curves_without_validation():
+def test_plot_training_curves_draws_only_what_was_logged():
     data = history_dict()
     data["validation"] = []
-    validation_ax = plot_training_curves(data).axes[3]
-    assert not validation_ax.lines and validation_ax.texts[0].get_text() == "no validation"
+    fig = plot_training_curves(data)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "Training loss", "Active (loss > 0) triplets or pairs", "Distances in the batch"]  # no empty validation
+    softmax = {"step": [1, 2], "values": {"loss": [2.0, 1.0], "batch_accuracy": [0.1, 0.4]}, "validation": [[2, 0.3]]}
+    assert [ax.get_title() for ax in plot_training_curves(softmax).axes] == [
+        "Training loss", "Accuracy on the training batch", "Validation"]
 
 
 def test_plot_training_curves_rejects_other_objects():

@@ -3,7 +3,7 @@
 import pytest
 
 from siamese_tutorial import available_pretrained, load_pretrained
-from siamese_tutorial.data import load_one_shot_runs
+from siamese_tutorial.omniglot import load_one_shot_runs
 from siamese_tutorial.evaluation import one_shot_accuracy
 
 CARDS = available_pretrained()
@@ -25,5 +25,5 @@ def test_shipped_encoder_gives_its_recorded_accuracy(name):
 
 
 def test_unknown_name_lists_the_shipped_ones():
-    with pytest.raises(ValueError, match=r"No pretrained encoder named 'resnet'; the shipped ones are \["):
+    with pytest.raises(ValueError, match=r"No pretrained encoder named 'resnet' in .*weights; there are \['contrastive'"):
         load_pretrained("resnet")

@@ -1,0 +1,109 @@
+"""Tests of siamese_tutorial.verification: ROC, AUC, EER, thresholds, and open-set rates."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import sklearn.metrics
+import torch
+
+from siamese_tutorial.verification import (
+    choose_threshold,
+    equal_error_rate,
+    roc_auc,
+    roc_curve,
+    verification_accuracy,
+)
+
+# ------------------------------------------------------------------------------------ verification metrics
+
+
+def test_roc_curve_of_a_hand_worked_example():
+    distances = [0.1, 0.35, 0.4, 0.8]
+    labels = [0, 1, 0, 1]  # similar pairs at 0.1 and 0.4
+    fpr, tpr, thresholds = roc_curve(distances, labels)
+    np.testing.assert_allclose(fpr, [0, 0, 0.5, 0.5, 1])
+    np.testing.assert_allclose(tpr, [0, 0.5, 0.5, 1, 1])
+    np.testing.assert_allclose(thresholds, [-np.inf, 0.1, 0.35, 0.4, 0.8])
+    assert roc_auc(distances, labels) == pytest.approx(0.75)  # 3 of the 4 (similar, dissimilar) pairs ordered
+
+
+def test_roc_curve_and_auc_match_sklearn_with_ties():
+    generator = np.random.default_rng(0)
+    labels = generator.integers(0, 2, 200)
+    distances = np.round(generator.normal(loc=labels.astype(float), scale=1.0), 1)  # rounding makes ties
+    fpr, tpr, thresholds = roc_curve(torch.tensor(distances), torch.tensor(labels))
+    sk_fpr, sk_tpr, sk_thresholds = sklearn.metrics.roc_curve(labels == 0, -distances, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)
+    np.testing.assert_allclose(thresholds, -sk_thresholds)
+    assert roc_auc(distances, labels) == pytest.approx(sklearn.metrics.roc_auc_score(labels == 0, -distances))
+
+
+def test_auc_extremes():
+    assert roc_auc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == 1.0
+    assert roc_auc([0.1, 0.2, 0.8, 0.9], [1, 1, 0, 0]) == 0.0
+    assert roc_auc([0.5, 0.5, 0.5, 0.5], [0, 1, 0, 1]) == 0.5
+
+
+@pytest.mark.parametrize(
+    "similar, dissimilar, eer",
+    [
+        ([0.1, 0.2], [0.5, 0.6], 0.0),  # separable
+        ([0.1, 0.4], [0.35, 0.8], 0.5),  # the ROC meets FPR = FNR at a point: (0.5, 0.5)
+        ([1, 2, 3], [2.5, 4], 1 / 3),  # on the segment (0, 1/3) -> (0.5, 1/3) of FNR: interpolated
+    ],
+)
+def test_equal_error_rate_of_hand_worked_examples(similar, dissimilar, eer):
+    distances = similar + dissimilar
+    labels = [0] * len(similar) + [1] * len(dissimilar)
+    assert equal_error_rate(distances, labels) == pytest.approx(eer)
+
+
+def test_verification_accuracy_counts_distance_equal_to_threshold_as_similar():
+    assert verification_accuracy([0.1, 0.5, 0.5, 0.9], [0, 0, 1, 1], threshold=0.5) == pytest.approx(0.75)
+    assert verification_accuracy(torch.tensor([0.1, 0.9]), torch.tensor([0, 1]), threshold=0.5) == 1.0
+
+
+def test_choose_threshold_of_a_hand_worked_example():
+    distances = [0.1, 0.2, 0.5, 0.4, 0.6, 0.7]
+    labels = [0, 0, 0, 1, 1, 1]
+    # Cuts after 0.2 and after 0.5 both get 5 of 6 right; the smaller wins, at the midpoint of 0.2 and 0.4.
+    assert choose_threshold(distances, labels) == pytest.approx(0.3)
+    assert verification_accuracy(distances, labels, 0.3) == pytest.approx(5 / 6)
+
+
+def test_choose_threshold_maximises_accuracy_against_a_dense_search():
+    generator = np.random.default_rng(1)
+    labels = generator.integers(0, 2, 100)
+    distances = generator.normal(loc=labels.astype(float), scale=0.8)
+    threshold = choose_threshold(distances, labels)
+    best_on_grid = max(verification_accuracy(distances, labels, t) for t in np.linspace(-3, 4, 5001))
+    assert verification_accuracy(distances, labels, threshold) >= best_on_grid
+
+
+def test_choose_threshold_at_the_ends():
+    # Best: call everything dissimilar (3 of 4 right), i.e. a threshold below the smallest distance.
+    low = choose_threshold([0.9, 0.1, 0.2, 0.3], [0, 1, 1, 1])
+    assert low < 0.1 and verification_accuracy([0.9, 0.1, 0.2, 0.3], [0, 1, 1, 1], low) == 0.75
+    # Best: call everything similar (3 of 4 right).
+    high = choose_threshold([0.1, 0.2, 0.3, 0.05], [0, 0, 0, 1])
+    assert high == pytest.approx(0.3)
+    assert verification_accuracy([0.1, 0.2, 0.3, 0.05], [0, 0, 0, 1], high) == 0.75
+
+
+def test_verification_metrics_reject_bad_inputs():
+    with pytest.raises(ValueError, match="same length"):
+        roc_curve([0.1, 0.2], [0])
+    with pytest.raises(ValueError, match="same length"):
+        roc_auc(np.zeros((2, 2)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"0 \(similar pair\) or 1 \(dissimilar pair\)"):
+        verification_accuracy([0.1, 0.2], [0, 2], threshold=0.5)
+    with pytest.raises(ValueError, match="both similar .* and dissimilar"):
+        equal_error_rate([0.1, 0.2], [0, 0])
+    with pytest.raises(ValueError, match="both similar .* and dissimilar"):
+        choose_threshold([0.1, 0.2], [1, 1])
+    with pytest.raises(ValueError, match="NaN"):
+        roc_curve([0.1, math.nan], [0, 1])
+
