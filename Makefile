@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The notebooks' kernel and jupyter-book's helpers must come from the project's environment.
 export PATH := $(abspath $(BIN)):$(PATH)
+# Progress bars are for people at a notebook: none in the built book or in nbval's runs.
+export TQDM_DISABLE := 1
 STAMP := $(VENV)/.installed
 
 .PHONY: venv data book test benchmarks curve clean

@@ -21,12 +21,11 @@ from pathlib import Path
 import torch
 from pytorch_metric_learning import distances, losses, miners, reducers
 
-from siamese_tutorial.__main__ import machine_description
-from siamese_tutorial.data import load_omniglot, load_one_shot_runs
 from siamese_tutorial.evaluation import one_shot_accuracy
 from siamese_tutorial.losses import batch_all_triplet_loss, batch_contrastive_loss, batch_hard_triplet_loss
+from siamese_tutorial.omniglot import load_omniglot, load_one_shot_runs
 from siamese_tutorial.pretrained import available_pretrained, load_pretrained
-from siamese_tutorial.training import TrainConfig, train_encoder
+from siamese_tutorial.recipe import TrainConfig, machine_description, train_encoder
 
 HERE = Path(__file__).resolve().parent
 MARGIN = 0.2

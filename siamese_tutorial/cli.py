@@ -1,4 +1,4 @@
-"""Command line: download Omniglot, train an encoder, evaluate it, ship it.
+"""Command line: download Omniglot, train an encoder, evaluate it, ship it; enrol, identify, verify.
 
     python -m siamese_tutorial download
     python -m siamese_tutorial train --steps 3000 --out runs/triplet.pt
@@ -6,6 +6,10 @@
     python -m siamese_tutorial evaluate runs/triplet.pt --validation
     python -m siamese_tutorial evaluate triplet --runs --shifts 3        # a shipped encoder
     python -m siamese_tutorial export runs/triplet.pt --name mine --to my_encoders/
+    python -m siamese_tutorial train --data my_pictures/ --image-size 64 --out runs/mine.pt
+    python -m siamese_tutorial enrol gallery.pt alice alice1.png alice2.png --model runs/mine.pt
+    python -m siamese_tutorial identify gallery.pt someone.png
+    python -m siamese_tutorial verify gallery.pt alice someone.png
 
 Training never looks at the 20 test runs: the step to keep is chosen on validation episodes drawn
 from the 10 evaluation alphabets no run uses. ``evaluate --runs`` is for the final figure.
@@ -22,22 +26,21 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
+import torch
+
 from . import __version__
 from .checks import check_identifier
+from .data import load_image_folder, load_images
+from .gallery import UNKNOWN, Gallery, calibrate_open_set
 from .evaluation import one_shot_accuracy
-from .files import check_writable_file, read_json, sha256_file, write_json
+from .files import check_writable_file, sha256_file, write_json
 from .models import encoder_of
-from .omniglot import SPLITS, OmniglotDataError, default_data_dir, download, load_omniglot, load_one_shot_runs
-from .omniglot import load_validation_set
-from .pretrained import PRETRAINED_DIR, available_pretrained, load_pretrained
-from .recipe import TrainConfig, Validation, card_path, make_card, train_encoder
+from .omniglot import SPLITS, OmniglotDataError, default_data_dir, download, load_one_shot_runs, load_validation_set
+from .pretrained import PRETRAINED_DIR, available_pretrained, load_pretrained, read_card
+from .recipe import TrainConfig, Validation, card_path, load_training_data, make_card, reading, train_encoder
 from .training import load_checkpoint, read_checkpoint, resolve_device, save_checkpoint
 
 __all__ = ["build_parser", "main"]
-
-OMNIGLOT_DATA = {"train": "Omniglot images_background (30 alphabets), with rotations if configured",
-                 "validation": "Omniglot images_evaluation: the 10 alphabets no official run uses"}
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors on one line (and no usage dump) and exit status 2."""
@@ -135,15 +138,15 @@ def _train(args: argparse.Namespace) -> int:
     if args.overwrite and not args.resume:
         card.unlink(missing_ok=True)  # an old card must never sit beside new weights
     print("command:", _command(config, out), flush=True)
-    train_set = load_omniglot("background", config.image_size, args.data_dir)
-    validation = Validation(load_validation_set(config.image_size, args.data_dir), episodes=config.validation_episodes)
+    train_set, validation_set, record = load_training_data(config, args.data_dir)
+    validation = Validation(validation_set, episodes=config.validation_episodes)
     try:
         _, history = train_encoder(config, train_set, validation, out, resume=args.resume, progress=not args.quiet)
     except KeyboardInterrupt:
         print(f"interrupted; the checkpoint {out} holds the last step: continue with "
               f"python -m siamese_tutorial train --resume --out {out}", file=sys.stderr)
         raise
-    write_json(card, make_card(_command(config, out), config, out, history, validation, OMNIGLOT_DATA))
+    write_json(card, make_card(_command(config, out), config, out, history, validation, record))
     step, score = history.best_validation
     print(f"trained {history.step[-1]} steps in {history.seconds[-1] / 60:.1f} min; kept step {step} "
           f"(validation accuracy {score:.4f}: {validation.describe()}); saved {out} and {card}")
@@ -156,19 +159,21 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _load_model(name_or_path: str):
-    """A checkpoint file or a shipped encoder's name -> (model, its image size)."""
+    """A checkpoint file or a shipped encoder's name -> (model, its image size, its card or None)."""
     path = Path(name_or_path)
     if path.is_file():
-        model, _ = load_checkpoint(path)
+        model, checkpoint = load_checkpoint(path)
+        card = read_card(card_path(path)) if path.suffix == ".pt" and card_path(path).is_file() else None
+        card = card or {"config": checkpoint["config"]}
     elif name_or_path in available_pretrained():
-        model = load_pretrained(name_or_path)
+        model, card = load_pretrained(name_or_path), available_pretrained()[name_or_path]
     else:
         raise ValueError(f"{name_or_path!r} is neither a checkpoint file nor a shipped pretrained encoder "
                          f"({', '.join(available_pretrained()) or 'none'}).")
     size = getattr(encoder_of(model), "image_size", None)
     if size is None:
-        raise ValueError(f"{name_or_path} is not an image encoder (it has no image_size); it cannot be scored on Omniglot.")
-    return model, size
+        raise ValueError(f"{name_or_path} is not an image encoder (it has no image_size): it cannot compare pictures.")
+    return model, size, card
 
 
 def _check_shifts(shifts: int, image_size: int) -> None:
@@ -197,7 +202,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError("say what to evaluate on: --runs (the 20 official runs), --validation, or both.")
     if args.json is not None:
         check_writable_file(args.json, "--json")
-    model, image_size = _load_model(args.model)
+    model, image_size, _ = _load_model(args.model)
     _check_shifts(args.shifts, image_size)
     report: dict[str, Any] = {"model": args.model, "shifts": args.shifts}
     if args.validation:
@@ -226,8 +231,10 @@ def _export(args: argparse.Namespace) -> int:
     if not card_file.is_file():
         raise FileNotFoundError(f"{card_file} is missing: export a checkpoint whose training finished "
                                 f"(`train` writes the card at the end; continue a stopped one with --resume).")
-    card = read_json(card_file, "the card `train` wrote beside the checkpoint")
-    if not isinstance(card, dict) or card.get("checkpoint_sha256") != sha256_file(args.checkpoint):
+    card = read_card(card_file)
+    if not isinstance(card.get("validation"), dict) or "episodes" not in card["validation"]:
+        raise ValueError(f"{card_file} records no validation; export a checkpoint trained by `train`.")
+    if card["checkpoint_sha256"] != sha256_file(args.checkpoint):
         raise ValueError(f"{card_file} does not belong to {args.checkpoint} (the SHA-256 it records differs): the "
                          f"checkpoint was replaced after the card was written. Finish its training, or train again.")
     model, checkpoint = load_checkpoint(args.checkpoint)
@@ -245,6 +252,89 @@ def _export(args: argparse.Namespace) -> int:
     write_json(Path(folder) / f"{name}.json", card)
     print(result.summary(per_run=True))
     print(f"shipped as {name}: {target}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# a gallery in a file: enrol, identify, verify
+# ----------------------------------------------------------------------------------------------
+
+
+def _calibration_set(card: dict[str, Any], image_size: int, folder: Path | None, data_dir: Path | None):
+    """Held-out classes to choose the open-set threshold on: a folder given, else those the model was validated on."""
+    settings = reading(card["config"])
+    if folder is not None:
+        return load_image_folder(folder, image_size, **settings), str(folder)
+    if card["config"].get("data") is None:
+        return load_validation_set(image_size, data_dir), "Omniglot's 10 validation alphabets"
+    names = card.get("data", {}).get("validation_classes")
+    if not names:
+        raise ValueError("the model's card does not say which classes it held out; give --calibrate FOLDER, a folder "
+                         "of classes the model was not trained on.")
+    config = card["config"]
+    everything = load_image_folder(config["data"], image_size, settings["grayscale"], config["groups"],
+                                   settings["invert"])
+    keep = torch.tensor([name in names for name in everything.class_names])
+    return everything.select_classes(keep.nonzero().flatten()), f"{len(names)} held-out classes of {config['data']}"
+
+
+def _open_gallery(args: argparse.Namespace) -> tuple[Gallery, int, dict[str, bool]]:
+    """The gallery of ``args.gallery`` with its encoder, the encoder's image size and how to read pictures."""
+    if not args.gallery.is_file():
+        raise FileNotFoundError(f"no gallery at {args.gallery}; create it with `enrol --model MODEL {args.gallery} ...`.")
+    meta = Gallery.read_meta(args.gallery)
+    model, image_size, _ = _load_model(meta["model"])
+    return Gallery.load(args.gallery, model), image_size, meta["reading"]
+
+
+def _enrol(args: argparse.Namespace) -> int:
+    check_writable_file(args.gallery, "the gallery")
+    if args.gallery.is_file():
+        if args.model is not None and args.model != Gallery.read_meta(args.gallery)["model"]:
+            raise ValueError(f"{args.gallery} belongs to the model {Gallery.read_meta(args.gallery)['model']}; "
+                             f"enrol into another gallery file to use {args.model}.")
+        gallery, image_size, settings = _open_gallery(args)
+    else:
+        if args.model is None:
+            raise ValueError(f"{args.gallery} does not exist yet: give --model (a checkpoint or a shipped encoder) "
+                             f"to create it.")
+        model, image_size, card = _load_model(args.model)
+        settings = reading(card["config"])
+        shifts = card.get("runs", {}).get("shifts", 0) if args.shifts is None else args.shifts
+        _check_shifts(shifts, image_size)
+        held_out, source = _calibration_set(card, image_size, args.calibrate, args.data_dir)
+        size = min(args.expected_size, held_out.num_classes - 1)
+        calibration = calibrate_open_set(model, held_out, gallery_size=size, shifts=shifts)
+        gallery = Gallery(model, calibration.threshold, shifts, meta={
+            "model": args.model, "reading": settings,
+            "calibration": {"on": source, "gallery_size": size, **calibration.rates}})
+        rates = calibration.rates
+        print(f"new gallery; threshold {calibration.threshold:.3f} chosen on {source} (galleries of {size}): "
+              f"{rates['false_accept']:.1%} strangers accepted, {rates['false_reject']:.1%} enrolled rejected")
+    gallery.enrol(args.name, load_images(args.pictures, image_size, **settings))
+    gallery.save(args.gallery)
+    print(f"enrolled {args.name!r} from {len(args.pictures)} picture(s); {args.gallery} holds {len(gallery)}: "
+          f"{', '.join(gallery.names)}")
+    return 0
+
+
+def _identify(args: argparse.Namespace) -> int:
+    gallery, image_size, settings = _open_gallery(args)
+    names, distances = gallery.nearest(load_images(args.pictures, image_size, **settings))
+    for picture, name, distance in zip(args.pictures, names, distances.tolist()):
+        answer = name if distance <= gallery.threshold else UNKNOWN
+        print(f"{picture}: {answer} (nearest {name!r} at {distance:.3f}; threshold {gallery.threshold:.3f})")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    gallery, image_size, settings = _open_gallery(args)
+    pictures = load_images(args.pictures, image_size, **settings)
+    accepted = gallery.verify(pictures, args.name)
+    distances = gallery.distances(pictures)[:, gallery.names.index(args.name)]
+    for picture, ok, distance in zip(args.pictures, accepted.tolist(), distances.tolist()):
+        print(f"{picture}: {'yes' if ok else 'no'}, {'is' if ok else 'is not'} {args.name!r} "
+              f"(distance {distance:.3f}; threshold {gallery.threshold:.3f})")
     return 0
 
 
@@ -273,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("splits", nargs="*", metavar="SPLIT", help=f"which files (default: all of {', '.join(SPLITS)})")
     get.add_argument("--force", action="store_true", help="download again even if the file is there")
 
-    train = command("train", _train, "train a ConvEncoder on the Omniglot background set")
+    train = command("train", _train, "train a ConvEncoder, on Omniglot's background set or a folder of pictures (--data)")
     _add_config_options(train)
     train.add_argument("--out", type=Path, required=True, help="the checkpoint to write (NAME.pt; the card goes to NAME.json)")
     again = train.add_mutually_exclusive_group()
@@ -296,6 +386,29 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--to", type=Path, default=None,
                         help="the folder to write it to (default: the package's weights, from a source checkout only)")
     export.add_argument("--shifts", type=_non_negative_int, default=0, help=SHIFTS_HELP)
+
+    enrol = command("enrol", _enrol, "enrol a class from its pictures into a gallery file (created if missing)")
+    enrol.add_argument("gallery", type=Path, help="the gallery file (e.g. gallery.pt)")
+    enrol.add_argument("name", help="the name to enrol the pictures under")
+    enrol.add_argument("pictures", nargs="+", help="one or more pictures of that class")
+    enrol.add_argument("--model", default=None,
+                       help="a checkpoint or a shipped encoder's name (to create the gallery; kept in it)")
+    enrol.add_argument("--calibrate", type=Path, default=None,
+                       help="a folder of classes the model never saw, to choose the threshold on (default: the "
+                            "classes the model was validated on)")
+    enrol.add_argument("--expected-size", type=_positive_int, default=10,
+                       help="about how many classes the gallery will hold (the threshold depends on it; default 10)")
+    enrol.add_argument("--shifts", type=_non_negative_int, default=None,
+                       help=SHIFTS_HELP + " (default: the shipped encoder's own)")
+
+    identify = command("identify", _identify, "name each picture with its nearest enrolled class, or 'unknown'")
+    identify.add_argument("gallery", type=Path, help="a gallery file made by `enrol`")
+    identify.add_argument("pictures", nargs="+", help="the pictures to identify")
+
+    verify = command("verify", _verify, "say whether each picture is of an enrolled class")
+    verify.add_argument("gallery", type=Path, help="a gallery file made by `enrol`")
+    verify.add_argument("name", help="the enrolled class to check the pictures against")
+    verify.add_argument("pictures", nargs="+", help="the pictures to check")
     return parser
 
 

@@ -12,6 +12,7 @@ paper = 0**, so that zero padding (shifts, rotations) adds paper.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,9 @@ from .checks import check_positive
 __all__ = [
     "LabelledImages",
     "IMAGE_SUFFIXES",
+    "load_images",
     "load_image_folder",
+    "split_classes",
     "PKSampler",
     "PKBatches",
     "random_pairs",
@@ -145,17 +148,52 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 """The file suffixes :func:`load_image_folder` reads (any case); other files are reported."""
 
 
-def _read_image(path: Path, image_size: int, grayscale: bool) -> np.ndarray:
-    """One picture as an ``(C, S, S)`` float32 array in [0, 1], resized (area-averaged) to ``S x S``."""
+def _read_image(path: Path, image_size: int, grayscale: bool) -> tuple[np.ndarray, bool]:
+    """One picture as an ``(C, S, S)`` float32 array in [0, 1], resized (area-averaged) to ``S x S``,
+    and whether it was square."""
     try:
         with Image.open(path) as image:
+            square = image.width == image.height
             image = image.convert("L" if grayscale else "RGB")
             if image.size != (image_size, image_size):
                 image = image.resize((image_size, image_size), Image.Resampling.BOX)
             array = np.asarray(image, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise ValueError(f"{path} could not be read as an image ({error}); remove it or replace it.") from error
-    return array[None] if grayscale else array.transpose(2, 0, 1)
+    return (array[None] if grayscale else array.transpose(2, 0, 1)), square
+
+
+def load_images(
+    paths: Sequence[str | Path], image_size: int, grayscale: bool = True, invert: bool = False
+) -> Tensor:
+    """Picture files as one ``(N, C, S, S)`` float32 tensor in [0, 1], each resized to ``S x S``.
+
+    The same reading as :func:`load_image_folder`, for images to enrol or identify. ``invert``
+    gives ``1 - value`` (dark ink on light paper becomes ink = 1, as in Omniglot). Pictures that are
+    not square are stretched to a square, with a warning that names the first of them.
+
+    Raises
+    ------
+    ValueError
+        Naming the file that is missing or is not a readable image.
+    """
+    check_positive(image_size=image_size)
+    if len(paths) == 0:
+        raise ValueError("no image files given")
+    arrays, stretched = [], []
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise ValueError(f"{path} is not a file; give the path of a picture.")
+        array, square = _read_image(path, image_size, grayscale)
+        arrays.append(array)
+        if not square:
+            stretched.append(path)
+    if stretched:
+        warnings.warn(f"{len(stretched)} picture(s) are not square, e.g. {stretched[0]}: they are stretched to "
+                      f"{image_size} x {image_size}; crop them to squares first if their shape matters",
+                      stacklevel=2)
+    images = torch.from_numpy(np.stack(arrays))
+    return 1.0 - images if invert else images
 
 
 def load_image_folder(
@@ -207,7 +245,7 @@ def load_image_folder(
     if not class_dirs:
         layout = "<group>/<class>/<image>" if groups else "<class>/<image>"
         raise ValueError(f"{folder} has no class folders; the layout is {folder}/{layout}.")
-    images, labels, class_names = [], [], []
+    files_of_class, labels, class_names = [], [], []
     for label, class_dir in enumerate(class_dirs):
         files = sorted(p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith("."))
         not_images = [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
@@ -221,21 +259,38 @@ def load_image_folder(
                 f"class folder {class_dir} has {len(files)} image(s); every class needs at least 2 "
                 f"(a positive pair is two images of one class). Add images or remove the folder."
             )
-        images += [_read_image(p, image_size, grayscale) for p in files]
+        files_of_class += files
         labels += [label] * len(files)
         class_names.append(str(class_dir.relative_to(folder).as_posix()))
     if len(class_dirs) < 2:
         raise ValueError(f"{folder} has a single class ({class_names[0]}); at least 2 are needed for negatives.")
     group_of = [name.split("/")[0] if groups else "all" for name in class_names]
     group_names = sorted(set(group_of))
-    stacked = torch.from_numpy(np.stack(images))
     return LabelledImages(
-        images=1.0 - stacked if invert else stacked,
+        images=load_images(files_of_class, image_size, grayscale, invert),
         labels=torch.tensor(labels, dtype=torch.int64),
         class_names=class_names,
         group_names=group_names,
         class_group=torch.tensor([group_names.index(g) for g in group_of], dtype=torch.int64),
     )
+
+
+def split_classes(dataset: LabelledImages, fraction: float, seed: int) -> tuple[LabelledImages, LabelledImages]:
+    """Hold out a random ``fraction`` of the classes, with all their images, for validation.
+
+    Returns ``(training, held_out)``: no class is in both, so that validation measures what a new
+    class meets. At least 2 classes are held out and at least 2 kept.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"the fraction of classes held out must be between 0 and 1; got {fraction}")
+    count = max(2, round(fraction * dataset.num_classes))
+    if dataset.num_classes - count < 2:
+        raise ValueError(f"{dataset.num_classes} classes are too few to hold {count} out for validation and train on "
+                         f"the rest; add classes (at least 4), or hold out fewer.")
+    order = torch.randperm(dataset.num_classes, generator=torch.Generator().manual_seed(seed))
+    held_out = torch.zeros(dataset.num_classes, dtype=torch.bool)
+    held_out[order[:count]] = True
+    return dataset.subset(~held_out[dataset.labels]), dataset.subset(held_out[dataset.labels])
 
 
 # ----------------------------------------------------------------------------- sampling

@@ -62,6 +62,8 @@ class Gallery:
         :func:`calibrate_open_set` (``identify`` and ``verify`` need it).
     shifts : int
         Test-time augmentation of :func:`~siamese_tutorial.evaluation.embed` (use the encoder's own).
+    meta : dict, optional
+        Anything else to keep with the gallery's file (plain values).
 
     Examples
     --------
@@ -70,10 +72,12 @@ class Gallery:
     >>> gallery.identify(new_images)      # ['alice', 'unknown', ...]    # doctest: +SKIP
     """
 
-    def __init__(self, encoder: nn.Module, threshold: float | None = None, shifts: int = 0) -> None:
+    def __init__(self, encoder: nn.Module, threshold: float | None = None, shifts: int = 0,
+                 meta: dict[str, Any] | None = None) -> None:
         self.encoder = encoder
         self.threshold = threshold
         self.shifts = shifts
+        self.meta = dict(meta or {})  # plain values saved with the gallery, e.g. how its threshold was chosen
         self.names: list[str] = []
         self.counts: list[int] = []
         self.prototypes: Tensor | None = None
@@ -173,9 +177,30 @@ class Gallery:
         content = {
             "format": GALLERY_FORMAT, "names": list(self.names), "counts": list(self.counts),
             "prototypes": self.prototypes, "threshold": self.threshold, "shifts": self.shifts,
-            "encoder": encoder_fingerprint(self.encoder),
+            "encoder": encoder_fingerprint(self.encoder), "meta": self.meta,
         }
         atomic_write(path, lambda file: torch.save(content, file))
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any]:
+        if not path.is_file():
+            raise FileNotFoundError(f"no gallery at {path}; enrol a class first to create it.")
+        try:
+            content: dict[str, Any] = torch.load(path, weights_only=True)
+            if not isinstance(content, dict) or content.get("format") != GALLERY_FORMAT:
+                raise ValueError("not a gallery file")
+            missing = {"names", "counts", "prototypes", "threshold", "shifts", "encoder"} - content.keys()
+            if missing:
+                raise KeyError(f"{sorted(missing)} missing")
+        except Exception as error:
+            raise ValueError(f"{path} is not a gallery written by siamese_tutorial ({type(error).__name__}); "
+                             f"delete it and enrol again.") from error
+        return content
+
+    @classmethod
+    def read_meta(cls, path: str | Path) -> dict[str, Any]:
+        """The ``meta`` saved with a gallery file, without loading an encoder."""
+        return dict(cls._read(Path(path)).get("meta") or {})
 
     @classmethod
     def load(cls, path: str | Path, encoder: nn.Module) -> Gallery:
@@ -184,21 +209,13 @@ class Gallery:
         Raises ``ValueError`` if the file is not a gallery, or was made with another encoder.
         """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no gallery at {path}; enrol a class first to create it.")
-        try:
-            content: dict[str, Any] = torch.load(path, weights_only=True)
-            if not isinstance(content, dict) or content.get("format") != GALLERY_FORMAT:
-                raise ValueError("not a gallery file")
-            names, counts, prototypes = content["names"], content["counts"], content["prototypes"]
-        except Exception as error:
-            raise ValueError(f"{path} is not a gallery written by siamese_tutorial ({type(error).__name__}); "
-                             f"delete it and enrol again.") from error
+        content = cls._read(path)
         if content["encoder"] != encoder_fingerprint(encoder):
             raise ValueError(f"{path} was made with another encoder; its prototypes do not compare with this "
                              f"encoder's embeddings. Use the encoder it was made with, or enrol again.")
-        gallery = cls(encoder, content["threshold"], content["shifts"])
-        gallery.names, gallery.counts, gallery.prototypes = list(names), list(counts), prototypes
+        gallery = cls(encoder, content["threshold"], content["shifts"], content.get("meta"))
+        gallery.names, gallery.counts, gallery.prototypes = list(content["names"]), list(content["counts"]), \
+            content["prototypes"]
         return gallery
 
 

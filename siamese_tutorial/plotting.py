@@ -24,7 +24,7 @@ from .checks import as_numpy
 from .evaluation import PUBLISHED_ACCURACY
 from .omniglot import OneShotRun
 from .training import History
-from .verification import check_pairs
+from .verification import OpenSetCurve, check_pairs
 
 __all__ = [
     "set_style",
@@ -33,11 +33,14 @@ __all__ = [
     "plot_distance_histograms",
     "plot_roc",
     "plot_training_curves",
-    "plot_one_shot_run",
+    "plot_mistakes",
+    "plot_answers",
+    "plot_open_set",
+    "plot_accuracy_by_ways",
     "plot_accuracy_by_budget",
 ]
 
-SIMILAR_COLOUR, DISSIMILAR_COLOUR, MISTAKE_COLOUR = "tab:blue", "tab:orange", "tab:red"
+SIMILAR_COLOUR, DISSIMILAR_COLOUR, MISTAKE_COLOUR, RIGHT_COLOUR = "tab:blue", "tab:orange", "tab:red", "tab:green"
 
 _style_applied = False
 
@@ -70,6 +73,7 @@ def plot_images(
     ncols: int = 8,
     fig: Figure | None = None,
     cmap: str = "gray_r",
+    panel_width: float = 1.4,
 ) -> Figure:
     """A grid of small images, ink (1) in black on white paper (0).
 
@@ -85,6 +89,8 @@ def plot_images(
         Figure to draw into (it is cleared); default: a new one.
     cmap : str
         Matplotlib colour map.
+    panel_width : float
+        Inches per image (for a new figure).
 
     Returns
     -------
@@ -105,7 +111,8 @@ def plot_images(
     nrows = math.ceil(len(images) / ncols)
     height, width = images.shape[1:]
     if fig is None:
-        fig = plt.figure(figsize=(1.4 * ncols * max(1.0, width / height), 1.6 * nrows), layout="constrained")
+        aspect = max(1.0, width / height)
+        fig = plt.figure(figsize=(panel_width * ncols, (panel_width / aspect + 0.35) * nrows), layout="constrained")
     else:
         fig.clear()
     for i, image in enumerate(images):
@@ -140,7 +147,8 @@ def plot_embedding_2d(
     class_names : sequence of str, optional
         Name of class ``c`` (for the legend), indexed by label.
     max_legend : int
-        Show a legend only up to this many classes (beyond, colours alone tell classes apart).
+        Show a legend, beside the axes so that it hides no point, only up to this many classes (beyond,
+        colours alone tell classes apart); 0 shows none.
     title : str
         Axes title.
 
@@ -164,7 +172,7 @@ def plot_embedding_2d(
         chosen = labels == c
         ax.scatter(points[chosen, 0], points[chosen, 1], s=14, alpha=0.8, color=colour, label=name)
     if len(classes) <= max_legend:
-        ax.legend(title="class", fontsize="small", markerscale=1.5, loc="best")
+        ax.legend(title="class", fontsize="small", markerscale=1.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_xlabel("embedding dimension 1")
     ax.set_ylabel("embedding dimension 2")
     ax.set_title(title)
@@ -261,7 +269,8 @@ def plot_roc(
     (line,) = ax.plot(fpr, tpr, linewidth=2, label=text)
     if eer is not None:
         ax.plot([eer], [1 - eer], "o", color=line.get_color(), label=f"EER = {eer:.3f}")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    if "chance" not in [other.get_label() for other in ax.get_lines()]:  # once, however many curves share ax
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.set_aspect("equal")
@@ -309,10 +318,10 @@ def plot_training_curves(history: History | Mapping[str, Any], fig: Figure | Non
     ) if name in values]
     if history.validation:
         panels.append(("validation", "Validation"))
-    columns = min(len(panels), 2)
+    columns = len(panels) if len(panels) <= 3 else 2
     rows = math.ceil(len(panels) / columns)
     if fig is None:
-        fig = plt.figure(figsize=(5 * columns, 3.4 * rows), layout="constrained")
+        fig = plt.figure(figsize=(4.6 * columns, 3.4 * rows), layout="constrained")
     else:
         fig.clear()
     axes = fig.subplots(rows, columns, squeeze=False).flatten()
@@ -337,24 +346,24 @@ def plot_training_curves(history: History | Mapping[str, Any], fig: Figure | Non
     return fig
 
 
-def plot_one_shot_run(
-    run: OneShotRun,
-    predictions: Tensor | Sequence[int],
-    ncols: int = 4,
+def plot_mistakes(
+    runs: Sequence[OneShotRun],
+    predictions: Sequence[Tensor],
+    ncols: int = 3,
     fig: Figure | None = None,
 ) -> Figure:
-    """Every test item of a one-shot run beside its predicted and its true training image; mistakes framed in red.
+    """Every wrongly answered trial of one-shot runs: the test image, the training image chosen, the true one.
 
-    Each panel shows ``test | predicted | true`` images; its title gives the predicted class (numbered from 1,
-    as the files ``classNN.png``) and, for a mistake, the true one.
+    Each panel shows ``test | chosen | true`` at a size that stays legible at a page's width, titled
+    with the run and the test item.
 
     Parameters
     ----------
-    run : OneShotRun
-        The run (any image size).
-    predictions : Tensor or sequence of int
-        ``(T,)`` predicted training index of each test item, e.g. ``result.predictions[i]`` of a
-        :class:`~siamese_tutorial.evaluation.OneShotResult` for the ``i``-th run.
+    runs : sequence of OneShotRun
+        The runs (any image size).
+    predictions : sequence of Tensor
+        ``(T,)`` predicted training index of each test item of each run, e.g. ``result.predictions`` of a
+        :class:`~siamese_tutorial.evaluation.OneShotResult`.
     ncols : int
         Panels per row.
     fig : Figure, optional
@@ -364,34 +373,142 @@ def plot_one_shot_run(
     -------
     Figure
     """
-    predictions = torch.as_tensor(predictions).long().cpu()
-    num_test, num_train = len(run.test_images), len(run.train_images)
-    if predictions.shape != (num_test,):
-        raise ValueError(
-            f"predictions must have shape ({num_test},), one per test item, got {tuple(predictions.shape)}."
-        )
-    if predictions.min() < 0 or predictions.max() >= num_train:
-        raise ValueError(f"predictions must be indices of training images, in 0 .. {num_train - 1}.")
-    answers = run.test_labels.cpu()
-    separator = torch.full((num_test, 1, run.test_images.shape[2], 2), 0.25)  # a thin grey bar between images
-    panels = torch.cat(
-        [run.test_images.cpu(), separator, run.train_images.cpu()[predictions], separator,
-         run.train_images.cpu()[answers]],
-        dim=-1,
-    )
-    titles = [
-        f"item {i + 1}: {p + 1} ✓" if p == a else f"item {i + 1}: {p + 1}, true {a + 1} ✗"
-        for i, (p, a) in enumerate(zip(predictions.tolist(), answers.tolist()))
-    ]
-    fig = plot_images(panels, titles=titles, ncols=ncols, fig=fig)
-    for ax, mistake in zip(fig.axes, (predictions != answers).tolist()):
-        ax.set_xlabel("test | predicted | true", fontsize="x-small")
-        if mistake:
-            for spine in ax.spines.values():
-                spine.set(color=MISTAKE_COLOUR, linewidth=3, visible=True)
-    correct = int((predictions == answers).sum())
-    fig.suptitle(f"{run.name}: {correct}/{num_test} correct (mistakes framed in red)")
+    if len(runs) != len(predictions):
+        raise ValueError(f"give one prediction tensor per run: {len(predictions)} for {len(runs)} runs.")
+    panels, titles = [], []
+    for run, predicted in zip(runs, predictions):
+        predicted = torch.as_tensor(predicted).long().cpu()
+        if predicted.shape != run.test_labels.shape:
+            raise ValueError(f"predictions for {run.name} must have shape {tuple(run.test_labels.shape)}, "
+                             f"one per test item; got {tuple(predicted.shape)}.")
+        for item in (predicted != run.test_labels).nonzero().flatten().tolist():
+            bar = torch.full((1, run.test_images.shape[2], 2), 0.25)  # a thin grey bar between the images
+            chosen, true = int(predicted[item]), int(run.test_labels[item])
+            panels.append(torch.cat([run.test_images[item].cpu(), bar, run.train_images[chosen].cpu(), bar,
+                                     run.train_images[true].cpu()], dim=-1))
+            titles.append(f"{run.name}, item {item + 1}: chose {chosen + 1}, true {true + 1}")
+    if not panels:
+        raise ValueError("there is no mistake to draw: every trial was answered right.")
+    fig = plot_images(torch.stack(panels), titles=titles, ncols=ncols, fig=fig, panel_width=3.2)
+    for ax in fig.axes:
+        ax.set_xlabel("test  |  chosen  |  true", fontsize="small")
+    fig.suptitle(f"The {len(panels)} trials answered wrongly")
     return fig
+
+
+def plot_answers(
+    images: Tensor,
+    answers: Sequence[str],
+    truths: Sequence[str],
+    ncols: int = 10,
+    fig: Figure | None = None,
+) -> Figure:
+    """Images with the answer given to each, framed green when right and red when wrong.
+
+    Parameters
+    ----------
+    images : Tensor
+        ``(N, 1, H, W)`` images, ink = 1.
+    answers, truths : sequence of str
+        The answer given for each image, and the right one.
+    ncols : int
+        Images per row.
+    fig : Figure, optional
+        Figure to draw into (it is cleared); default: a new one.
+
+    Returns
+    -------
+    Figure
+    """
+    if not len(answers) == len(truths) == len(images):
+        raise ValueError(f"give one answer and one truth per image: {len(answers)} and {len(truths)} for "
+                         f"{len(images)} images.")
+    right = [a == t for a, t in zip(answers, truths)]
+    titles = [a if ok else f"{a}\n(is {t})" for a, t, ok in zip(answers, truths, right)]
+    fig = plot_images(images, titles=titles, ncols=ncols, fig=fig)
+    for ax, ok in zip(fig.axes, right):
+        for spine in ax.spines.values():
+            spine.set(color=RIGHT_COLOUR if ok else MISTAKE_COLOUR, linewidth=3, visible=True)
+    fig.suptitle(f"{sum(right)} of {len(right)} answers right (green frame: right, red: wrong)")
+    return fig
+
+
+def plot_open_set(curve: OpenSetCurve, threshold: float, axes: Sequence[Axes] | None = None) -> Sequence[Axes]:
+    """The open-set error rates against the threshold, and the trade-off between them, with the chosen threshold.
+
+    Left: the fractions of strangers accepted (false accepts), of genuine queries rejected (false
+    rejects) and of genuine queries given a wrong name, at every threshold. Right: false rejects
+    against false accepts (lower left is better), the chosen threshold marked on both.
+
+    Parameters
+    ----------
+    curve : OpenSetCurve
+        From :func:`siamese_tutorial.verification.open_set_curve`.
+    threshold : float
+        The chosen threshold.
+    axes : sequence of two Axes, optional
+        Where to draw; default: a new figure.
+
+    Returns
+    -------
+    sequence of Axes
+    """
+    set_style()
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")[1]
+    rates_ax, tradeoff_ax = axes
+    t = curve.thresholds[1:]  # without -inf
+    rates_ax.plot(t, 100 * curve.false_accept[1:], color=MISTAKE_COLOUR, label="strangers accepted (false accept)")
+    rates_ax.plot(t, 100 * curve.false_reject[1:], color=SIMILAR_COLOUR, label="enrolled rejected (false reject)")
+    rates_ax.plot(t, 100 * curve.misidentified[1:], color="tab:purple", linestyle="--",
+                  label="enrolled given a wrong name")
+    rates_ax.axvline(threshold, color="black", linestyle=":", label=f"chosen threshold {threshold:.3f}")
+    rates_ax.set(xlabel="threshold on the distance to the nearest enrolled class", ylabel="% of queries",
+                 title="Error rates against the threshold")
+    rates_ax.legend(fontsize="small", loc="center right")
+    at = curve.at(threshold)
+    tradeoff_ax.plot(100 * curve.false_accept, 100 * curve.false_reject, color="tab:grey")
+    tradeoff_ax.plot([100 * at["false_accept"]], [100 * at["false_reject"]], "o", color="black",
+                     label=f"chosen: {100 * at['false_accept']:.1f}% accepted strangers,\n"
+                           f"{100 * at['false_reject']:.1f}% rejected enrolled")
+    zoom = max(40.0, 250 * max(at["false_accept"], at["false_reject"]))  # the elbow, where choices are made
+    tradeoff_ax.set(xlabel="strangers accepted (%)", ylabel="enrolled rejected (%)",
+                    title="The trade-off", xlim=(0, zoom), ylim=(0, zoom))
+    tradeoff_ax.set_aspect("equal")
+    tradeoff_ax.legend(fontsize="small", loc="upper right")
+    return axes
+
+
+def plot_accuracy_by_ways(
+    rows: Sequence[Mapping[str, Any]], ax: Axes | None = None,
+) -> Axes:
+    """Episode accuracy against the number of ways, one line per (shots, classes) setting, with 95% intervals.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        One per setting and number of ways: ``ways``, ``shots``, ``classes`` (a label, e.g. "within one
+        alphabet"), ``accuracy`` and ``ci95`` (``(low, high)``), fractions in [0, 1].
+    ax : Axes, optional
+        Where to draw; default: a new figure.
+
+    Returns
+    -------
+    Axes
+    """
+    ax = _new_axes(ax, figsize=(7.5, 4.2))
+    settings = sorted({(row["shots"], row["classes"]) for row in rows})
+    for colour, (shots, classes) in zip(sns.color_palette(), settings):
+        points = sorted((r["ways"], r["accuracy"], *r["ci95"]) for r in rows
+                        if (r["shots"], r["classes"]) == (shots, classes))
+        ways, accuracy, low, high = (np.array(v) for v in zip(*points))
+        ax.errorbar(ways, 100 * accuracy, yerr=[100 * (accuracy - low), 100 * (high - accuracy)], marker="o",
+                    capsize=3, color=colour, label=f"{shots}-shot, {classes}")
+    ax.set(xlabel="number of ways (classes per episode)", ylabel="accuracy (%)",
+           title="Accuracy with 95% intervals, by ways and shots")
+    ax.set_xticks(sorted({r["ways"] for r in rows}))
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
 
 
 def plot_accuracy_by_budget(

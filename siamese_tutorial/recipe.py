@@ -26,10 +26,11 @@ import torch
 from torch import nn
 
 from .checks import check_number, check_positive
-from .data import EPISODE_STYLES, LabelledImages, PKBatches, with_rotations
+from .data import EPISODE_STYLES, LabelledImages, PKBatches, load_image_folder, split_classes, with_rotations
 from .evaluation import OneShotResult, episode_accuracy
 from .files import sha256_file
 from .models import ConvEncoder, SoftmaxClassifier, encoder_of
+from .omniglot import load_omniglot, load_validation_set
 from .training import (
     OBJECTIVES,
     Callback,
@@ -49,6 +50,8 @@ __all__ = [
     "Validation",
     "VALIDATION_SEED",
     "train_encoder",
+    "load_training_data",
+    "reading",
     "card_path",
     "make_card",
     "machine_description",
@@ -70,6 +73,12 @@ class TrainConfig:
     what ``python -m siamese_tutorial train --help`` shows.
     """
 
+    data: str | None = _setting(None, "a folder of pictures, one sub-folder per class (default: Omniglot's "
+                                      "background alphabets)")
+    groups: bool = _setting(False, "the folder is <group>/<class>/<picture> (groups, like alphabets)")
+    grayscale: bool = _setting(True, "read the pictures in grayscale (else in colour)")
+    invert: bool = _setting(False, "read the pictures as 1 - value: dark drawings on light paper become ink = 1")
+    validation_fraction: float = _setting(0.2, "with --data: the fraction of classes held out for validation")
     loss: str = _setting("semi_hard", "loss and mining (see make_objective)", choices=OBJECTIVES)
     margin: float = _setting(0.2, "margin of the loss (0.2 suits L2-normalised embeddings, distances in [0, 2])")
     squared: bool = _setting(False, "squared Euclidean distances (triplet losses only)")
@@ -108,6 +117,9 @@ class TrainConfig:
             raise ValueError(f"{self.blocks} blocks halve the image {self.blocks} times: image_size must be "
                              f">= {2 ** self.blocks}; got {self.image_size}")
         check_number("lr", self.lr, low=0, low_inclusive=False)
+        check_number("validation_fraction", self.validation_fraction, low=0, low_inclusive=False)
+        if self.validation_fraction >= 1:
+            raise ValueError(f"validation_fraction must be below 1; got {self.validation_fraction}")
         check_number("weight_decay", self.weight_decay, low=0)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ValueError(f"seed must be an integer; got {self.seed!r}")
@@ -168,6 +180,12 @@ class Validation:
 
     def __post_init__(self) -> None:
         check_positive(episodes=self.episodes, n_way=self.n_way)
+        usable = torch.bincount(self.dataset.labels, minlength=self.dataset.num_classes) >= 2
+        largest = int(torch.bincount(self.dataset.class_group[usable]).max()) if usable.any() else 0
+        if largest < 2:
+            raise ValueError("validation needs 2 or more classes with 2 or more images each in one group; "
+                             "hold out more classes for validation.")
+        self.n_way = min(self.n_way, largest)  # as many ways as the held-out classes allow
         if self.style is None:
             self.style = "runs" if self.dataset.drawers is not None else "random"
         if self.style not in EPISODE_STYLES:
@@ -185,6 +203,44 @@ class Validation:
         """One line: what the score is."""
         return (f"{self.episodes} episodes of {self.n_way}-way 1-shot within one group, {self.style}-style"
                 + (f", test-time shifts {self.shifts}" if self.shifts else ""))
+
+
+def reading(config: TrainConfig | dict[str, Any]) -> dict[str, bool]:
+    """How picture files are read for an encoder trained with ``config``: ``grayscale`` and ``invert``.
+
+    Omniglot's files are dark ink on light paper, which the loader turns into ink = 1; pictures to
+    enrol or identify are read the same way. For a folder, as its training pictures were read.
+    """
+    settings = config.to_dict() if isinstance(config, TrainConfig) else config
+    if settings.get("data") is None:
+        return {"grayscale": True, "invert": True}
+    return {"grayscale": settings["grayscale"], "invert": settings["invert"]}
+
+
+def load_training_data(
+    config: TrainConfig, data_dir: str | Path | None = None
+) -> tuple[LabelledImages, LabelledImages, dict[str, Any]]:
+    """The training and validation images of a recipe, and a record of them for the card.
+
+    Omniglot (``config.data`` None): the background alphabets for training, the 10 evaluation
+    alphabets no official run uses for validation. A folder: its classes, a ``validation_fraction`` of
+    them held out (seeded by ``config.seed``), recorded by name.
+    """
+    if config.data is None:
+        record = {"train": "Omniglot images_background (30 alphabets)",
+                  "validation": "Omniglot images_evaluation: the 10 alphabets no official run uses"}
+        return (load_omniglot("background", config.image_size, data_dir),
+                load_validation_set(config.image_size, data_dir), record)
+    everything = load_image_folder(config.data, config.image_size, config.grayscale, config.groups, config.invert)
+    train_set, validation_set = split_classes(everything, config.validation_fraction, config.seed)
+    classes = int((torch.bincount(train_set.labels) >= config.k).sum())
+    if classes < config.p:
+        raise ValueError(f"{config.data}: {classes} training classes have {config.k} or more pictures (after holding "
+                         f"out {validation_set.num_classes} for validation), but a batch takes p={config.p} classes "
+                         f"of k={config.k}: lower --p (or --k), or add classes.")
+    record = {"folder": str(config.data), "classes": everything.num_classes, "pictures": len(everything),
+              "validation_classes": validation_set.class_names}
+    return train_set, validation_set, record
 
 
 def build_model(config: TrainConfig, in_channels: int, num_classes: int) -> nn.Module:

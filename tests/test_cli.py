@@ -149,6 +149,16 @@ def test_export_names_are_plain_names_never_paths(trained, tmp_path, capsys, nam
     assert not (tmp_path / "shipped").exists()
 
 
+@pytest.mark.parametrize("content, message", [("{oops", "is not valid JSON"), ('{"command": "x"}', "not a complete card"),
+                                              ('{"command": "x", "config": {}, "checkpoint_sha256": "0"}',
+                                               "records no validation")])
+def test_export_of_a_damaged_training_card_is_one_clear_line(trained, tmp_path, capsys, content, message):
+    out = tmp_path / "m.pt"
+    out.write_bytes(trained.read_bytes())
+    out.with_suffix(".json").write_text(content)
+    one_line_error(capsys, "export", out, "--name", "x", "--to", tmp_path / "x", match=message)
+
+
 def test_export_needs_a_finished_training(tmp_path, capsys):
     save_checkpoint(tmp_path / "m.pt", MLPEncoder(4), {})
     one_line_error(capsys, "export", tmp_path / "m.pt", "--name", "x", "--to", tmp_path, match="m.json is missing")

@@ -10,14 +10,19 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from siamese_tutorial.omniglot import OneShotRun  # noqa: E402
-from siamese_tutorial.verification import equal_error_rate, roc_auc, roc_curve  # noqa: E402
+from siamese_tutorial.diagrams import draw_contrastive_margin, draw_triplet_bands, draw_twin_encoder  # noqa: E402
+from siamese_tutorial.verification import equal_error_rate, open_set_curve, roc_auc, roc_curve  # noqa: E402
 from siamese_tutorial.plotting import (  # noqa: E402
     MISTAKE_COLOUR,
+    RIGHT_COLOUR,
     plot_accuracy_by_budget,
     plot_distance_histograms,
     plot_embedding_2d,
     plot_images,
-    plot_one_shot_run,
+    plot_accuracy_by_ways,
+    plot_answers,
+    plot_mistakes,
+    plot_open_set,
     plot_roc,
     plot_training_curves,
     set_style,
@@ -182,33 +187,74 @@ def test_plot_training_curves_rejects_other_objects():
         plot_training_curves([1, 2, 3])
 
 
-def test_plot_one_shot_run_frames_mistakes_in_red():
+def test_plot_mistakes_shows_every_wrong_trial_of_every_run():
     run = toy_run()
-    predictions = torch.tensor([3, 0, 1, 1, 0])  # items 3 and 5 are wrong
-    fig = plot_one_shot_run(run, predictions, ncols=3)
-    assert len(fig.axes) == 5
-    assert fig.get_suptitle() == "run01: 3/5 correct (mistakes framed in red)"
-    red = matplotlib.colors.to_rgba(MISTAKE_COLOUR)
-    framed = [ax.spines["top"].get_edgecolor() == red for ax in fig.axes]
-    assert framed == [False, False, True, False, True]
-    for ax in fig.axes:
-        assert_labelled(ax, ylabel=False)
-    assert fig.axes[0].get_title() == "item 1: 4 ✓"
-    assert fig.axes[2].get_title() == "item 3: 2, true 5 ✗"
-    # The panel of item 3 is: its test image | training image 1 (predicted) | training image 4 (true).
-    panel = fig.axes[2].images[0].get_array()
+    other = OneShotRun("run02", run.train_images, run.test_images, run.test_labels, run.train_files, run.test_files)
+    predictions = [torch.tensor([3, 0, 1, 1, 0]), run.test_labels]  # run01: items 3 and 5 wrong; run02: none
+    fig = plot_mistakes([run, other], predictions, ncols=3)
+    assert fig.get_suptitle() == "The 2 trials answered wrongly"
+    assert [ax.get_title() for ax in fig.axes] == ["run01, item 3: chose 2, true 5", "run01, item 5: chose 1, true 3"]
+    # The panel of item 3 is: its test image | training image 1 (chosen) | training image 4 (true).
+    panel = fig.axes[0].images[0].get_array()
     size = run.test_images.shape[-1]
     np.testing.assert_array_equal(panel[:, :size], run.test_images[2, 0].numpy())
     np.testing.assert_array_equal(panel[:, size + 2: 2 * size + 2], run.train_images[1, 0].numpy())
     np.testing.assert_array_equal(panel[:, 2 * size + 4:], run.train_images[4, 0].numpy())
+    assert fig.get_size_inches()[0] / 2 >= 3  # each panel of three images gets 3 inches or more: legible
 
 
-def test_plot_one_shot_run_rejects_bad_predictions():
+def test_plot_mistakes_rejects_bad_predictions():
     run = toy_run()
-    with pytest.raises(ValueError, match=r"shape \(5,\), one per test item"):
-        plot_one_shot_run(run, [0, 1])
-    with pytest.raises(ValueError, match=r"indices of training images, in 0 \.\. 4"):
-        plot_one_shot_run(run, [0, 1, 2, 3, 5])
+    with pytest.raises(ValueError, match=r"predictions for run01 must have shape \(5,\)"):
+        plot_mistakes([run], [torch.tensor([0, 1])])
+    with pytest.raises(ValueError, match="no mistake to draw"):
+        plot_mistakes([run], [run.test_labels])
+    with pytest.raises(ValueError, match="one prediction tensor per run"):
+        plot_mistakes([run, run], [run.test_labels])
+
+
+def test_plot_answers_frames_right_answers_green_and_wrong_ones_red():
+    fig = plot_answers(torch.rand(3, 1, 6, 6), ["#0", "unknown", "#1"], ["#0", "#2", "unknown"], ncols=3)
+    green, red = (matplotlib.colors.to_rgba(c) for c in (RIGHT_COLOUR, MISTAKE_COLOUR))
+    assert [ax.spines["top"].get_edgecolor() for ax in fig.axes] == [green, red, red]
+    assert [ax.get_title() for ax in fig.axes] == ["#0", "unknown\n(is #2)", "#1\n(is unknown)"]
+    assert fig.get_suptitle().startswith("1 of 3 answers right")
+    with pytest.raises(ValueError, match="one answer and one truth per image"):
+        plot_answers(torch.rand(2, 1, 6, 6), ["a"], ["a", "b"])
+
+
+def test_plot_open_set_marks_the_chosen_threshold_on_both_panels():
+    curve = open_set_curve([0.1, 0.3, 0.5], [True, False, True], [0.2, 0.6])
+    rates_ax, tradeoff_ax = plot_open_set(curve, 0.25)
+    for ax in (rates_ax, tradeoff_ax):
+        assert_labelled(ax)
+    assert rates_ax.lines[-1].get_xdata()[0] == 0.25
+    np.testing.assert_allclose(tradeoff_ax.lines[-1].get_xydata(), [[50.0, 100 * 2 / 3]])
+
+
+def test_plot_accuracy_by_ways_draws_error_bars():
+    rows = [{"ways": w, "shots": 1, "classes": "within one alphabet", "accuracy": a, "ci95": (a - 0.05, a + 0.04)}
+            for w, a in [(5, 0.95), (20, 0.85)]]
+    ax = plot_accuracy_by_ways(rows)
+    assert_labelled(ax)
+    assert len(ax.containers) == 1 and len(ax.containers[0].lines[2]) == 1  # one error-bar collection
+    segments = ax.containers[0].lines[2][0].get_segments()
+    np.testing.assert_allclose([s[:, 1] for s in segments], [[90, 99], [80, 89]])
+
+
+def test_plot_roc_draws_chance_once_for_several_curves():
+    ax = plot_roc([0, 0.5, 1], [0, 0.8, 1], label="a")
+    plot_roc([0, 0.2, 1], [0, 0.6, 1], label="b", ax=ax)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels.count("chance") == 1 and len(labels) == 3
+
+
+def test_diagrams_draw_without_error_and_label_what_they_show():
+    assert "one encoder applied twice" in draw_twin_encoder().get_title()
+    margin_ax = draw_contrastive_margin(margin=2.0)
+    assert any("margin $m = 2$" in t.get_text() for t in margin_ax.texts)
+    bands = [t.get_text() for t in draw_triplet_bands().get_legend().get_texts()]
+    assert [label.split(":")[0] for label in bands] == ["hard", "semi-hard", "easy"]
 
 
 def test_plot_accuracy_by_budget():

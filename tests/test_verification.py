@@ -9,7 +9,10 @@ import sklearn.metrics
 import torch
 
 from siamese_tutorial.verification import (
+    balanced_accuracy,
+    choose_open_set_threshold,
     choose_threshold,
+    open_set_curve,
     equal_error_rate,
     roc_auc,
     roc_curve,
@@ -107,3 +110,49 @@ def test_verification_metrics_reject_bad_inputs():
     with pytest.raises(ValueError, match="NaN"):
         roc_curve([0.1, math.nan], [0, 1])
 
+
+
+# ------------------------------------------------------------------------------------ balanced accuracy, open set
+
+
+def test_balanced_accuracy_does_not_depend_on_the_base_rate():
+    distances = [0.1, 0.2, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    labels = [0, 0, 1, 1, 1, 1, 1, 1]  # 2 similar, 6 dissimilar
+    assert balanced_accuracy(distances, labels, threshold=0.3) == 1.0
+    assert balanced_accuracy(distances, labels, threshold=0.0) == 0.5  # "always different": chance
+    assert verification_accuracy(distances, labels, threshold=0.0) == 0.75  # the base rate, not skill
+    assert balanced_accuracy(distances, labels, threshold=0.45) == pytest.approx((1 + 5 / 6) / 2)
+    with pytest.raises(ValueError, match="needs both similar"):
+        balanced_accuracy([0.1, 0.2], [1, 1], 0.5)
+
+
+def test_open_set_curve_of_a_hand_worked_example():
+    # genuine queries at 0.1 (right), 0.3 (wrong name), 0.5 (right); strangers at 0.2 and 0.6
+    curve = open_set_curve([0.1, 0.3, 0.5], [True, False, True], [0.2, 0.6])
+    assert curve.thresholds.tolist() == [-np.inf, 0.1, 0.2, 0.3, 0.5, 0.6]
+    assert curve.false_accept.tolist() == [0, 0, 0.5, 0.5, 0.5, 1.0]
+    np.testing.assert_allclose(curve.false_reject, [1, 2 / 3, 2 / 3, 1 / 3, 0, 0])
+    np.testing.assert_allclose(curve.misidentified, [0, 0, 0, 1 / 3, 1 / 3, 1 / 3])
+    assert curve.at(0.25) == {"false_accept": 0.5, "false_reject": pytest.approx(2 / 3), "misidentified": 0.0}
+    assert (curve.num_genuine, curve.num_strangers) == (3, 2)
+
+
+def test_choose_open_set_threshold_balanced_and_with_a_false_accept_limit():
+    curve = open_set_curve([0.1, 0.3, 0.5], [True, False, True], [0.2, 0.6])
+    # balanced error FAR + FRR + MIR at each threshold: 1, 2/3, 7/6, 7/6, 5/6, 4/3: best at 0.1, cut half-way to 0.2
+    assert choose_open_set_threshold(curve) == pytest.approx(0.15)
+    assert choose_open_set_threshold(curve, max_false_accept=0.0) == pytest.approx(0.15)
+    assert choose_open_set_threshold(curve, max_false_accept=0.5) == pytest.approx(0.55)
+    everyone = open_set_curve([0.1, 0.2], [True, True], [0.9])
+    assert choose_open_set_threshold(everyone) == pytest.approx(0.55)
+    with pytest.raises(ValueError, match="max_false_accept must be a fraction"):
+        choose_open_set_threshold(curve, max_false_accept=2.0)
+
+
+def test_open_set_curve_rejects_bad_inputs():
+    with pytest.raises(ValueError, match="needs genuine queries and strangers"):
+        open_set_curve([0.1], [True], [])
+    with pytest.raises(ValueError, match="1-D of one length"):
+        open_set_curve([0.1, 0.2], [True], [0.3])
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        open_set_curve([0.1], [True], [math.nan])

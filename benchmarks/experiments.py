@@ -1,0 +1,171 @@
+"""The recipe search and the longer runs: train named recipes, score them on validation, record everything.
+
+    python benchmarks/experiments.py train NAME [NAME ...] [--jobs 2] [--threads 1]
+    python benchmarks/experiments.py score NAME [NAME ...]         # validation only: choose on this
+    python benchmarks/experiments.py runs NAME [NAME ...]          # the 20 official runs: once per final recipe
+    python benchmarks/experiments.py list
+
+Each experiment is a command of the package's own command line (``python -m siamese_tutorial
+train``), written to ``runs/experiments/NAME.pt`` with its card; a stopped one is resumed from its
+checkpoint, a finished one is not trained again. Scores go to ``benchmarks/experiments.json``: for
+each experiment its card (command, steps, minutes, machine), its validation accuracy on 200
+episodes of the 10 validation alphabets built like the official runs and at random, with test-time
+shifts of 0 to 3 pixels, and, only when asked with ``runs``, its accuracy on the 400 official trials.
+Everything is chosen on validation; the runs are touched once per final recipe and seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from siamese_tutorial.evaluation import one_shot_accuracy
+from siamese_tutorial.files import read_json, write_json
+from siamese_tutorial.models import encoder_of
+from siamese_tutorial.omniglot import load_one_shot_runs, load_validation_set
+from siamese_tutorial.recipe import Validation
+from siamese_tutorial.training import load_checkpoint
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RUNS = Path("runs") / "experiments"  # relative to ROOT, so that recorded commands are portable
+RESULTS = HERE / "experiments.json"
+SHIFTS = (0, 1, 2, 3)
+
+
+def steps_for(minutes: float, seconds_per_step: float) -> int:
+    """Steps that fit a budget on 2 idle cores, validation included (measured: see ``SECONDS_PER_STEP``)."""
+    return int(minutes * 60 / seconds_per_step) // 100 * 100
+
+
+# Seconds a step of each width takes on 2 idle cores of the session's machine (AMD EPYC, 2 cores,
+# torch 2.14), 40 x 40 images, P x K = 32 x 4, a validation every 500 steps included.
+SECONDS_PER_STEP = {48: 0.104, 64: 0.155, 96: 0.28}
+
+@dataclass(frozen=True)
+class Experiment:
+    """A training command (its options), the group it belongs to, and what it tests."""
+
+    options: tuple[str, ...]
+    group: str  # search | recipe | classifier | contrastive | large | budget
+    label: str
+
+
+def _recipe(width: int, minutes: float, seed: int = 0, *extra: str) -> tuple[str, ...]:
+    return ("--width", str(width), "--steps", str(steps_for(minutes, SECONDS_PER_STEP[width])), "--seed", str(seed),
+            *extra)
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    # the recipe search, 40 x 40 images and semi-hard triplets: the width at an equal 30-minute budget
+    "w64-30min": Experiment(_recipe(64, 28.5), "search", "width 64 (11,000 steps)"),
+    "w96-30min": Experiment(_recipe(96, 28.5), "search", "width 96 (6,100 steps)"),
+    "w48-30min": Experiment(_recipe(48, 28.5), "search", "width 48 (16,400 steps)"),
+}
+
+
+def checkpoint(name: str) -> Path:
+    return ROOT / RUNS / f"{name}.pt"
+
+
+def command(name: str) -> list[str]:
+    return [sys.executable, "-m", "siamese_tutorial", "train", *EXPERIMENTS[name].options, "--quiet",
+            "--out", str(RUNS / f"{name}.pt")]
+
+
+def train(names: list[str], jobs: int, threads: int) -> None:
+    """Train the named experiments that are not finished, ``jobs`` at a time on ``threads`` threads each."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    todo = [n for n in names if not checkpoint(n).with_suffix(".json").exists()]
+    running: list[tuple[str, subprocess.Popen]] = []
+    (ROOT / RUNS).mkdir(parents=True, exist_ok=True)
+    while todo or running:
+        while todo and len(running) < jobs:
+            name = todo.pop(0)
+            resume = ["--resume"] if checkpoint(name).exists() else []
+            log = open(ROOT / RUNS / f"{name}.log", "a")
+            print(f"{time.strftime('%H:%M')} training {name} {' '.join(resume)}", flush=True)
+            running.append((name, subprocess.Popen([*command(name), *resume], env=env, cwd=ROOT,
+                                                   stdout=log, stderr=subprocess.STDOUT)))
+        time.sleep(10)
+        for name, job in list(running):
+            if job.poll() is not None:
+                running.remove((name, job))
+                print(f"{time.strftime('%H:%M')} {name}: exit {job.returncode}", flush=True)
+
+
+def load_results() -> dict:
+    return read_json(RESULTS, "the experiments' results") if RESULTS.exists() else {}
+
+
+def score(names: list[str]) -> None:
+    """Validation accuracy of each finished experiment, both kinds of episodes, shifts 0-3."""
+    results = load_results()
+    for name in names:
+        card = read_json(checkpoint(name).with_suffix(".json"), "the card of a finished experiment")
+        model, _ = load_checkpoint(checkpoint(name))
+        encoder = encoder_of(model)
+        dataset = load_validation_set(card["config"]["image_size"])
+
+        def scores() -> dict:
+            return {style: {str(s): Validation(dataset, style=style, shifts=s)(encoder) for s in SHIFTS}
+                    for style in ("runs", "random")}
+
+        entry = results.setdefault(name, {})
+        entry.update({"group": EXPERIMENTS[name].group, "label": EXPERIMENTS[name].label,
+                      "command": card["command"], "steps": card["steps_trained"],
+                      "minutes": card["training_minutes"], "machine": card["machine"],
+                      "step_kept": card["validation"]["step_kept"], "validation": scores()})
+        if not encoder.normalize:  # a classifier's features: also compared by angle (L2-normalised)
+            encoder.normalize = True
+            entry["validation_normalized"] = scores()
+        print(name, json.dumps({k: v for k, v in entry.items() if k.startswith("validation")}), flush=True)
+        write_json(RESULTS, results)
+
+
+def runs(names: list[str], shifts: int) -> None:
+    """The 400 official trials, once per final recipe: never used to choose anything."""
+    results = load_results()
+    for name in names:
+        encoder = encoder_of(load_checkpoint(checkpoint(name))[0])
+        if "normalized" in results[name].get("chosen", ""):
+            encoder.normalize = True
+        result = one_shot_accuracy(encoder, load_one_shot_runs(encoder.image_size), shifts=shifts)
+        results[name]["runs"] = {"correct": result.correct, "total": result.total, "shifts": shifts,
+                                 "accuracy": result.accuracy, "ci95": list(result.confidence_interval)}
+        print(f"{name}: {result.correct}/400 with shifts {shifts}", flush=True)
+        write_json(RESULTS, results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("train", "score", "runs", "list"))
+    parser.add_argument("names", nargs="*")
+    parser.add_argument("--jobs", type=int, default=2, help="trainings at a time")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per training")
+    parser.add_argument("--shifts", type=int, default=None, help="runs: test-time shifts, chosen on validation")
+    args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(EXPERIMENTS))
+    if unknown:
+        raise SystemExit(f"unknown experiments {unknown}; `list` shows them")
+    if args.action == "list":
+        for name in EXPERIMENTS:
+            print(name, " ".join(command(name)[3:]))
+    elif args.action == "train":
+        train(args.names, args.jobs, args.threads)
+    elif args.action == "score":
+        score(args.names)
+    else:
+        if args.shifts is None:
+            raise SystemExit("give --shifts: the test-time shifts chosen on validation")
+        runs(args.names, args.shifts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Tests of siamese_tutorial.gallery: enrolling, identifying, verifying, saving, and the open-set threshold."""
+
+import pytest
+import torch
+from torch import nn
+
+from siamese_tutorial.data import LabelledImages
+from siamese_tutorial.gallery import UNKNOWN, Gallery, calibrate_open_set, encoder_fingerprint
+from siamese_tutorial.models import ConvEncoder
+
+
+class Pixels(nn.Module):
+    """An 'encoder' whose embedding is the image's first 4 pixels: distances are easy to work out."""
+
+    in_channels, image_size, normalize = 1, 4, False
+
+    def forward(self, x):
+        return x.flatten(1)[:, :4]
+
+
+def image(*values):
+    x = torch.zeros(1, 4, 4)
+    x.view(-1)[: len(values)] = torch.tensor(values, dtype=torch.float32)
+    return x
+
+
+def test_enrol_identify_verify_by_hand():
+    gallery = Gallery(Pixels(), threshold=1.0)
+    gallery.enrol("a", torch.stack([image(0, 0), image(2, 0)]))  # prototype (1, 0): the mean embedding
+    gallery.enrol("b", image(10, 0))
+    assert gallery.names == ["a", "b"] and gallery.counts == [2, 1] and len(gallery) == 2 and "a" in gallery
+    queries = torch.stack([image(1, 0.5), image(9.5, 0), image(5, 0), image(1.9, 0)])
+    torch.testing.assert_close(gallery.distances(queries)[:, 0], torch.tensor([0.5, 8.5, 4.0, 0.9]))
+    assert gallery.identify(queries) == ["a", "b", UNKNOWN, "a"]
+    assert gallery.nearest(queries)[0] == ["a", "b", "a", "a"]  # whatever the threshold
+    assert gallery.verify(queries, "a").tolist() == [True, False, False, True]
+    assert gallery.verify(image(1, 1), "a").tolist() == [True]  # at the threshold: accepted
+    gallery.remove("a")
+    assert gallery.names == ["b"] and gallery.identify(image(1, 0)) == [UNKNOWN]
+
+
+def test_enrolling_changes_nothing_in_the_encoder():
+    torch.manual_seed(0)
+    encoder = ConvEncoder(width=4, blocks=2, embedding_dim=6, normalize=True, image_size=8)
+    before = encoder_fingerprint(encoder)
+    gallery = Gallery(encoder, threshold=0.5)
+    gallery.enrol("x", torch.rand(3, 1, 8, 8))
+    assert encoder_fingerprint(encoder) == before and encoder.training  # mode restored too
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda g: g.enrol("", image(1)), "non-empty string"),
+    (lambda g: g.enrol("a", image(1)), "'a' is already enrolled"),
+    (lambda g: g.enrol(UNKNOWN, image(1)), "the answer for strangers"),
+    (lambda g: g.enrol("c", torch.zeros(0, 1, 4, 4)), "non-empty stack"),
+    (lambda g: g.enrol("c", torch.zeros(2, 1, 8, 8)), r"have shape \(1, 8, 8\) but the encoder takes \(1, 4, 4\)"),
+    (lambda g: g.enrol("c", torch.zeros(2, 3, 4, 4)), "resize them to 4 x 4"),
+    (lambda g: g.verify(image(1), "z"), r"'z' is not enrolled; the gallery has \['a'\]"),
+])
+def test_bad_input_gets_a_clear_error(call, message):
+    gallery = Gallery(Pixels(), threshold=1.0)
+    gallery.enrol("a", image(1))
+    with pytest.raises(ValueError, match=message):
+        call(gallery)
+
+
+def test_an_empty_gallery_or_no_threshold_says_what_to_do():
+    with pytest.raises(ValueError, match="the gallery is empty; enrol a class first"):
+        Gallery(Pixels(), threshold=1.0).identify(image(1))
+    gallery = Gallery(Pixels())
+    gallery.enrol("a", image(1))
+    with pytest.raises(ValueError, match="no threshold; set one from calibrate_open_set"):
+        gallery.identify(image(1))
+
+
+def test_save_and_load_round_trip_and_refuse_another_encoder(tmp_path):
+    torch.manual_seed(0)
+    encoder = ConvEncoder(width=4, blocks=2, embedding_dim=6, normalize=True, image_size=8)
+    gallery = Gallery(encoder, threshold=0.7, shifts=1)
+    gallery.enrol("x", torch.rand(2, 1, 8, 8))
+    gallery.enrol("y", torch.rand(1, 1, 8, 8))
+    gallery.save(tmp_path / "g.pt")
+    loaded = Gallery.load(tmp_path / "g.pt", encoder)
+    assert loaded.names == ["x", "y"] and loaded.threshold == 0.7 and loaded.shifts == 1
+    queries = torch.rand(4, 1, 8, 8)
+    assert loaded.identify(queries) == gallery.identify(queries)
+    other = ConvEncoder(width=4, blocks=2, embedding_dim=6, normalize=True, image_size=8)
+    with pytest.raises(ValueError, match="was made with another encoder"):
+        Gallery.load(tmp_path / "g.pt", other)
+    (tmp_path / "bad.pt").write_bytes(b"not a gallery")
+    with pytest.raises(ValueError, match="is not a gallery written by siamese_tutorial"):
+        Gallery.load(tmp_path / "bad.pt", encoder)
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="is not a gallery"):
+        Gallery.load(tmp_path / "other.pt", encoder)
+    with pytest.raises(FileNotFoundError, match="no gallery at"):
+        Gallery.load(tmp_path / "missing.pt", encoder)
+
+
+def clusters(classes=12, per_class=5, spread=0.1, seed=0):
+    """Classes at random points of the plane (embedding = the first pixels), drawings scattered around them."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = 10 * torch.rand(classes, 2, generator=generator)
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    points = centres[labels] + spread * torch.randn(len(labels), 2, generator=generator)
+    images = torch.zeros(len(labels), 1, 4, 4)
+    images.view(len(labels), -1)[:, :2] = points
+    return LabelledImages(images, labels, [f"c{c}" for c in range(classes)], ["all"],
+                          torch.zeros(classes, dtype=torch.int64))
+
+
+def test_calibration_on_separable_classes_finds_a_threshold_with_no_errors():
+    calibration = calibrate_open_set(Pixels(), clusters(spread=0.05), gallery_size=5, trials=10)
+    assert calibration.rates == {"false_accept": 0.0, "false_reject": 0.0, "misidentified": 0.0}
+    assert calibration.curve.num_genuine == 10 * 5 * 4 and calibration.curve.num_strangers == 10 * 7 * 5
+    # the threshold sits between the genuine distances (< 0.4) and the strangers' (the nearest other class)
+    assert 0.1 < calibration.threshold < 3
+
+
+def test_calibration_trades_false_accepts_for_false_rejects():
+    data = clusters(spread=0.6, seed=1)
+    balanced = calibrate_open_set(Pixels(), data, gallery_size=6, trials=20)
+    strict = calibrate_open_set(Pixels(), data, gallery_size=6, trials=20, max_false_accept=0.01)
+    assert strict.threshold < balanced.threshold
+    assert strict.rates["false_accept"] <= 0.01 < balanced.rates["false_accept"]
+    assert strict.rates["false_reject"] > balanced.rates["false_reject"]
+
+
+def test_calibration_needs_strangers():
+    with pytest.raises(ValueError, match="more than gallery_size=12 classes"):
+        calibrate_open_set(Pixels(), clusters(classes=12), gallery_size=12)
