@@ -10,10 +10,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv data book test benchmarks curve clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[book,test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[book,test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -22,7 +22,15 @@ venv: $(STAMP)
 data: $(STAMP)
 	$(BIN)/python -m siamese_tutorial download
 
-book: data
+# The execution cache knows the chapters' code, not what that code reads: start it afresh when the
+# package, the shipped encoders or the benchmark results are newer than it.
+CACHE_STAMP := .jupyter_cache/.inputs
+$(CACHE_STAMP): $(wildcard siamese_tutorial/*.py siamese_tutorial/weights/* benchmarks/*.json)
+	rm -rf .jupyter_cache
+	mkdir -p .jupyter_cache
+	touch $@
+
+book: data $(CACHE_STAMP)
 	$(BIN)/jupyter-book build . -W --keep-going
 
 # Unit tests and every notebook under nbval, then the book with warnings as errors.

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,9 +25,12 @@ from pathlib import Path
 import torch
 from pytorch_metric_learning import distances, losses, miners, reducers
 
+from siamese_tutorial.data import PKBatches, with_rotations
 from siamese_tutorial.evaluation import one_shot_accuracy
-from siamese_tutorial.losses import batch_all_triplet_loss, batch_contrastive_loss, batch_hard_triplet_loss
-from siamese_tutorial.omniglot import load_omniglot, load_one_shot_runs
+from siamese_tutorial.losses import (batch_all_triplet_loss, batch_contrastive_loss, batch_hard_triplet_loss,
+                                     semi_hard_triplet_loss)
+from siamese_tutorial.models import ConvEncoder
+from siamese_tutorial.omniglot import default_data_dir, load_omniglot, load_one_shot_runs
 from siamese_tutorial.pretrained import available_pretrained, load_pretrained
 from siamese_tutorial.recipe import TrainConfig, machine_description, train_encoder
 
@@ -72,14 +79,14 @@ OURS = {
 SAME_QUANTITY = {"batch_hard", "batch_all"}
 
 
-def bench_losses() -> list[dict]:
+def bench_losses(device: str = "cpu") -> list[dict]:
     theirs = pml_losses()
     rows = []
     for b in BATCH_SIZES:
         for d in EMBEDDING_SIZES:
             generator = torch.Generator().manual_seed(b + d)
-            base = torch.randn(b, d, generator=generator)
-            labels = torch.arange(b // K).repeat_interleave(K)
+            base = torch.randn(b, d, generator=generator).to(device)
+            labels = torch.arange(b // K).repeat_interleave(K).to(device)
             for name in OURS:
                 results = {}
                 for library, fn in (("ours", OURS[name]), ("pml", theirs[name])):
@@ -88,9 +95,10 @@ def bench_losses() -> list[dict]:
                     def step() -> None:
                         z.grad = None
                         fn(z, labels).backward()
+                        synchronize(torch.device(device))
 
                     results[library] = (seconds_per_call(step), float(fn(z, labels).detach()))
-                row = {"loss": name, "batch": b, "dim": d, "ours_ms": 1000 * results["ours"][0],
+                row = {"loss": name, "batch": b, "dim": d, "device": device, "ours_ms": 1000 * results["ours"][0],
                        "pml_ms": 1000 * results["pml"][0], "speedup": results["pml"][0] / results["ours"][0]}
                 if name in SAME_QUANTITY:
                     row["agree"] = abs(results["ours"][1] - results["pml"][1]) <= 1e-4 * max(1.0, abs(results["pml"][1]))
@@ -101,17 +109,98 @@ def bench_losses() -> list[dict]:
     return rows
 
 
-def bench_training(steps: int = 60) -> dict:
-    """Images per second of the shipped triplet encoder's recipe (its card's configuration), steady state."""
-    config = TrainConfig(**{**available_pretrained()["triplet"]["config"], "steps": steps, "time_budget": None,
-                            "device": "cpu", "validate_every": steps, "log_every": 1})
-    background = load_omniglot("background", image_size=config.image_size)
-    _, history = train_encoder(config, background, progress=False)
-    # from the end of step 10 on: the first steps warm up the allocator and oneDNN's kernels
-    seconds = history.seconds[-1] - history.seconds[9]
-    images = (steps - 10) * config.p * config.k
-    return {"steps": steps - 10, "images_per_step": config.p * config.k, "image_size": config.image_size,
-            "loss": config.loss, "seconds": seconds, "images_per_second": images / seconds}
+def minimal_loop_seconds_per_step(config: TrainConfig, data, steps: int, warmup: int) -> float:
+    """The recipe's step written out with the package's parts and nothing else: P x K sampling and
+    distortions on the device, the encoder, the semi-hard loss, Adam, the cosine schedule. No
+    statistics, no logging, no checks: the floor the package's loop is measured against."""
+    device = torch.device(config.device)
+    torch.manual_seed(config.seed)
+    batches = iter(PKBatches(with_rotations(data), config.p, config.k, seed=config.seed, augment=True, device=device))
+    encoder = ConvEncoder(width=config.width, blocks=config.blocks, embedding_dim=config.embedding_dim,
+                          normalize=True, image_size=config.image_size).to(device).train()
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=config.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+
+    def step() -> None:
+        images, labels = next(batches)
+        loss = semi_hard_triplet_loss(encoder(images), labels, config.margin, check=False)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps - warmup):
+        step()
+    synchronize(device)
+    return (time.perf_counter() - start) / (steps - warmup)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def package_seconds_per_step(config: TrainConfig, data, warmup: int) -> float:
+    """``train_encoder`` with the recipe (no validation), from the log step after the warm-up to the end."""
+    _, history = train_encoder(config, data, progress=False)
+    first = history.step.index(warmup)
+    return (history.seconds[-1] - history.seconds[first]) / (history.step[-1] - history.step[first])
+
+
+BASELINE = """
+import json, sys, torch
+from siamese_tutorial.data import load_omniglot
+from siamese_tutorial.training import TrainConfig, train_encoder
+config = TrainConfig(loss="semi_hard", image_size=40, steps={steps}, device="cpu", log_every=10, validate_every={steps})
+_, history = train_encoder(config, load_omniglot("background", image_size=40), progress=False)
+first = history.step.index({warmup})
+print(json.dumps((history.seconds[-1] - history.seconds[first]) / (history.step[-1] - history.step[first])))
+"""
+
+
+def baseline_seconds_per_step(commit: str, steps: int, warmup: int) -> float:
+    """The same recipe trained by the package as it was at ``commit`` (a git worktree), on the CPU."""
+    folder = Path(tempfile.mkdtemp(prefix="siamese-baseline-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), commit], cwd=HERE.parent, check=True,
+                   capture_output=True)
+    try:
+        env = {**os.environ, "PYTHONPATH": str(folder), "SIAMESE_TUTORIAL_DATA": str(default_data_dir())}
+        done = subprocess.run([sys.executable, "-c", BASELINE.format(steps=steps, warmup=warmup)], env=env,
+                              cwd=folder, capture_output=True, text=True, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=HERE.parent, capture_output=True)
+
+
+def bench_training(device: str = "cpu", steps: int = 110, warmup: int = 10, baseline: str | None = None) -> dict:
+    """Steps per second of the triplet recipe: the package's loop, a minimal loop, and (CPU) an older commit.
+
+    The three run one after the other in this process on the same machine, twice in turn, and each
+    keeps its faster pass, so that a passing load spike does not decide the ratio.
+    """
+    config = TrainConfig(steps=steps, device=device, validate_every=steps, log_every=10)
+    data = load_omniglot("background", image_size=config.image_size)
+    times: dict[str, list[float]] = {"package": [], "minimal": [], "baseline": []}
+    for _ in range(2):
+        times["package"].append(package_seconds_per_step(config, data, warmup))
+        times["minimal"].append(minimal_loop_seconds_per_step(config, data, steps, warmup))
+        if baseline and device == "cpu":
+            times["baseline"].append(baseline_seconds_per_step(baseline, steps, warmup))
+    best = {name: min(values) for name, values in times.items() if values}
+    result = {"device": str(device), "machine": machine_description(device), "steps_timed": steps - warmup,
+              "images_per_step": config.p * config.k, "image_size": config.image_size, "loss": config.loss,
+              "package_seconds_per_step": best["package"], "minimal_seconds_per_step": best["minimal"],
+              "package_over_minimal": best["package"] / best["minimal"]}
+    if "baseline" in best:
+        result.update({"baseline_commit": baseline, "baseline_seconds_per_step": best["baseline"],
+                       "package_over_baseline": best["package"] / best["baseline"]})
+    for name, value in best.items():
+        print(f"{device}: {name} {value * 1000:.1f} ms a step", flush=True)
+    return result
 
 
 def bench_evaluation() -> dict:
@@ -122,55 +211,86 @@ def bench_evaluation() -> dict:
     return {"trials": 400, "shifts": shifts, "seconds": seconds}
 
 
-def bench_chapters() -> dict:
-    """Wall time to execute each notebook of the book, as the book build does."""
-    import nbformat
-    from nbclient import NotebookClient
+CHAPTER = """
+import resource, sys, time, nbformat
+from nbclient import NotebookClient
+notebook = nbformat.read(sys.argv[1], as_version=4)
+start = time.perf_counter()
+NotebookClient(notebook, timeout=900, resources={"metadata": {"path": sys.argv[2]}}).execute()
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
 
-    times = {}
+
+def bench_chapters() -> dict:
+    """Wall time and peak memory to execute each notebook of the book, each in a fresh process.
+
+    The peak is the largest resident set of the kernel or of any process it started (Linux reports
+    it in KiB): what a reader's machine, or Binder's 2 GB, must hold.
+    """
+    results = {}
     for path in sorted((HERE.parent / "book").glob("*.ipynb")):
-        notebook = nbformat.read(path, as_version=4)
-        start = time.perf_counter()
-        NotebookClient(notebook, timeout=900, resources={"metadata": {"path": str(path.parent)}}).execute()
-        times[path.stem] = time.perf_counter() - start
-        print(f"{path.stem}: {times[path.stem]:.0f} s", flush=True)
-    return times
+        done = subprocess.run([sys.executable, "-c", CHAPTER, str(path), str(path.parent)], capture_output=True,
+                              text=True, check=True, env={**os.environ, "TQDM_DISABLE": "1"})
+        seconds, peak_kib = done.stdout.split()
+        results[path.stem] = {"seconds": float(seconds), "peak_memory_mib": int(peak_kib) / 1024}
+        print(f"{path.stem}: {float(seconds):.0f} s, peak {int(peak_kib) / 1024:.0f} MiB", flush=True)
+    return results
 
 
 def write_markdown(results: dict) -> None:
-    lines = ["# Benchmark results", "", f"Measured on: {results['machine']}, {results['date']}.", ""]
-    if "losses" in results:
-        lines += ["## Losses and mining, forward + backward, against pytorch-metric-learning", "",
+    lines = ["# Benchmark results", "", f"Written by `benchmarks/run.py` on {results['date']}; the machine of each part is",
+             "given with it.", ""]
+    for device, rows in results.get("losses", {}).items():
+        lines += [f"## Losses, forward + backward, against pytorch-metric-learning ({device})", "",
                   "| loss | batch | dim | ours (ms) | pml (ms) | speed-up | same value |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
         lines += [f"| {r['loss']} | {r['batch']} | {r['dim']} | {r['ours_ms']:.2f} | {r['pml_ms']:.2f} | "
                   f"{r['speedup']:.2f} | {'yes' if r.get('agree') else 'no' if 'agree' in r else 'n/a'} |"
-                  for r in results["losses"]]
+                  for r in rows] + [""]
+    for device, t in results.get("training", {}).items():
+        lines += [f"## Training throughput ({device}: {t['machine']})", "",
+                  f"The triplet recipe ({t['loss']}, {t['images_per_step']} images of {t['image_size']} x "
+                  f"{t['image_size']} a step), {t['steps_timed']} steps timed after a warm-up:", "",
+                  f"- the package's `train_encoder`: {1000 * t['package_seconds_per_step']:.1f} ms a step",
+                  f"- a minimal loop of the same recipe: {1000 * t['minimal_seconds_per_step']:.1f} ms a step "
+                  f"(the package takes {t['package_over_minimal']:.2f} times as long)"]
+        if "baseline_seconds_per_step" in t:
+            lines.append(f"- the package at commit {t['baseline_commit']}: {1000 * t['baseline_seconds_per_step']:.1f} "
+                         f"ms a step (now {t['package_over_baseline']:.2f} times as long)")
         lines.append("")
-    if "training" in results:
-        t = results["training"]
-        lines += [f"Training ({t['loss']}, {t['image_size']} x {t['image_size']} images): {t['images_per_second']:.0f} "
-                  f"images/s ({t['steps']} steps of {t['images_per_step']} images).", ""]
     if "evaluation" in results:
         lines += [f"One-shot evaluation of the 400 trials: {results['evaluation']['seconds']:.2f} s.", ""]
     if "chapters" in results:
-        lines += ["| notebook | seconds |", "| --- | ---: |"]
-        lines += [f"| {name} | {seconds:.0f} |" for name, seconds in results["chapters"].items()] + [""]
+        lines += ["| notebook | seconds | peak memory (MiB) |", "| --- | ---: | ---: |"]
+        lines += [f"| {name} | {c['seconds']:.0f} | {c['peak_memory_mib']:.0f} |" for name, c in results["chapters"].items()]
+        lines.append("")
     (HERE / "RESULTS.md").write_text("\n".join(lines))
 
 
 def main() -> None:
-    parts = {"losses": bench_losses, "training": bench_training, "evaluation": bench_evaluation,
-             "chapters": bench_chapters}
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=sorted(parts), action="append", help="run only this part (repeatable)")
+    parser.add_argument("--only", choices=("losses", "training", "evaluation", "chapters"), action="append",
+                        help="run only this part (repeatable)")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is lent (losses and training)")
+    parser.add_argument("--baseline", default="53ec2fc",
+                        help="the commit whose training loop the CPU throughput is compared with")
     args = parser.parse_args()
+    parts = {
+        "losses": lambda: bench_losses(args.device),
+        "training": lambda: bench_training(args.device, baseline=args.baseline),
+        "evaluation": bench_evaluation,
+        "chapters": bench_chapters,
+    }
     path = HERE / "results.json"
-    results = json.loads(path.read_text()) if path.exists() and args.only else {}
+    results = json.loads(path.read_text()) if path.exists() else {}
     results.update({"machine": machine_description("cpu"), "date": time.strftime("%Y-%m-%d")})
     for name in args.only or parts:
-        print(f"== {name}", flush=True)
-        results[name] = parts[name]()
+        print(f"== {name} ({args.device})", flush=True)
+        value = parts[name]()
+        if name in ("losses", "training"):  # kept per device: a GPU run adds to the CPU figures
+            results.setdefault(name, {})[args.device] = value
+        else:
+            results[name] = value
     path.write_text(json.dumps(results, indent=2) + "\n")
     write_markdown(results)
     print(f"written {path} and {HERE / 'RESULTS.md'}")

@@ -35,7 +35,15 @@ from .gallery import UNKNOWN, Gallery, calibrate_open_set
 from .evaluation import one_shot_accuracy
 from .files import check_writable_file, sha256_file, write_json
 from .models import encoder_of
-from .omniglot import SPLITS, OmniglotDataError, default_data_dir, download, load_one_shot_runs, load_validation_set
+from .omniglot import (
+    SPLITS,
+    OmniglotDataError,
+    default_data_dir,
+    download,
+    load_one_shot_runs,
+    load_validation_set,
+    prepare,
+)
 from .pretrained import PRETRAINED_DIR, available_pretrained, load_pretrained, read_card
 from .recipe import TrainConfig, Validation, card_path, load_training_data, make_card, reading, train_encoder
 from .training import load_checkpoint, read_checkpoint, resolve_device, save_checkpoint
@@ -77,7 +85,8 @@ def _download(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}; choose from {sorted(SPLITS)}.")
     for split in args.splits or list(SPLITS):
-        print(f"{split}: {download(split, args.data_dir, force=args.force)}")
+        path = download(split, args.data_dir, force=args.force)
+        print(f"{split}: {path} ({prepare(split, args.data_dir)} images decoded into the cache)", flush=True)
     return 0
 
 
@@ -359,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         return sub
 
-    get = command("download", _download, "download the Omniglot files that are missing (md5-checked)")
+    get = command("download", _download, "download the Omniglot files that are missing (md5-checked), and decode them")
     get.add_argument("splits", nargs="*", metavar="SPLIT", help=f"which files (default: all of {', '.join(SPLITS)})")
     get.add_argument("--force", action="store_true", help="download again even if the file is there")
 

@@ -51,6 +51,7 @@ __all__ = [
     "default_data_dir",
     "user_cache_dir",
     "download",
+    "prepare",
     "load_omniglot",
     "load_validation_set",
     "load_one_shot_runs",
@@ -338,6 +339,17 @@ def _load_cached(split: str, data_dir: Path, download_ok: bool) -> dict[str, np.
     arrays["fingerprint"] = np.array(_source_fingerprint(split, data_dir))
     _write_cache(places, arrays)
     return arrays
+
+
+def prepare(split: str, data_dir: str | Path | None = None) -> int:
+    """Decode a split's images into the cache now (nothing to do when the cache is current); returns their number.
+
+    Loading decodes on first use anyway; preparing ahead (``python -m siamese_tutorial download``
+    does) spares a reader's first chapter the wait, e.g. when Binder builds its image.
+    """
+    _split_info(split)
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    return len(_load_cached(split, data_dir, download_ok=False)["paths"])
 
 
 def _to_tensor(bits: np.ndarray, image_size: int) -> Tensor:

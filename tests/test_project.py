@@ -1,29 +1,78 @@
-"""The project's own files agree with each other."""
+"""The project's own files agree with each other: dependencies, pins, the repository's address, the licence."""
 
+import json
+import re
 import tomllib
 from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+URL = PROJECT["urls"]["Repository"]
 
 
-def _normalised(requirements):
-    return {Requirement(r).name.lower(): str(Requirement(r).specifier) for r in requirements}
+def requirements(group: str | None = None) -> dict[str, Requirement]:
+    declared = PROJECT["dependencies"] if group is None else PROJECT["optional-dependencies"][group]
+    return {Requirement(r).name.lower(): Requirement(r) for r in declared if not r.startswith(PROJECT["name"])}
 
 
-def test_environment_yml_matches_pyproject():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
-    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
-    pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
-    assert _normalised(pip_section) == _normalised(declared)
-    python = next(d for d in environment["dependencies"] if isinstance(d, str) and d.startswith("python="))
-    assert Requirement("python" + project["requires-python"]).specifier.contains(python.split("=")[1] + ".0")
+def pins(lines) -> dict[str, Version]:
+    """name -> version of `name==version` lines (a local version such as +cpu left out)."""
+    found = {}
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            requirement = Requirement(line)
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", f"{line}: pin an exact version"
+            found[requirement.name.lower()] = Version(Version(spec.version).base_version)
+    return found
 
 
-def test_ci_runs_the_readme_test_command():
+CONSTRAINTS = pins((ROOT / "constraints.txt").read_text().splitlines())
+ENVIRONMENT = yaml.safe_load((ROOT / "environment.yml").read_text())
+BINDER = pins(next(d["pip"] for d in ENVIRONMENT["dependencies"] if isinstance(d, dict)))
+
+
+def test_ci_pins_every_declared_dependency_within_its_range():
+    declared = {**requirements(), **{n: r for group in PROJECT["optional-dependencies"] for n, r in
+                                     requirements(group).items()}}
+    assert set(CONSTRAINTS) == set(declared)
+    for name, version in CONSTRAINTS.items():
+        assert declared[name].specifier.contains(version), f"{name} {version} is outside {declared[name].specifier}"
+
+
+def test_binder_installs_what_a_reader_needs_at_the_versions_ci_tests():
+    reader = {**requirements(), **requirements("notebooks")}
+    assert set(BINDER) == set(reader)  # no jupyter-book, pytest, nbval, ... for a reader
+    assert all(BINDER[name] == CONSTRAINTS[name] for name in BINDER)
+    torch_lines = [line for d in ENVIRONMENT["dependencies"] if isinstance(d, dict) for line in d["pip"]
+                   if line.startswith(("torch", "--"))]
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in torch_lines
+    assert all(line.endswith("+cpu") for line in torch_lines if line.startswith("torch"))  # no CUDA build
+    python = next(d for d in ENVIRONMENT["dependencies"] if isinstance(d, str) and d.startswith("python="))
+    assert Requirement("python" + PROJECT["requires-python"]).specifier.contains(python.split("=")[1] + ".0")
+    assert "siamese_tutorial download" in (ROOT / "postBuild").read_text()
+
+
+def test_the_repository_address_is_the_same_everywhere():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["repository"]["url"] == URL
+    assert "jupyterhub_url" not in config["launch_buttons"] and config["launch_buttons"]["colab_url"]
+    for chapter in sorted((ROOT / "book").glob("*.ipynb")):
+        first_code = next(c for c in json.loads(chapter.read_text())["cells"] if c["cell_type"] == "code")
+        source = "".join(first_code["source"])
+        addresses = re.findall(r"git\+(https://\S+?)[\"']", source)
+        assert addresses == [URL], f"{chapter.name}: its first cell must install from {URL}"
+        assert "remove-cell" in first_code["metadata"].get("tags", [])
+
+
+def test_licence_readme_and_ci():
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert "LICENSE" in PROJECT["license-files"] and PROJECT["license"] == "MIT"
     readme = (ROOT / "README.md").read_text()
-    assert "make test" in readme and "make book" in readme
+    assert "make test" in readme and "make book" in readme and "pip install" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
