@@ -62,11 +62,26 @@ def _recipe(width: int, minutes: float, seed: int = 0, *extra: str) -> tuple[str
             *extra)
 
 
+SOFTMAX = ("--loss", "softmax", "--no-normalize")
+CONTRASTIVE = ("--loss", "contrastive", "--margin", "0.5")
+
 EXPERIMENTS: dict[str, Experiment] = {
     # the recipe search, 40 x 40 images and semi-hard triplets: the width at an equal 30-minute budget
-    "w64-30min": Experiment(_recipe(64, 28.5), "search", "width 64 (11,000 steps)"),
+    "w64-30min": Experiment(_recipe(64, 28.5), "recipe", "width 64 (11,000 steps), seed 0"),
     "w96-30min": Experiment(_recipe(96, 28.5), "search", "width 96 (6,100 steps)"),
     "w48-30min": Experiment(_recipe(48, 28.5), "search", "width 48 (16,400 steps)"),
+    # the chosen recipe (width 64), two more seeds; the same budget for the softmax classifier
+    "recipe-s1": Experiment(_recipe(64, 28.5, 1), "recipe", "width 64 (11,000 steps), seed 1"),
+    "recipe-s2": Experiment(_recipe(64, 28.5, 2), "recipe", "width 64 (11,000 steps), seed 2"),
+    **{f"softmax-s{seed}": Experiment(_recipe(64, 28.5, seed, *SOFTMAX), "classifier",
+                                      f"softmax classifier (11,000 steps), seed {seed}") for seed in range(3)},
+    "contrastive-30min": Experiment(_recipe(64, 28.5, 0, *CONTRASTIVE), "contrastive",
+                                    "contrastive loss, margin 0.5 (11,000 steps)"),
+    # accuracy against budget: shorter budgets of the recipe, and the large one
+    "budget-5min": Experiment(_recipe(64, 5), "budget", "width 64, 5 minutes (1,900 steps)"),
+    "budget-10min": Experiment(_recipe(64, 10), "budget", "width 64, 10 minutes (3,800 steps)"),
+    "large-30k": Experiment(("--width", "64", "--steps", "30000", "--seed", "0"), "large",
+                            "width 64, 30,000 steps"),
 }
 
 
@@ -129,13 +144,14 @@ def score(names: list[str]) -> None:
         write_json(RESULTS, results)
 
 
-def runs(names: list[str], shifts: int) -> None:
-    """The 400 official trials, once per final recipe: never used to choose anything."""
+def runs(names: list[str], shifts: int, normalized: bool) -> None:
+    """The 400 official trials, once per final recipe, with the test-time shifts (and, for a classifier's
+    features, the normalisation) chosen on validation: never used to choose anything."""
     results = load_results()
     for name in names:
         encoder = encoder_of(load_checkpoint(checkpoint(name))[0])
-        if "normalized" in results[name].get("chosen", ""):
-            encoder.normalize = True
+        results[name]["chosen"] = "validation_normalized" if normalized else "validation"
+        encoder.normalize = encoder.normalize or normalized
         result = one_shot_accuracy(encoder, load_one_shot_runs(encoder.image_size), shifts=shifts)
         results[name]["runs"] = {"correct": result.correct, "total": result.total, "shifts": shifts,
                                  "accuracy": result.accuracy, "ci95": list(result.confidence_interval)}
@@ -150,6 +166,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="trainings at a time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per training")
     parser.add_argument("--shifts", type=int, default=None, help="runs: test-time shifts, chosen on validation")
+    parser.add_argument("--normalized", action="store_true",
+                        help="runs: compare a classifier's features by angle (L2-normalised), as chosen on validation")
     args = parser.parse_args()
     unknown = sorted(set(args.names) - set(EXPERIMENTS))
     if unknown:
@@ -164,7 +182,7 @@ def main() -> None:
     else:
         if args.shifts is None:
             raise SystemExit("give --shifts: the test-time shifts chosen on validation")
-        runs(args.names, args.shifts)
+        runs(args.names, args.shifts, args.normalized)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import typing
 from dataclasses import fields
@@ -130,6 +131,10 @@ def _command(config: TrainConfig, out: Path) -> str:
     return shlex.join(words + ["--out", str(out)])
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _train(args: argparse.Namespace) -> int:
     out: Path = args.out
     card = card_path(out)  # refuses names that do not end in .pt: the card must never overwrite the weights
@@ -149,6 +154,8 @@ def _train(args: argparse.Namespace) -> int:
     print("command:", _command(config, out), flush=True)
     train_set, validation_set, record = load_training_data(config, args.data_dir)
     validation = Validation(validation_set, episodes=config.validation_episodes)
+    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's "stop" saves the state, as Ctrl-C does
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
     try:
         _, history = train_encoder(config, train_set, validation, out, resume=args.resume, progress=not args.quiet)
     except KeyboardInterrupt:

@@ -516,13 +516,14 @@ def plot_accuracy_by_budget(
     published: Mapping[str, float] = PUBLISHED_ACCURACY,
     ax: Axes | None = None,
 ) -> Axes:
-    """Accuracy against minutes of training, one line per recipe, with the published figures as levels.
+    """Accuracy against training budget, one line per recipe: the mean over seeds, bars from the lowest
+    to the highest seed, with the published figures as levels.
 
     Parameters
     ----------
     rows : sequence of dict
         One per trained run, with ``recipe``, ``budget_minutes``, ``runs_accuracy`` (on the 20 official
-        runs) and ``validation_accuracy`` (in [0, 1]), e.g. the entries of ``benchmarks/curve.json``.
+        runs) and ``validation_accuracy`` (in [0, 1]); runs of one recipe and budget are seeds.
     published : dict of str to float
         Reference accuracies drawn as horizontal lines.
     ax : Axes, optional
@@ -537,24 +538,26 @@ def plot_accuracy_by_budget(
     if not rows or missing:
         raise ValueError(f"rows must be a non-empty list of dicts with the keys {sorted(needed)}; "
                          f"{'missing ' + str(missing) if missing else 'got no rows'}.")
-    set_style()
     ax = _new_axes(ax, figsize=(9.0, 4.5))
     for colour, recipe in zip(sns.color_palette(), sorted({row["recipe"] for row in rows})):
-        points = sorted((row["budget_minutes"], row["runs_accuracy"], row["validation_accuracy"])
-                        for row in rows if row["recipe"] == recipe)
-        minutes, test, validation = zip(*points)
-        ax.plot(minutes, 100 * np.array(test), marker="o", color=colour, label=f"{recipe}: 20 official runs")
-        ax.plot(minutes, 100 * np.array(validation), marker="s", ls="--", color=colour, alpha=0.6,
-                label=f"{recipe}: validation episodes")
+        budgets = sorted({row["budget_minutes"] for row in rows if row["recipe"] == recipe})
+        for key, marker, style, what in (("runs_accuracy", "o", "-", "20 official runs"),
+                                         ("validation_accuracy", "s", "--", "validation episodes")):
+            seeds = [100 * np.array([row[key] for row in rows if row["recipe"] == recipe
+                                     and row["budget_minutes"] == budget]) for budget in budgets]
+            mean = np.array([values.mean() for values in seeds])
+            spread = [mean - [values.min() for values in seeds], [values.max() for values in seeds] - mean]
+            ax.errorbar(budgets, mean, yerr=spread, marker=marker, ls=style, color=colour, capsize=3,
+                        alpha=1.0 if key == "runs_accuracy" else 0.6, label=f"{recipe}: {what}")
     for (name, accuracy), ls in zip(published.items(), (":", "-.", "--")):
         ax.axhline(100 * accuracy, color="grey", ls=ls, lw=1)
         ax.annotate(name, (0.01, 100 * accuracy), xycoords=("axes fraction", "data"), fontsize="x-small",
                     va="bottom", color="dimgrey")
     budgets = sorted({row["budget_minutes"] for row in rows})
     ax.set_xscale("log")
-    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
     ax.minorticks_off()
     ax.set(xlabel="training budget (minutes, log scale)", ylabel="accuracy (%)",
-           title="One-shot accuracy against training time")
+           title="One-shot accuracy against training budget")
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no point hidden
     return ax

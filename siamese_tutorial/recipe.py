@@ -92,7 +92,7 @@ class TrainConfig:
     blocks: int = _setting(4, "conv blocks (each halves the image)")
     embedding_dim: int | None = _setting(128, "size of the embedding (none: the flattened conv features)")
     normalize: bool = _setting(True, "L2-normalise the embeddings")
-    steps: int = _setting(3000, "optimizer steps (the cosine learning-rate schedule ends there)")
+    steps: int = _setting(11000, "optimizer steps (the cosine learning-rate schedule ends there)")
     lr: float = _setting(1e-3, "Adam's learning rate at the start of the schedule")
     weight_decay: float = _setting(0.0, "Adam's weight decay")
     seed: int = _setting(0, "seeds the weights, the batches and the distortions")

@@ -6,8 +6,10 @@ was wrong, never a traceback; nothing may be lost or half-written.
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -300,3 +302,25 @@ def test_the_module_runs_as_a_program_and_ctrl_c_is_not_a_traceback(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "siamese_tutorial", "train", "--out", str(tmp_path / "x.json")],
                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_sigterm_saves_the_training_and_resume_finishes_it(tmp_path):
+    # What a scheduler (or `kill`) does: the run stops between two steps, saves its state, says how to
+    # continue, and exits 130; --resume then finishes it.
+    out = tmp_path / "m.pt"
+    argv = [sys.executable, "-m", "siamese_tutorial", "train", *TINY, "--out", str(out)]
+    argv[argv.index("--steps") + 1] = "300"
+    argv[argv.index("--validate-every") + 1] = "25"  # the first checkpoint after 25 steps
+    job = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(600):
+        if out.exists():
+            break
+        time.sleep(0.1)
+    job.send_signal(signal.SIGTERM)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 130 and "train --resume --out" in err and "Traceback" not in err
+    stopped = load_checkpoint(out)[1]
+    assert 0 < stopped["steps_trained"] < 300 and not stopped["complete"] and not out.with_suffix(".json").exists()
+    done = subprocess.run([*argv, "--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(out)[1]["complete"] and json.loads(out.with_suffix(".json").read_text())["steps_trained"] == 300

@@ -257,16 +257,18 @@ def test_diagrams_draw_without_error_and_label_what_they_show():
     assert [label.split(":")[0] for label in bands] == ["hard", "semi-hard", "easy"]
 
 
-def test_plot_accuracy_by_budget():
-    rows = [{"recipe": recipe, "budget_minutes": minutes, "runs_accuracy": test, "validation_accuracy": test - 0.1}
-            for recipe, points in {"triplet": [(10, 0.93), (5, 0.9)], "contrastive": [(5, 0.88)]}.items()
-            for minutes, test in points]
+def test_plot_accuracy_by_budget_draws_the_seed_mean_and_spread():
+    rows = [{"recipe": "triplet", "budget_minutes": 30, "runs_accuracy": a, "validation_accuracy": a - 0.1}
+            for a in (0.96, 0.97, 0.98)]
+    rows += [{"recipe": "triplet", "budget_minutes": 5, "runs_accuracy": 0.9, "validation_accuracy": 0.8}]
     ax = plot_accuracy_by_budget(rows, published={"people": 0.955})
     assert_labelled(ax)
-    # contrastive first (sorted), then triplet: a test line and a validation line each, by budget
-    np.testing.assert_allclose(ax.lines[2].get_xydata(), [[5, 90.0], [10, 93.0]])
-    np.testing.assert_allclose(ax.lines[3].get_ydata(), [80.0, 83.0])
-    assert ax.lines[4].get_ydata()[0] == pytest.approx(95.5) and ax.texts[0].get_text() == "people"
+    runs_line = ax.containers[0]  # the runs: mean over seeds at each budget, bars to the lowest and highest
+    np.testing.assert_allclose(runs_line.lines[0].get_xydata(), [[5, 90.0], [30, 97.0]])
+    segments = runs_line.lines[2][0].get_segments()
+    np.testing.assert_allclose(segments[1][:, 1], [96.0, 98.0])
+    np.testing.assert_allclose(ax.containers[1].lines[0].get_ydata(), [80.0, 87.0])
+    assert ax.texts[0].get_text() == "people"
     with pytest.raises(ValueError, match=r"missing \['runs_accuracy'\]"):
         plot_accuracy_by_budget([{"recipe": "x", "budget_minutes": 5, "validation_accuracy": 0.5}])
     with pytest.raises(ValueError, match="got no rows"):

@@ -76,3 +76,31 @@ def test_licence_readme_and_ci():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make book" in readme and "pip install" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_wheel_carries_the_licence_and_works_outside_the_repository(tmp_path):
+    # Build the wheel as pip would, install it away from the checkout, and use it there: the data
+    # folder follows XDG_CACHE_HOME, and export will not write into the installed package.
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "wheel")], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith("licenses/LICENSE") for n in names)
+    assert any(n.startswith("siamese_tutorial/weights/") and n.endswith(".pt") for n in names)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"),
+                    str(wheel)], check=True, capture_output=True)
+    env = {"PYTHONPATH": str(tmp_path / "site"), "XDG_CACHE_HOME": str(tmp_path / "xdg"), "PATH": "/usr/bin:/bin",
+           "HOME": str(tmp_path)}
+    probe = ("from siamese_tutorial.omniglot import default_data_dir; print(default_data_dir()); "
+             "import siamese_tutorial; print(siamese_tutorial.__version__)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          check=True)
+    data_dir, version = done.stdout.split()
+    assert data_dir == str(tmp_path / "xdg" / "siamese_tutorial") and version == PROJECT["version"]
+    export = subprocess.run([sys.executable, "-m", "siamese_tutorial", "export", "x.pt", "--name", "x"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True)
+    assert export.returncode == 2 and "give --to FOLDER" in export.stderr

@@ -1,0 +1,60 @@
+"""Argument checks shared by the modules (one clear message for each kind of bad input), and input conversion."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["check_positive", "check_number", "check_finite", "check_identifier", "as_numpy"]
+
+
+def check_positive(**values: int) -> None:
+    """Raise ``ValueError`` unless every value is an integer >= 1, naming the first that is not."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+
+
+def check_number(name: str, value: float, *, low: float = -math.inf, low_inclusive: bool = True) -> None:
+    """Raise ``ValueError`` unless ``value`` is a finite number above ``low`` (or equal to it if inclusive)."""
+    bound = f">= {low:g}" if low_inclusive else f"> {low:g}"
+    try:
+        ok = math.isfinite(value) and (value >= low if low_inclusive else value > low)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
+
+
+def check_finite(x: Tensor, what: str, advice: str) -> None:
+    """Raise ``FloatingPointError`` if ``x`` holds NaN or infinity, saying how many values and what to do.
+
+    NaN must never pass silently: a NaN distance compared with a margin is simply "not closer", so a
+    loss or an accuracy computed from it would look valid.
+    """
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        raise FloatingPointError(f"{what}: {int(bad.sum())} of {x.numel()} values are NaN or infinite; {advice}")
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def check_identifier(name: str, what: str) -> str:
+    """A plain name (letters, digits, ``_`` and ``-``, not starting with a digit or ``-``): never a path."""
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        raise ValueError(
+            f"{what} must be a plain name of letters, digits, '_' and '-' that starts with a letter or '_' "
+            f"(not a path); got {name!r}"
+        )
+    return name
+
+
+def as_numpy(x: Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
+    """A tensor (even one that requires grad, or on a GPU), array or list as a NumPy array."""
+    return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)

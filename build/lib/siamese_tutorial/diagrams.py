@@ -1,0 +1,127 @@
+"""Diagrams of the ideas a reader must picture, drawn with matplotlib so that they live with the code.
+
+- :func:`draw_twin_encoder`: the Siamese network, one encoder with shared weights applied twice;
+- :func:`draw_contrastive_margin`: what the contrastive loss does to pairs inside and outside the margin;
+- :func:`draw_triplet_bands`: the easy, semi-hard and hard negatives of an anchor-positive pair.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+
+from .plotting import DISSIMILAR_COLOUR, SIMILAR_COLOUR, set_style
+
+__all__ = ["draw_twin_encoder", "draw_contrastive_margin", "draw_triplet_bands"]
+
+ANCHOR_COLOUR = "black"
+HARD_COLOUR, SEMI_HARD_COLOUR, EASY_COLOUR = "tab:red", "tab:orange", "tab:green"
+
+
+def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
+    set_style()
+    ax = ax if ax is not None else plt.subplots(figsize=size, layout="constrained")[1]
+    ax.set_axis_off()
+    return ax
+
+
+def _box(ax: Axes, x: float, y: float, text: str, width: float = 1.8, height: float = 0.7,
+         colour: str = "#dbe8f6") -> None:
+    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.05",
+                                facecolor=colour, edgecolor="#33475b", linewidth=1.2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=10)
+
+
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], colour: str = "#33475b",
+           style: str = "-|>", **kwargs) -> None:
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=14, color=colour, linewidth=1.4,
+                                 **kwargs))
+
+
+def draw_twin_encoder(ax: Axes | None = None) -> Axes:
+    """Two inputs, one encoder ``f_W`` (drawn twice, its weights shared), two embeddings, one distance."""
+    ax = _axes(ax, (8.5, 3.6))
+    ax.set_xlim(0, 10.6)
+    ax.set_ylim(0, 4.4)
+    for y, i in ((3.3, 1), (1.1, 2)):
+        _box(ax, 1.0, y, f"input $x_{i}$", width=1.4, colour="white")
+        _arrow(ax, (1.75, y), (2.95, y))
+        _box(ax, 3.9, y, "encoder $f_W$")
+        _arrow(ax, (4.85, y), (5.95, y))
+        _box(ax, 6.75, y, f"$f_W(x_{i})$", width=1.4, colour="#fde9d9")
+        _arrow(ax, (7.5, y), (8.25, 2.45 if i == 1 else 1.95))
+    ax.add_patch(FancyArrowPatch((3.9, 2.9), (3.9, 1.5), arrowstyle="<|-|>", mutation_scale=12, color="tab:purple",
+                                 linestyle="--", linewidth=1.4))
+    ax.text(4.05, 2.2, "one set of\nweights $W$", color="tab:purple", fontsize=9, va="center")
+    _box(ax, 9.35, 2.2, "$D = \\Vert f_W(x_1) - f_W(x_2) \\Vert_2$\nsmall: same class", width=2.3, height=1.1,
+         colour="#e8f4e8")
+    ax.set_title("A Siamese network: one encoder applied twice, then a distance", fontsize=11)
+    return ax
+
+
+def draw_contrastive_margin(margin: float = 1.0, ax: Axes | None = None) -> Axes:
+    """The contrastive loss around one point: similar pairs pulled in, dissimilar pairs inside the margin
+    pushed out to it, dissimilar pairs beyond the margin left alone."""
+    ax = _axes(ax, (5.2, 5.0))
+    ax.set_aspect("equal")
+    lim = 1.65 * margin
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.add_patch(Circle((0, 0), margin, fill=False, linestyle="--", edgecolor="grey"))
+    ax.text(0, margin * 1.04, f"margin $m = {margin:g}$", ha="center", va="bottom", color="grey", fontsize=9)
+    ax.plot(0, 0, "o", color=ANCHOR_COLOUR, markersize=9)
+    ax.text(0.06 * margin, -0.16 * margin, "$x$", fontsize=11)
+    cases = [  # (angle, radius, similar?)
+        (110, 0.75, True), (200, 0.55, True), (330, 1.35, True),
+        (20, 0.55, False), (250, 0.7, False),
+        (70, 1.45, False), (160, 1.5, False),
+    ]
+    for angle, radius, similar in cases:
+        direction = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))])
+        point = radius * margin * direction
+        colour = SIMILAR_COLOUR if similar else DISSIMILAR_COLOUR
+        ax.plot(*point, "o", color=colour, markersize=8)
+        if similar:  # pulled towards x, whatever the distance: force D
+            _arrow(ax, tuple(point - 0.08 * margin * direction), tuple(point * 0.55), colour=colour)
+        elif radius < 1:  # pushed out to the margin: force m - D
+            _arrow(ax, tuple(point + 0.08 * margin * direction), tuple(0.97 * margin * direction), colour=colour)
+    ax.plot([], [], "o", color=SIMILAR_COLOUR, label="similar pair ($Y = 0$): pulled in")
+    ax.plot([], [], "o", color=DISSIMILAR_COLOUR, label="dissimilar ($Y = 1$): pushed out to $m$,\n"
+                                                        "left alone beyond it")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=9, frameon=False)
+    ax.set_title("The contrastive loss around one point $x$", fontsize=11)
+    return ax
+
+
+def draw_triplet_bands(d_ap: float = 1.0, margin: float = 0.5, ax: Axes | None = None) -> Axes:
+    """An anchor, its positive at distance ``d_ap``, and the negatives by band: hard (closer than the
+    positive), semi-hard (farther, but within the margin), easy (beyond ``d_ap + margin``: no loss)."""
+    ax = _axes(ax, (5.6, 5.2))
+    ax.set_aspect("equal")
+    outer = d_ap + margin
+    lim = 1.2 * outer
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.add_patch(Circle((0, 0), outer, facecolor=SEMI_HARD_COLOUR, alpha=0.18, edgecolor="none"))
+    ax.add_patch(Circle((0, 0), d_ap, facecolor=HARD_COLOUR, alpha=0.18, edgecolor="none"))
+    ax.add_patch(Circle((0, 0), d_ap, fill=False, edgecolor=HARD_COLOUR, linestyle="--"))
+    ax.add_patch(Circle((0, 0), outer, fill=False, edgecolor=SEMI_HARD_COLOUR, linestyle="--"))
+    ax.plot(0, 0, "o", color=ANCHOR_COLOUR, markersize=9)
+    ax.text(-0.06, -0.16, "anchor $a$", fontsize=9, ha="right")
+    positive = np.array([d_ap, 0.0])
+    ax.plot(*positive, "o", color=SIMILAR_COLOUR, markersize=9)
+    ax.text(positive[0] + 0.05, 0.08, "positive $p$", fontsize=9, color=SIMILAR_COLOUR)
+    ax.plot([0, d_ap], [0, 0], color=SIMILAR_COLOUR, linewidth=1)
+    ax.text(d_ap / 2, 0.06, "$d(a, p)$", ha="center", fontsize=9)
+    for radius, angle, colour, name in [
+        (0.55 * d_ap, 130, HARD_COLOUR, "hard: $d(a,n) < d(a,p)$"),
+        (d_ap + 0.5 * margin, 215, SEMI_HARD_COLOUR, "semi-hard: $d(a,p) < d(a,n) < d(a,p) + \\alpha$"),
+        (outer + 0.25 * margin, 60, EASY_COLOUR, "easy: $d(a,n) > d(a,p) + \\alpha$, no loss"),
+    ]:
+        point = radius * np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))])
+        ax.plot(*point, "s", color=colour, markersize=9, label=name)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=9, frameon=False)
+    ax.set_title("Negatives of one anchor-positive pair, by band", fontsize=11)
+    return ax

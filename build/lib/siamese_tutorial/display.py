@@ -1,0 +1,43 @@
+"""What the book's chapters show besides figures: the package's own code, and tables.
+
+The chapters show the package's code rather than a second copy, so the text and the tested code
+cannot drift apart; the docstring is left out, since the chapter renders its formula above the code.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from typing import Any
+
+__all__ = ["source_without_docstring", "show_code", "show_table"]
+
+
+def source_without_docstring(obj: Any) -> str:
+    """The source of a function, class or method, without its docstring (decorators and comments kept)."""
+    source = textwrap.dedent(inspect.getsource(obj))
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    drop = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                drop.update(range(first.lineno - 1, first.end_lineno))
+    return "\n".join(line for i, line in enumerate(lines) if i not in drop).strip("\n") + "\n"
+
+
+def show_code(obj: Any):
+    """A Markdown code block of ``obj``'s source without its docstring, for a notebook cell's output."""
+    from IPython.display import Markdown  # only notebooks need IPython
+
+    return Markdown(f"```python\n{source_without_docstring(obj)}```")
+
+
+def show_table(frame, float_format: str = "{:.1f}"):
+    """A pandas DataFrame as an HTML table without the index column, numbers formatted alike."""
+    from IPython.display import HTML
+
+    formatters = {column: float_format.format for column in frame.select_dtypes("float").columns}
+    return HTML(frame.to_html(index=False, formatters=formatters, border=0, classes="dataframe"))

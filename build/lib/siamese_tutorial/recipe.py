@@ -1,0 +1,388 @@
+"""The recipe that trains the shipped encoders: its settings, its validation protocol, its card.
+
+- :class:`TrainConfig` declares every setting once, with its help text: the command line's
+  ``train`` options are built from its fields.
+- :func:`train_encoder` trains a :class:`~siamese_tutorial.models.ConvEncoder` on any
+  :class:`~siamese_tutorial.data.LabelledImages`: P x K batches sampled and distorted on the device,
+  Adam with a cosine schedule over a fixed number of steps (so that a recorded command gives the same
+  recipe on any machine), model selection on a validation score, checkpoints it can resume from.
+- :class:`Validation` is the protocol everything is chosen on: fixed 20-way 1-shot episodes of
+  held-out classes (for Omniglot, the 10 evaluation alphabets the official runs do not use), built
+  like the official runs where the data say who drew each image.
+- :func:`make_card` records how a checkpoint was made, beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import typing
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .checks import check_number, check_positive
+from .data import EPISODE_STYLES, LabelledImages, PKBatches, load_image_folder, split_classes, with_rotations
+from .evaluation import OneShotResult, episode_accuracy
+from .files import sha256_file
+from .models import ConvEncoder, SoftmaxClassifier, encoder_of
+from .omniglot import load_omniglot, load_validation_set
+from .training import (
+    OBJECTIVES,
+    Callback,
+    Checkpoint,
+    History,
+    ModelSelection,
+    ProgressBar,
+    Trainer,
+    make_objective,
+    read_checkpoint,
+    resolve_device,
+    seed_everything,
+)
+
+__all__ = [
+    "TrainConfig",
+    "Validation",
+    "VALIDATION_SEED",
+    "train_encoder",
+    "load_training_data",
+    "reading",
+    "card_path",
+    "make_card",
+    "machine_description",
+]
+
+VALIDATION_SEED = 0
+"""The seed of the validation episodes: the same episodes for every run, so scores compare."""
+
+
+def _setting(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of the training recipe of :func:`train_encoder`, each declared once.
+
+    The defaults are the recipe of the shipped ``triplet`` encoder. The help text of each field is
+    what ``python -m siamese_tutorial train --help`` shows.
+    """
+
+    data: str | None = _setting(None, "a folder of pictures, one sub-folder per class (default: Omniglot's "
+                                      "background alphabets)")
+    groups: bool = _setting(False, "the folder is <group>/<class>/<picture> (groups, like alphabets)")
+    grayscale: bool = _setting(True, "read the pictures in grayscale (else in colour)")
+    invert: bool = _setting(False, "read the pictures as 1 - value: dark drawings on light paper become ink = 1")
+    validation_fraction: float = _setting(0.2, "with --data: the fraction of classes held out for validation")
+    loss: str = _setting("semi_hard", "loss and mining (see make_objective)", choices=OBJECTIVES)
+    margin: float = _setting(0.2, "margin of the loss (0.2 suits L2-normalised embeddings, distances in [0, 2])")
+    squared: bool = _setting(False, "squared Euclidean distances (triplet losses only)")
+    p: int = _setting(32, "classes per batch")
+    k: int = _setting(4, "images per class in a batch")
+    image_size: int = _setting(40, "side of the training images in pixels")
+    augment: bool = _setting(True, "random affine distortions of every batch")
+    rotations: bool = _setting(True, "add rotations by 90/180/270 degrees as new classes")
+    group_batches: bool = _setting(False, "draw a batch's classes from as few groups (alphabets) as possible")
+    width: int = _setting(64, "filters per conv block")
+    blocks: int = _setting(4, "conv blocks (each halves the image)")
+    embedding_dim: int | None = _setting(128, "size of the embedding (none: the flattened conv features)")
+    normalize: bool = _setting(True, "L2-normalise the embeddings")
+    steps: int = _setting(11000, "optimizer steps (the cosine learning-rate schedule ends there)")
+    lr: float = _setting(1e-3, "Adam's learning rate at the start of the schedule")
+    weight_decay: float = _setting(0.0, "Adam's weight decay")
+    seed: int = _setting(0, "seeds the weights, the batches and the distortions")
+    validate_every: int = _setting(500, "steps between validations (and checkpoints)")
+    validation_episodes: int = _setting(200, "validation episodes the kept step is chosen on")
+    log_every: int = _setting(10, "steps per logged history entry")
+    device: str | None = _setting(None, "cpu, cuda or cuda:N (default: cuda when available)", recipe=False)
+
+    def __post_init__(self) -> None:
+        make_objective(self.loss, self.margin, self.squared)  # checks the loss, the margin and squared
+        check_positive(p=self.p, k=self.k, image_size=self.image_size, width=self.width, blocks=self.blocks,
+                       steps=self.steps, validate_every=self.validate_every,
+                       validation_episodes=self.validation_episodes, log_every=self.log_every)
+        if self.embedding_dim is not None:
+            check_positive(embedding_dim=self.embedding_dim)
+        if self.p < 2 or self.k < 2:
+            raise ValueError(
+                f"p and k must be >= 2 (a batch needs two classes for negatives and two images of a "
+                f"class for positives); got p={self.p}, k={self.k}"
+            )
+        if self.image_size < 2 ** self.blocks:
+            raise ValueError(f"{self.blocks} blocks halve the image {self.blocks} times: image_size must be "
+                             f">= {2 ** self.blocks}; got {self.image_size}")
+        check_number("lr", self.lr, low=0, low_inclusive=False)
+        check_number("validation_fraction", self.validation_fraction, low=0, low_inclusive=False)
+        if self.validation_fraction >= 1:
+            raise ValueError(f"validation_fraction must be below 1; got {self.validation_fraction}")
+        check_number("weight_decay", self.weight_decay, low=0)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"seed must be an integer; got {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict; :meth:`from_dict` rebuilds the config."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any]) -> TrainConfig:
+        """A config from :meth:`to_dict` (e.g. a checkpoint's or a card's), refusing unknown settings."""
+        unknown = sorted(set(settings) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown training settings {unknown}: written by another version of siamese_tutorial?")
+        return cls(**settings)
+
+    def recipe(self) -> dict[str, Any]:
+        """The settings that decide the trained weights (all but where it runs)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("recipe", True)}
+
+    @staticmethod
+    def field_types() -> dict[str, Any]:
+        """Each field's type (the annotations resolved), for building a command line."""
+        return typing.get_type_hints(TrainConfig)
+
+
+@dataclass
+class Validation:
+    """The validation protocol: accuracy on fixed N-way 1-shot episodes of held-out classes.
+
+    Callable as ``validation(encoder) -> accuracy``, the score :class:`~siamese_tutorial.training.ModelSelection`
+    keeps the best step by. Episodes are within one group (alphabet) and, where ``dataset.drawers``
+    says who drew each image, built like the official runs (``style="runs"``: every support image of
+    an episode by one drawer, every query by another); otherwise random.
+
+    Parameters
+    ----------
+    dataset : LabelledImages
+        The held-out images, e.g. :func:`siamese_tutorial.omniglot.load_validation_set`.
+    episodes : int
+        Number of episodes (200: about +-1.2 points at 85%).
+    style : str, optional
+        ``"runs"`` or ``"random"``; default ``"runs"`` when the data set has drawers.
+    n_way : int
+        Classes per episode (at most the classes of the largest group).
+    seed : int
+        Seed of the episodes.
+    shifts : int
+        Test-time augmentation of :func:`~siamese_tutorial.evaluation.embed`.
+    """
+
+    dataset: LabelledImages
+    episodes: int = 200
+    style: str | None = None
+    n_way: int = 20
+    seed: int = VALIDATION_SEED
+    shifts: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive(episodes=self.episodes, n_way=self.n_way)
+        usable = torch.bincount(self.dataset.labels, minlength=self.dataset.num_classes) >= 2
+        largest = int(torch.bincount(self.dataset.class_group[usable]).max()) if usable.any() else 0
+        if largest < 2:
+            raise ValueError("validation needs 2 or more classes with 2 or more images each in one group; "
+                             "hold out more classes for validation.")
+        self.n_way = min(self.n_way, largest)  # as many ways as the held-out classes allow
+        if self.style is None:
+            self.style = "runs" if self.dataset.drawers is not None else "random"
+        if self.style not in EPISODE_STYLES:
+            raise ValueError(f"unknown episode style {self.style!r}; choose one of {EPISODE_STYLES}")
+
+    def result(self, encoder: nn.Module) -> OneShotResult:
+        """The episodes' :class:`~siamese_tutorial.evaluation.OneShotResult`."""
+        return episode_accuracy(encoder, self.dataset, n_way=self.n_way, num_episodes=self.episodes,
+                                within_group=True, style=self.style, seed=self.seed, shifts=self.shifts)
+
+    def __call__(self, encoder: nn.Module) -> float:
+        return self.result(encoder).accuracy
+
+    def describe(self) -> str:
+        """One line: what the score is."""
+        return (f"{self.episodes} episodes of {self.n_way}-way 1-shot within one group, {self.style}-style"
+                + (f", test-time shifts {self.shifts}" if self.shifts else ""))
+
+
+def reading(config: TrainConfig | dict[str, Any]) -> dict[str, bool]:
+    """How picture files are read for an encoder trained with ``config``: ``grayscale`` and ``invert``.
+
+    Omniglot's files are dark ink on light paper, which the loader turns into ink = 1; pictures to
+    enrol or identify are read the same way. For a folder, as its training pictures were read.
+    """
+    settings = config.to_dict() if isinstance(config, TrainConfig) else config
+    if settings.get("data") is None:
+        return {"grayscale": True, "invert": True}
+    return {"grayscale": settings["grayscale"], "invert": settings["invert"]}
+
+
+def load_training_data(
+    config: TrainConfig, data_dir: str | Path | None = None
+) -> tuple[LabelledImages, LabelledImages, dict[str, Any]]:
+    """The training and validation images of a recipe, and a record of them for the card.
+
+    Omniglot (``config.data`` None): the background alphabets for training, the 10 evaluation
+    alphabets no official run uses for validation. A folder: its classes, a ``validation_fraction`` of
+    them held out (seeded by ``config.seed``), recorded by name.
+    """
+    if config.data is None:
+        record = {"train": "Omniglot images_background (30 alphabets)",
+                  "validation": "Omniglot images_evaluation: the 10 alphabets no official run uses"}
+        return (load_omniglot("background", config.image_size, data_dir),
+                load_validation_set(config.image_size, data_dir), record)
+    everything = load_image_folder(config.data, config.image_size, config.grayscale, config.groups, config.invert)
+    train_set, validation_set = split_classes(everything, config.validation_fraction, config.seed)
+    classes = int((torch.bincount(train_set.labels) >= config.k).sum())
+    if classes < config.p:
+        raise ValueError(f"{config.data}: {classes} training classes have {config.k} or more pictures (after holding "
+                         f"out {validation_set.num_classes} for validation), but a batch takes p={config.p} classes "
+                         f"of k={config.k}: lower --p (or --k), or add classes.")
+    record = {"folder": str(config.data), "classes": everything.num_classes, "pictures": len(everything),
+              "validation_classes": validation_set.class_names}
+    return train_set, validation_set, record
+
+
+def build_model(config: TrainConfig, in_channels: int, num_classes: int) -> nn.Module:
+    """The network the recipe trains: a ConvEncoder, inside a SoftmaxClassifier for ``loss="softmax"``."""
+    encoder = ConvEncoder(in_channels=in_channels, width=config.width, blocks=config.blocks,
+                          embedding_dim=config.embedding_dim, normalize=config.normalize,
+                          image_size=config.image_size)
+    return SoftmaxClassifier(encoder, num_classes) if config.loss == "softmax" else encoder
+
+
+def _resume_state(path: Path, config: TrainConfig) -> dict[str, Any]:
+    checkpoint = read_checkpoint(path)
+    stored = TrainConfig.from_dict(checkpoint["config"]).recipe()
+    differ = {name: (stored[name], value) for name, value in config.recipe().items() if stored.get(name) != value}
+    if differ:
+        detail = ", ".join(f"{name} {old!r} there, {new!r} now" for name, (old, new) in differ.items())
+        raise ValueError(f"{path} was trained with another recipe ({detail}); resume with its own settings, "
+                         f"or train into another file.")
+    if not checkpoint.get("resume"):
+        raise ValueError(f"{path} holds no training state to resume from (an exported encoder?); train anew.")
+    return checkpoint["resume"]
+
+
+def train_encoder(
+    config: TrainConfig,
+    train_set: LabelledImages,
+    validation: Validation | None = None,
+    checkpoint_path: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+) -> tuple[nn.Module, History]:
+    """Train a :class:`~siamese_tutorial.models.ConvEncoder` with the recipe ``config``.
+
+    P x K batches (Hermans et al., 2017) over ``train_set`` (plus its rotations as new classes if
+    ``config.rotations``), drawn and distorted on the device (:class:`~siamese_tutorial.data.PKBatches`),
+    Adam, and a cosine learning-rate schedule from ``config.lr`` down to 0 over ``config.steps``; the
+    step kept is the best on ``validation``. With ``loss="softmax"`` the encoder is trained inside a
+    :class:`~siamese_tutorial.models.SoftmaxClassifier` over the training classes, on the same batches.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The recipe.
+    train_set : LabelledImages
+        Training images ``(N, C, S, S)`` with ``S == config.image_size``.
+    validation : Validation, optional
+        The score the kept step is chosen on.
+    checkpoint_path : str or Path, optional
+        Where the checkpoint goes (every ``config.validate_every`` steps, at the end, and on Ctrl-C).
+    resume : bool
+        Continue the training saved in ``checkpoint_path``: its weights, optimizer, schedule and random
+        streams, so that on the CPU the result equals an uninterrupted run's.
+    progress : bool
+        Show a progress bar.
+    callbacks : sequence of Callback
+        More hooks for the :class:`~siamese_tutorial.training.Trainer`.
+
+    Returns
+    -------
+    encoder : nn.Module
+        The trained encoder (the best validated one when ``validation`` is given).
+    history : History
+        Training curves.
+    """
+    if train_set.image_size != config.image_size:
+        raise ValueError(
+            f"config.image_size is {config.image_size} but the training images have shape "
+            f"{tuple(train_set.images.shape)}; load them at image_size={config.image_size}"
+        )
+    if resume and checkpoint_path is None:
+        raise ValueError("resume=True needs the checkpoint_path to resume from")
+    device = resolve_device(config.device)
+    state = _resume_state(Path(checkpoint_path), config) if resume else None
+    seed_everything(config.seed)
+    data = with_rotations(train_set) if config.rotations else train_set
+    batches = PKBatches(data, config.p, config.k, seed=config.seed, augment=config.augment,
+                        group_batches=config.group_batches, device=device)
+    model = build_model(config, data.images.shape[1], data.num_classes)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)
+    hooks: list[Callback] = [ProgressBar()] if progress else []
+    if validation is not None:
+        hooks.append(ModelSelection(validation, config.validate_every))
+    if checkpoint_path is not None:
+        hooks.append(Checkpoint(checkpoint_path, config.to_dict(), config.validate_every))
+    trainer = Trainer(model, make_objective(config.loss, config.margin, config.squared), optimizer, scheduler,
+                      device, config.log_every, [*hooks, *callbacks])
+    if state is not None:
+        trainer.load_state_dict(state)
+    history = trainer.fit(batches, config.steps)
+    return encoder_of(model), history
+
+
+# ----------------------------------------------------------------------------------------------
+# Cards: how a checkpoint was made
+# ----------------------------------------------------------------------------------------------
+
+
+def card_path(checkpoint: str | Path) -> Path:
+    """The card beside a checkpoint: ``runs/m.pt`` -> ``runs/m.json`` (checkpoints end in ``.pt``)."""
+    checkpoint = Path(checkpoint)
+    if checkpoint.suffix != ".pt":
+        raise ValueError(f"a checkpoint's name must end in .pt (its card goes beside it as .json); got {checkpoint}")
+    return checkpoint.with_suffix(".json")
+
+
+def machine_description(device: str | torch.device | None = None) -> str:
+    """The processor (or GPU), its core count, torch's threads and version: where a time was measured."""
+    if resolve_device(device).type == "cuda":
+        chip = torch.cuda.get_device_name()
+    else:
+        cpuinfo = Path("/proc/cpuinfo")
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")] if cpuinfo.exists() else []
+        chip = (f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                f"{torch.get_num_threads()} torch threads")
+    return f"{chip}, torch {torch.__version__}"
+
+
+def make_card(
+    command: str,
+    config: TrainConfig,
+    checkpoint_path: str | Path,
+    history: History,
+    validation: Validation | None,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """What a finished training records beside its checkpoint (``card_path``): the command, the settings,
+    the machine and time, the data, the validation score of the kept step, and the checkpoint's SHA-256,
+    so that a card is never taken for another checkpoint's."""
+    best = history.best_validation
+    return {
+        "command": command,
+        "config": config.to_dict(),
+        "data": data,
+        "steps_trained": history.step[-1],
+        "training_minutes": round(history.seconds[-1] / 60, 2),
+        "machine": machine_description(config.device),
+        "validation": None if validation is None or best is None else {
+            "accuracy": best[1], "step_kept": best[0], "episodes": validation.episodes,
+            "task": validation.describe(),
+        },
+        "checkpoint_sha256": sha256_file(checkpoint_path),
+    }

@@ -1,0 +1,149 @@
+"""Run every chapter in a real JupyterLab, as a reader would, and take screenshots (not part of CI).
+
+    make venv                                                     # the project's environment
+    python3 -m venv .venv-check && .venv-check/bin/pip install selenium
+    apt-get install chromium chromium-driver                      # Debian's headless browser
+    .venv-check/bin/python tools/check_jupyterlab.py [CHAPTER ...]
+
+Starts JupyterLab from the project's `.venv` on a free local port, opens each chapter in headless
+Chromium, runs it with Run > Run All Cells, waits until every cell has run, and checks what a
+reader sees: no error output, MyST rendered by jupyterlab-myst (exercise solutions folded, no raw
+`{cite}` roles or ``` fences left), and a progress bar in the long cells. Screenshots go to
+`_build/jupyterlab-check/`; read them. Exit status 1 if a check fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "_build" / "jupyterlab-check"
+RUN_ALL_TIMEOUT = 1800
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def reader_copy() -> Path:
+    """A copy of book/ (JupyterLab autosaves what it runs: never into the repository's notebooks), with
+    the benchmark results the chapters read beside it, as in the repository."""
+    folder = Path(tempfile.mkdtemp(prefix="jupyterlab-check-"))
+    shutil.copytree(ROOT / "book", folder / "book")
+    (folder / "benchmarks").symlink_to(ROOT / "benchmarks")
+    return folder / "book"
+
+
+def start_lab(port: int, token: str, book: Path) -> subprocess.Popen:
+    command = [str(ROOT / ".venv" / "bin" / "jupyter"), "lab", "--no-browser", f"--port={port}",
+               "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={book}"]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    env.pop("TQDM_DISABLE", None)  # readers see progress bars
+    lab = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=open(OUT / "jupyterlab.log", "w"))
+    for _ in range(120):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return lab
+        except OSError:
+            time.sleep(1)
+    raise SystemExit("JupyterLab did not start; see _build/jupyterlab-check/jupyterlab.log")
+
+
+def browser() -> webdriver.Chrome:
+    options = Options()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,1000", f"--user-data-dir={OUT / 'chromium-profile'}"):
+        options.add_argument(flag)
+    options.binary_location = "/usr/bin/chromium"
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def click_menu(driver: webdriver.Chrome, menu: str, item: str) -> None:
+    for label in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel"):
+        if label.text == menu:
+            label.click()
+            break
+    time.sleep(0.5)
+    for label in driver.find_elements(By.CSS_SELECTOR, ".lm-Menu-itemLabel"):
+        if label.text == item:
+            label.click()
+            return
+    raise RuntimeError(f"no menu item {menu} > {item}")
+
+
+def check_chapter(driver: webdriver.Chrome, port: int, token: str, chapter: str) -> list[str]:
+    problems = []
+    driver.get(f"http://127.0.0.1:{port}/lab/tree/{chapter}.ipynb?token={token}")
+    time.sleep(15)  # JupyterLab loads, the kernel starts
+    driver.save_screenshot(str(OUT / f"{chapter}-0-opened.png"))
+    click_menu(driver, "Run", "Run All Cells")
+    start, saw_progress = time.time(), False
+    while time.time() - start < RUN_ALL_TIMEOUT:
+        time.sleep(5)
+        prompts = [p.text for p in driver.find_elements(By.CSS_SELECTOR, ".jp-InputPrompt")]
+        saw_progress |= bool(driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output progress, .widget-progress"))
+        if prompts and not any("*" in p for p in prompts) and all(re.search(r"\[\d+\]", p) for p in prompts
+                                                                  if p.strip() and p.strip() != "[ ]:"):
+            break
+    else:
+        problems.append(f"{chapter}: still running after {RUN_ALL_TIMEOUT} s")
+    seconds = time.time() - start
+    page = driver.find_element(By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden)")
+    text = page.text
+    if "Traceback" in text or driver.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.error']"):
+        problems.append(f"{chapter}: an error output")
+    if re.search(r"\{cite(:t)?\}`", text) or "```{admonition}" in text:
+        problems.append(f"{chapter}: raw MyST markup shown (is jupyterlab-myst installed?)")
+    solutions = driver.find_elements(By.CSS_SELECTOR, "details")
+    if "Solution" in text and not solutions:
+        problems.append(f"{chapter}: exercise solutions are not folded")
+    if any(d.get_attribute("open") for d in solutions):
+        problems.append(f"{chapter}: a solution is unfolded")
+    cells = driver.find_elements(By.CSS_SELECTOR, ".jp-Cell")
+    for i, index in enumerate(sorted({0, len(cells) // 3, 2 * len(cells) // 3, len(cells) - 1})):
+        driver.execute_script("arguments[0].scrollIntoView(true);", cells[index])
+        time.sleep(1)
+        driver.save_screenshot(str(OUT / f"{chapter}-{i + 1}.png"))
+    print(f"{chapter}: ran in {seconds:.0f} s; {len(solutions)} folded solutions; progress bar seen: {saw_progress}; "
+          f"{'ok' if not problems else '; '.join(problems)}", flush=True)
+    return problems
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    chapters = sys.argv[1:] or sorted(p.stem for p in (ROOT / "book").glob("*.ipynb"))
+    port, token = free_port(), secrets.token_hex(16)
+    lab = start_lab(port, token, reader_copy())
+    driver = browser()
+    problems = []
+    try:
+        for chapter in chapters:
+            problems += check_chapter(driver, port, token, chapter)
+    finally:
+        driver.quit()
+        lab.terminate()
+    print("\n".join(problems) or "every chapter ran, and looks as it should")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
