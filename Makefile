@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export TQDM_DISABLE := 1
 STAMP := $(VENV)/.installed
 
-.PHONY: venv data book test benchmarks curve clean
+.PHONY: venv data book test benchmarks experiments clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,10 +43,13 @@ test: data
 benchmarks: data
 	$(BIN)/python benchmarks/run.py
 
-# Accuracy against training time (5, 10, 30, 60 minutes) of the triplet and the contrastive recipe:
-# trains what runs/curve/ lacks (about 105 minutes on 2 cores), scores it; writes benchmarks/curve.json.
-curve: data
-	$(BIN)/python benchmarks/curve.py
+# The recipe search, the recipe's seeds, the softmax classifier, the contrastive recipe and the
+# budget curve: trains what runs/experiments/ lacks (resuming what stopped; hours of CPU), then scores
+# it on validation (benchmarks/experiments.json). The 20 official runs are scored by hand, once per
+# final recipe: python benchmarks/experiments.py runs NAME --shifts S.
+experiments: data
+	$(BIN)/python benchmarks/experiments.py train $$($(BIN)/python benchmarks/experiments.py list | cut -d' ' -f1)
+	$(BIN)/python benchmarks/experiments.py score $$($(BIN)/python benchmarks/experiments.py list | cut -d' ' -f1)
 
 clean:
 	rm -rf _build .pytest_cache .jupyter_cache

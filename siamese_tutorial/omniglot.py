@@ -356,12 +356,14 @@ def _to_tensor(bits: np.ndarray, image_size: int) -> Tensor:
     """Bit-packed (N, 105, 14) arrays to float32 (N, 1, S, S) images, ink = 1, area-averaged."""
     if isinstance(image_size, bool) or not isinstance(image_size, int) or not 4 <= image_size <= ORIGINAL_SIZE:
         raise ValueError(f"image_size must be an int between 4 and {ORIGINAL_SIZE}, got {image_size!r}.")
-    ink = np.unpackbits(bits, axis=-1, count=ORIGINAL_SIZE)
-    images = torch.from_numpy(ink).to(torch.float32).unsqueeze(1)
-    if image_size == ORIGINAL_SIZE:
-        return images
-    # Area averaging keeps thin strokes visible; chunks bound the memory of the full-size floats.
-    return torch.cat([F.adaptive_avg_pool2d(chunk, image_size) for chunk in images.split(2048)])
+    # Unpacked and averaged a chunk at a time: all 19,280 background images at full size in float32
+    # would take 850 MB, more than a small machine (or Binder's 2 GB) can spare beside the rest.
+    chunks = []
+    for start in range(0, len(bits), 1024):
+        ink = np.unpackbits(bits[start:start + 1024], axis=-1, count=ORIGINAL_SIZE)
+        images = torch.from_numpy(ink).to(torch.float32).unsqueeze(1)
+        chunks.append(images if image_size == ORIGINAL_SIZE else F.adaptive_avg_pool2d(images, image_size))
+    return torch.cat(chunks)
 
 
 # ----------------------------------------------------------------------------- the data sets

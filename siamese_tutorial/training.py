@@ -21,6 +21,7 @@ are read once every ``log_every`` steps, which is also when NaN or infinite valu
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -538,10 +539,15 @@ class Trainer:
 
 
 class ProgressBar(Callback):
-    """A tqdm progress bar (a widget in a notebook), with the loss and the active fraction at log steps."""
+    """A tqdm progress bar (a widget in a notebook), with the loss and the active fraction at log steps.
+
+    ``TQDM_DISABLE=1`` in the environment hides it, in a notebook too (tqdm's own notebook bar ignores
+    that variable): the book's build and its tests set it, a reader at a notebook sees the bar.
+    """
 
     def on_train_start(self, trainer: Trainer) -> None:
-        self.bar = tqdm(total=trainer.steps, initial=trainer.step, desc="training", unit="step")
+        hidden = os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+        self.bar = tqdm(total=trainer.steps, initial=trainer.step, desc="training", unit="step", disable=hidden)
 
     def on_step_end(self, trainer: Trainer) -> None:
         self.bar.update(1)
