@@ -522,8 +522,10 @@ def plot_accuracy_by_budget(
     Parameters
     ----------
     rows : sequence of dict
-        One per trained run, with ``recipe``, ``budget_minutes``, ``runs_accuracy`` (on the 20 official
-        runs) and ``validation_accuracy`` (in [0, 1]); runs of one recipe and budget are seeds.
+        One per trained run and budget, with ``recipe``, ``budget_minutes``, ``runs_accuracy`` (on the
+        20 official runs, in [0, 1], or None where the runs were not scored, e.g. a validation taken
+        along the way of a longer schedule) and ``validation_accuracy`` (in [0, 1]); rows of one recipe
+        and budget are seeds.
     published : dict of str to float
         Reference accuracies drawn as horizontal lines.
     ax : Axes, optional
@@ -540,11 +542,14 @@ def plot_accuracy_by_budget(
                          f"{'missing ' + str(missing) if missing else 'got no rows'}.")
     ax = _new_axes(ax, figsize=(9.0, 4.5))
     for colour, recipe in zip(sns.color_palette(), sorted({row["recipe"] for row in rows})):
-        budgets = sorted({row["budget_minutes"] for row in rows if row["recipe"] == recipe})
         for key, marker, style, what in (("runs_accuracy", "o", "-", "20 official runs"),
                                          ("validation_accuracy", "s", "--", "validation episodes")):
-            seeds = [100 * np.array([row[key] for row in rows if row["recipe"] == recipe
-                                     and row["budget_minutes"] == budget]) for budget in budgets]
+            scored = [row for row in rows if row["recipe"] == recipe and row[key] is not None]
+            budgets = sorted({row["budget_minutes"] for row in scored})
+            if not budgets:
+                continue
+            seeds = [100 * np.array([row[key] for row in scored if row["budget_minutes"] == budget])
+                     for budget in budgets]
             mean = np.array([values.mean() for values in seeds])
             spread = [mean - [values.min() for values in seeds], [values.max() for values in seeds] - mean]
             ax.errorbar(budgets, mean, yerr=spread, marker=marker, ls=style, color=colour, capsize=3,
@@ -555,7 +560,9 @@ def plot_accuracy_by_budget(
                     va="bottom", color="dimgrey")
     budgets = sorted({row["budget_minutes"] for row in rows})
     ax.set_xscale("log")
-    ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
+    ticks = [b for b in (1, 2, 5, 10, 20, 30, 60, 120, 240) if budgets[0] <= b <= budgets[-1]]
+    ticks = sorted(set(ticks) | {budgets[0], budgets[-1]})
+    ax.set_xticks(ticks, [f"{b:.2g}" for b in ticks])
     ax.minorticks_off()
     ax.set(xlabel="training budget (minutes, log scale)", ylabel="accuracy (%)",
            title="One-shot accuracy against training budget")

@@ -269,6 +269,11 @@ def test_plot_accuracy_by_budget_draws_the_seed_mean_and_spread():
     np.testing.assert_allclose(segments[1][:, 1], [96.0, 98.0])
     np.testing.assert_allclose(ax.containers[1].lines[0].get_ydata(), [80.0, 87.0])
     assert ax.texts[0].get_text() == "people"
+    # validations along the way of a schedule have no runs score: they draw only the validation line
+    rows += [{"recipe": "triplet", "budget_minutes": 2, "runs_accuracy": None, "validation_accuracy": 0.6}]
+    ax = plot_accuracy_by_budget(rows)
+    np.testing.assert_allclose(ax.containers[0].lines[0].get_xydata(), [[5, 90.0], [30, 97.0]])
+    np.testing.assert_allclose(ax.containers[1].lines[0].get_ydata(), [60.0, 80.0, 87.0])
     with pytest.raises(ValueError, match=r"missing \['runs_accuracy'\]"):
         plot_accuracy_by_budget([{"recipe": "x", "budget_minutes": 5, "validation_accuracy": 0.5}])
     with pytest.raises(ValueError, match="got no rows"):
