@@ -44,7 +44,7 @@ benchmarks: data
 	$(BIN)/python benchmarks/run.py
 
 # The recipe search, the recipe's seeds, the softmax classifier, the contrastive recipe and the
-# budget curve: trains what runs/experiments/ lacks (resuming what stopped; hours of CPU), then scores
+# long run: trains what runs/experiments/ lacks (resuming what stopped; hours of CPU), then scores
 # it on validation (benchmarks/experiments.json). The 20 official runs are scored by hand, once per
 # final recipe: python benchmarks/experiments.py runs NAME --shifts S.
 experiments: data

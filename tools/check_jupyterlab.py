@@ -33,6 +33,8 @@ from selenium.webdriver.common.by import By
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "_build" / "jupyterlab-check"
 RUN_ALL_TIMEOUT = 1800
+# tqdm's notebook bar: an ipywidgets box in a cell's output (text/plain "HBox(...)" if widgets fail)
+PROGRESS = ".jp-OutputArea-output .jupyter-widgets, .jp-OutputArea-output progress"
 
 
 def free_port() -> int:
@@ -100,7 +102,7 @@ def check_chapter(driver: webdriver.Chrome, port: int, token: str, chapter: str)
     while time.time() - start < RUN_ALL_TIMEOUT:
         time.sleep(5)
         prompts = [p.text for p in driver.find_elements(By.CSS_SELECTOR, ".jp-InputPrompt")]
-        saw_progress |= bool(driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output progress, .widget-progress"))
+        saw_progress |= bool(driver.find_elements(By.CSS_SELECTOR, PROGRESS))
         if prompts and not any("*" in p for p in prompts) and all(re.search(r"\[\d+\]", p) for p in prompts
                                                                   if p.strip() and p.strip() != "[ ]:"):
             break
@@ -123,6 +125,13 @@ def check_chapter(driver: webdriver.Chrome, port: int, token: str, chapter: str)
         driver.execute_script("arguments[0].scrollIntoView(true);", cells[index])
         time.sleep(1)
         driver.save_screenshot(str(OUT / f"{chapter}-{i + 1}.png"))
+    bars = driver.find_elements(By.CSS_SELECTOR, PROGRESS)
+    if bars:  # the first progress bar as a reader sees it after the run
+        driver.execute_script("arguments[0].scrollIntoView(true);", bars[0])
+        time.sleep(1)
+        driver.save_screenshot(str(OUT / f"{chapter}-progress.png"))
+    if "HBox(children" in text:
+        problems.append(f"{chapter}: a progress bar shown as text (are ipywidgets installed in the kernel?)")
     print(f"{chapter}: ran in {seconds:.0f} s; {len(solutions)} folded solutions; progress bar seen: {saw_progress}; "
           f"{'ok' if not problems else '; '.join(problems)}", flush=True)
     return problems
