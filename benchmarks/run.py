@@ -27,6 +27,7 @@ from pytorch_metric_learning import distances, losses, miners, reducers
 
 from siamese_tutorial.data import PKBatches, with_rotations
 from siamese_tutorial.evaluation import one_shot_accuracy
+from siamese_tutorial.files import atomic_write, read_json, write_json
 from siamese_tutorial.losses import (batch_all_triplet_loss, batch_contrastive_loss, batch_hard_triplet_loss,
                                      semi_hard_triplet_loss)
 from siamese_tutorial.models import ConvEncoder
@@ -222,13 +223,13 @@ print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).
 
 
 def bench_chapters() -> dict:
-    """Wall time and peak memory to execute each notebook of the book, each in a fresh process.
+    """Wall time and peak memory to execute each chapter of the book, each in a fresh process.
 
     The peak is the largest resident set of the kernel or of any process it started (Linux reports
     it in KiB): what a reader's machine, or Binder's 2 GB, must hold.
     """
     results = {}
-    for path in sorted((HERE.parent / "book").glob("*.ipynb")):
+    for path in sorted((HERE.parent / "book").glob("[0-9]*.ipynb")):  # the chapters; the introduction reads these results
         done = subprocess.run([sys.executable, "-c", CHAPTER, str(path), str(path.parent)], capture_output=True,
                               text=True, check=True, env={**os.environ, "TQDM_DISABLE": "1"})
         seconds, peak_kib = done.stdout.split()
@@ -264,7 +265,8 @@ def write_markdown(results: dict) -> None:
         lines += ["| notebook | seconds | peak memory (MiB) |", "| --- | ---: | ---: |"]
         lines += [f"| {name} | {c['seconds']:.0f} | {c['peak_memory_mib']:.0f} |" for name, c in results["chapters"].items()]
         lines.append("")
-    (HERE / "RESULTS.md").write_text("\n".join(lines))
+    text = "\n".join(lines)
+    atomic_write(HERE / "RESULTS.md", lambda file: file.write(text.encode()))
 
 
 def main() -> None:
@@ -282,7 +284,7 @@ def main() -> None:
         "chapters": bench_chapters,
     }
     path = HERE / "results.json"
-    results = json.loads(path.read_text()) if path.exists() else {}
+    results = read_json(path, "earlier benchmark results") if path.exists() else {}
     results.update({"machine": machine_description("cpu"), "date": time.strftime("%Y-%m-%d")})
     for name in args.only or parts:
         print(f"== {name} ({args.device})", flush=True)
@@ -291,7 +293,7 @@ def main() -> None:
             results.setdefault(name, {})[args.device] = value
         else:
             results[name] = value
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(path, results)
     write_markdown(results)
     print(f"written {path} and {HERE / 'RESULTS.md'}")
 

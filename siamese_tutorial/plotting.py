@@ -554,9 +554,10 @@ def plot_accuracy_by_budget(
             spread = [mean - [values.min() for values in seeds], [values.max() for values in seeds] - mean]
             ax.errorbar(budgets, mean, yerr=spread, marker=marker, ls=style, color=colour, capsize=3,
                         alpha=1.0 if key == "runs_accuracy" else 0.6, label=f"{recipe}: {what}")
-    for (name, accuracy), ls in zip(published.items(), (":", "-.", "--")):
+    # labels alternate between the left and the middle, so that close levels (people, BPL) stay legible
+    for (name, accuracy), ls, x in zip(published.items(), (":", "-.", "--"), (0.01, 0.01, 0.45)):
         ax.axhline(100 * accuracy, color="grey", ls=ls, lw=1)
-        ax.annotate(name, (0.01, 100 * accuracy), xycoords=("axes fraction", "data"), fontsize="x-small",
+        ax.annotate(name, (x, 100 * accuracy), xycoords=("axes fraction", "data"), fontsize="x-small",
                     va="bottom", color="dimgrey")
     budgets = sorted({row["budget_minutes"] for row in rows})
     ax.set_xscale("log")

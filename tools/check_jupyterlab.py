@@ -127,7 +127,7 @@ def check_chapter(driver: webdriver.Chrome, port: int, token: str, chapter: str)
         driver.save_screenshot(str(OUT / f"{chapter}-{i + 1}.png"))
     bars = driver.find_elements(By.CSS_SELECTOR, PROGRESS)
     if bars:  # the first progress bar as a reader sees it after the run
-        driver.execute_script("arguments[0].scrollIntoView(true);", bars[0])
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", bars[0])
         time.sleep(1)
         driver.save_screenshot(str(OUT / f"{chapter}-progress.png"))
     if "HBox(children" in text:
