@@ -27,7 +27,7 @@ from pytorch_metric_learning import distances, losses, miners, reducers
 
 from siamese_tutorial.data import PKBatches, with_rotations
 from siamese_tutorial.evaluation import one_shot_accuracy
-from siamese_tutorial.files import atomic_write, read_json, write_json
+from siamese_tutorial.files import read_json, write_json, write_text
 from siamese_tutorial.losses import (batch_all_triplet_loss, batch_contrastive_loss, batch_hard_triplet_loss,
                                      semi_hard_triplet_loss)
 from siamese_tutorial.models import ConvEncoder
@@ -265,8 +265,7 @@ def write_markdown(results: dict) -> None:
         lines += ["| notebook | seconds | peak memory (MiB) |", "| --- | ---: | ---: |"]
         lines += [f"| {name} | {c['seconds']:.0f} | {c['peak_memory_mib']:.0f} |" for name, c in results["chapters"].items()]
         lines.append("")
-    text = "\n".join(lines)
-    atomic_write(HERE / "RESULTS.md", lambda file: file.write(text.encode()))
+    write_text(HERE / "RESULTS.md", "\n".join(lines))
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["atomic_write", "write_json", "read_json", "sha256_file", "check_writable_file"]
+__all__ = ["atomic_write", "write_text", "write_json", "read_json", "sha256_file", "check_writable_file"]
 
 _PART = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.part")
 
@@ -72,10 +72,14 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
             os.remove(tmp_name)
 
 
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) atomically: the old file, if any, stays until the new one is complete."""
+    atomic_write(path, lambda file: file.write(text.encode()))
+
+
 def write_json(path: str | Path, content: Any) -> None:
     """Write ``content`` as indented JSON, atomically; non-finite numbers are refused, not written as NaN."""
-    text = json.dumps(content, indent=2, allow_nan=False) + "\n"
-    atomic_write(path, lambda file: file.write(text.encode()))
+    write_text(path, json.dumps(content, indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path: str | Path, what: str) -> Any:
