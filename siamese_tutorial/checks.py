@@ -10,7 +10,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["check_positive", "check_number", "check_finite", "check_identifier", "as_numpy"]
+__all__ = [
+    "check_positive",
+    "check_number",
+    "check_finite",
+    "check_identifier",
+    "as_numpy",
+    "as_labels",
+    "default_device",
+    "resolve_device",
+]
 
 
 def check_positive(**values: int) -> None:
@@ -58,3 +67,42 @@ def check_identifier(name: str, what: str) -> str:
 def as_numpy(x: Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
     """A tensor (even one that requires grad, or on a GPU), array or list as a NumPy array."""
     return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
+
+
+def as_labels(labels: Tensor | np.ndarray | Sequence[int], device: str | torch.device | None = None) -> Tensor:
+    """Class labels as a tensor: a tensor as it is, a NumPy array or a list of numbers converted (onto
+    ``device`` if given, e.g. the embeddings' device), anything else refused in one line."""
+    if isinstance(labels, Tensor):
+        return labels
+    try:
+        array = np.asarray(labels)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{array.dtype} values")
+        return torch.as_tensor(array, device=device)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"labels must be class indices: a tensor, a NumPy array or a list of integers; got a "
+                         f"{type(labels).__name__} ({error})") from None
+
+
+def default_device() -> torch.device:
+    """The GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a ``torch.device`` that works here (None: :func:`default_device`), or a clear ``ValueError``."""
+    if device is None:
+        return default_device()
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{device!r} is not a device; use 'cpu', 'cuda' or 'cuda:N'.") from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
+        "mps": torch.backends.mps.is_available(),
+    }.get(device.type, False)
+    if not available:
+        raise ValueError(f"device {str(device)!r} is not available on this machine; use 'cpu'"
+                         + (" or 'cuda'" if torch.cuda.is_available() else "") + ".")
+    return device

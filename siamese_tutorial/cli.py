@@ -31,10 +31,10 @@ import torch
 
 from . import __version__
 from .checks import check_identifier
-from .data import load_image_folder, load_images
+from .data import INK_POLARITIES, load_image_folder, load_images
 from .gallery import UNKNOWN, Gallery, calibrate_open_set
 from .evaluation import one_shot_accuracy
-from .files import check_writable_file, sha256_file, write_json
+from .files import absolute, check_writable_file, file_lock, sha256_file, write_json, write_together
 from .models import encoder_of
 from .omniglot import (
     SPLITS,
@@ -46,7 +46,16 @@ from .omniglot import (
     prepare,
 )
 from .pretrained import PRETRAINED_DIR, available_pretrained, load_pretrained, read_card
-from .recipe import TrainConfig, Validation, card_path, load_training_data, make_card, reading, train_encoder
+from .recipe import (
+    TrainConfig,
+    Validation,
+    card_path,
+    fit_batch,
+    load_training_data,
+    make_card,
+    reading,
+    train_encoder,
+)
 from .training import load_checkpoint, read_checkpoint, resolve_device, save_checkpoint
 
 __all__ = ["build_parser", "main"]
@@ -138,7 +147,16 @@ def _interrupt(signum: int, frame: Any) -> None:
 def _train(args: argparse.Namespace) -> int:
     out: Path = args.out
     card = card_path(out)  # refuses names that do not end in .pt: the card must never overwrite the weights
+    check_writable_file(out, "--out")
+    # Held for the whole training: a second `train --out` of the same file is refused, never both "saved".
+    with file_lock(out, "--out", wait=False):
+        return _train_into(args, out, card)
+
+
+def _train_into(args: argparse.Namespace, out: Path, card: Path) -> int:
+    """``train``, while holding the lock of ``out``."""
     settings = _explicit_settings(args)
+    adapt_p = "p" not in settings and not args.resume  # a small folder: fewer classes per batch, said
     if args.resume:
         if not out.is_file():
             raise FileNotFoundError(f"--resume: there is no checkpoint at {out} to continue; train without --resume.")
@@ -147,13 +165,19 @@ def _train(args: argparse.Namespace) -> int:
         raise ValueError(f"{out} exists: continue it with --resume, replace it with --overwrite, "
                          f"or choose another --out.")
     config = TrainConfig.from_dict(settings)
-    check_writable_file(out, "--out")
     resolve_device(config.device)
     if args.overwrite and not args.resume:
         card.unlink(missing_ok=True)  # an old card must never sit beside new weights
+    train_set, validation_set, record = load_training_data(config, args.data_dir, check_batch=False)
+    config, note = fit_batch(config, train_set, validation_set.num_classes, adapt=adapt_p)
     print("command:", _command(config, out), flush=True)
-    train_set, validation_set, record = load_training_data(config, args.data_dir)
+    if note is not None:
+        print(note, flush=True)
     validation = Validation(validation_set, episodes=config.validation_episodes)
+    if validation.n_way < Validation.n_way:
+        print(f"note: validation episodes are {validation.n_way}-way, not {Validation.n_way}-way: the "
+              f"{validation_set.num_classes} held-out classes allow no more (add classes, or raise "
+              f"--validation-fraction)", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's "stop" saves the state, as Ctrl-C does
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
     try:
@@ -202,13 +226,20 @@ def _runs_report(result) -> dict[str, Any]:
             "ci95": list(result.confidence_interval), "per_run": dict(zip(result.run_names, result.run_accuracies))}
 
 
-def _validation_report(model, image_size: int, episodes: int, shifts: int, data_dir: Path | None) -> dict[str, Any]:
-    dataset = load_validation_set(image_size, data_dir)
+def _validation_report(model, image_size: int, episodes: int, shifts: int, data_dir: Path | None,
+                       card: dict[str, Any]) -> dict[str, Any]:
+    """Validation episodes of the classes the model was validated on: Omniglot's 10 alphabets, or its folder's."""
+    if card["config"].get("data") is None:
+        dataset, source, styles = load_validation_set(image_size, data_dir), "Omniglot's 10 validation alphabets", \
+            ("runs", "random")
+    else:  # a model trained on a folder is scored on the classes it held out there, not on Omniglot
+        dataset, source = _calibration_set(card, image_size, None, data_dir)
+        styles = ("random",)  # a folder does not say who drew each picture
     report = {}
-    for style in ("runs", "random"):
+    for style in styles:
         validation = Validation(dataset, episodes=episodes, style=style, shifts=shifts)
         result = validation.result(model)
-        print(f"validation, {validation.describe()}:\n{result.summary(per_run=False)}")
+        print(f"validation on {source}, {validation.describe()}:\n{result.summary(per_run=False)}")
         report[style] = {"accuracy": result.accuracy, "ci95": list(result.confidence_interval), "task": validation.describe()}
     return report
 
@@ -218,13 +249,16 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError("say what to evaluate on: --runs (the 20 official runs), --validation, or both.")
     if args.json is not None:
         check_writable_file(args.json, "--json")
-    model, image_size, _ = _load_model(args.model)
+    model, image_size, card = _load_model(args.model)
     _check_shifts(args.shifts, image_size)
     report: dict[str, Any] = {"model": args.model, "shifts": args.shifts}
     if args.validation:
-        report["validation"] = _validation_report(model, image_size, args.episodes, args.shifts, args.data_dir)
+        report["validation"] = _validation_report(model, image_size, args.episodes, args.shifts, args.data_dir, card)
     if args.runs:
         result = one_shot_accuracy(model, load_one_shot_runs(image_size, args.data_dir), shifts=args.shifts)
+        if card["config"].get("data") is not None:
+            print(f"note: {args.model} was trained on {card['config']['data']}, not on Omniglot; the runs are "
+                  f"Omniglot's characters")
         print("the 20 official runs of 20-way within-alphabet one-shot classification (Lake et al. 2015)")
         print(result.summary(per_run=True))
         report["runs"] = _runs_report(result)
@@ -253,19 +287,26 @@ def _export(args: argparse.Namespace) -> int:
     if card["checkpoint_sha256"] != sha256_file(args.checkpoint):
         raise ValueError(f"{card_file} does not belong to {args.checkpoint} (the SHA-256 it records differs): the "
                          f"checkpoint was replaced after the card was written. Finish its training, or train again.")
+    check_writable_file(Path(folder) / f"{name}.pt", "--to")  # before scoring, not after
     model, checkpoint = load_checkpoint(args.checkpoint)
     image_size = encoder_of(model).image_size
     _check_shifts(args.shifts, image_size)
     card["validation"]["shifts"] = args.shifts
     card["validation"]["with_shifts"] = _validation_report(model, image_size, card["validation"]["episodes"],
-                                                           args.shifts, args.data_dir)
+                                                           args.shifts, args.data_dir, card)
     result = one_shot_accuracy(model, load_one_shot_runs(image_size, args.data_dir), shifts=args.shifts)
     card["runs"] = {**_runs_report(result), "shifts": args.shifts}
     target = Path(folder) / f"{name}.pt"
-    save_checkpoint(target, model, checkpoint["config"], checkpoint["history"], checkpoint["selected"],
-                    steps_trained=checkpoint["steps_trained"], complete=True)  # without the training state
-    card["checkpoint_sha256"] = sha256_file(target)
-    write_json(Path(folder) / f"{name}.json", card)
+
+    def write_weights(temporary: Path) -> None:
+        save_checkpoint(temporary, model, checkpoint["config"], checkpoint["history"], checkpoint["selected"],
+                        steps_trained=checkpoint["steps_trained"], complete=True)  # without the training state
+        card["checkpoint_sha256"] = sha256_file(temporary)
+
+    # Both or neither: weights without their card (a full disk) would be neither shipped nor replaceable cleanly;
+    # and one export at a time, so that two exports under one name never leave one's weights with the other's card.
+    with file_lock(target, "the export"):
+        write_together([(target, write_weights), (card_path(target), lambda temporary: write_json(temporary, card))])
     print(result.summary(per_run=True))
     print(f"shipped as {name}: {target}")
     return 0
@@ -288,47 +329,121 @@ def _calibration_set(card: dict[str, Any], image_size: int, folder: Path | None,
         raise ValueError("the model's card does not say which classes it held out; give --calibrate FOLDER, a folder "
                          "of classes the model was not trained on.")
     config = card["config"]
-    everything = load_image_folder(config["data"], image_size, settings["grayscale"], config["groups"],
-                                   settings["invert"])
+    # The folder as `train` recorded it, absolute (its config holds it as typed, maybe relative to another folder);
+    # as typed if it has moved since.
+    where = card.get("data", {}).get("folder")
+    where = where if where is not None and Path(where).is_dir() else config["data"]
+    everything = load_image_folder(where, image_size, settings["grayscale"], config["groups"],
+                                   settings["invert"], settings.get("ink"))
     keep = torch.tensor([name in names for name in everything.class_names])
     return everything.select_classes(keep.nonzero().flatten()), f"{len(names)} held-out classes of {config['data']}"
 
 
-def _open_gallery(args: argparse.Namespace) -> tuple[Gallery, int, dict[str, bool]]:
+def _model_key(name_or_path: str) -> str:
+    """How a gallery records its model: a checkpoint's absolute path (it works from any folder), or a shipped name."""
+    return str(absolute(name_or_path)) if Path(name_or_path).is_file() else name_or_path
+
+
+def _open_gallery(args: argparse.Namespace) -> tuple[Gallery, int, dict[str, Any]]:
     """The gallery of ``args.gallery`` with its encoder, the encoder's image size and how to read pictures."""
+    if args.gallery.is_dir():
+        raise ValueError(f"{args.gallery} is a folder, not a gallery file; give the gallery's file, e.g. "
+                         f"{args.gallery / 'gallery.pt'}.")
     if not args.gallery.is_file():
         raise FileNotFoundError(f"no gallery at {args.gallery}; create it with `enrol --model MODEL {args.gallery} ...`.")
     meta = Gallery.read_meta(args.gallery)
-    model, image_size, _ = _load_model(meta["model"])
-    return Gallery.load(args.gallery, model), image_size, meta["reading"]
+    if not isinstance(meta.get("model"), str) or not isinstance(meta.get("reading"), dict):
+        raise ValueError(f"{args.gallery} does not say which model it belongs to (made with Gallery.save in Python?); "
+                         f"use it with Gallery.load in Python, or make one with `enrol --model MODEL`.")
+    model = meta["model"]
+    if not Path(model).is_file() and model not in available_pretrained():
+        raise FileNotFoundError(f"the model of {args.gallery}, {model}, is not there (moved, or a path relative to the "
+                                f"folder the gallery was made in?); put it back, or enrol again with --model.")
+    model, image_size, _ = _load_model(model)
+    gallery = Gallery.load(args.gallery, model)
+    if gallery.threshold is None:
+        raise ValueError(f"{args.gallery} has no threshold (made with Gallery(...) in Python?); set one from "
+                         f"calibrate_open_set, or enrol again with --model to make a calibrated gallery.")
+    return gallery, image_size, meta["reading"]
+
+
+def _with_ink(settings: dict[str, Any], ink: str | None) -> dict[str, Any]:
+    """The model's reading of pictures, with the ink polarity the user chose (``--ink``), if any."""
+    return settings if ink is None else {**settings, "ink": ink}
+
+
+def _existing_gallery(args: argparse.Namespace) -> tuple[Gallery, int, dict[str, Any]]:
+    """The gallery ``enrol`` adds to, refusing options that only a new gallery can apply (unless they agree with it)."""
+    gallery, image_size, settings = _open_gallery(args)
+    meta = Gallery.read_meta(args.gallery)
+    if args.model is not None and _model_key(args.model) != _model_key(meta["model"]):
+        raise ValueError(f"{args.gallery} belongs to the model {meta['model']}; enrol into another gallery file to "
+                         f"use {args.model}.")
+    calibration = meta.get("calibration", {})
+    chosen = {
+        "--shifts": (args.shifts, gallery.shifts),
+        "--expected-size": (args.expected_size, calibration.get("expected_size", calibration.get("gallery_size"))),
+        "--calibrate": (None if args.calibrate is None else str(absolute(args.calibrate)), calibration.get("folder")),
+    }
+    for option, (given, recorded) in chosen.items():
+        if given is not None and given != recorded:
+            made = recorded if recorded is not None else "(none)"
+            raise ValueError(f"{args.gallery} exists, made with {option} {made}; {option} is applied when a gallery "
+                             f"is created (its threshold depends on it): drop it to enrol into this gallery, or enrol "
+                             f"into a new gallery file.")
+    return gallery, image_size, settings
+
+
+def _new_gallery(args: argparse.Namespace, said: list[str]) -> tuple[Gallery, int, dict[str, Any]]:
+    """A gallery for ``args.model``, its threshold chosen on held-out classes; how, and what it could not do as
+    asked, goes to ``said`` (printed once the gallery is written)."""
+    if args.model is None:
+        raise ValueError(f"{args.gallery} does not exist yet: give --model (a checkpoint or a shipped encoder) "
+                         f"to create it.")
+    model, image_size, card = _load_model(args.model)
+    settings = reading(card["config"])
+    shifts = card.get("runs", {}).get("shifts", 0) if args.shifts is None else args.shifts
+    _check_shifts(shifts, image_size)
+    held_out, source = _calibration_set(card, image_size, args.calibrate, args.data_dir)
+    expected = EXPECTED_SIZE if args.expected_size is None else args.expected_size
+    size = min(expected, held_out.num_classes - 1)
+    if size < 1:
+        raise ValueError(f"{source} has {held_out.num_classes} class(es): choosing a threshold needs 2 or more (one "
+                         f"enrolled, one stranger); give --calibrate FOLDER with more classes the model never saw.")
+    calibration = calibrate_open_set(model, held_out, gallery_size=size, shifts=shifts)
+    gallery = Gallery(model, calibration.threshold, shifts, meta={
+        "model": _model_key(args.model), "reading": settings,
+        "calibration": {"on": source, "gallery_size": size, "expected_size": expected,
+                        "folder": None if args.calibrate is None else str(absolute(args.calibrate)),
+                        **calibration.rates}})
+    rates = calibration.rates
+    said.append(f"new gallery; threshold {calibration.threshold:.3f} chosen on {source} (galleries of {size}): "
+                f"{rates['false_accept']:.1%} strangers accepted, {rates['false_reject']:.1%} enrolled rejected")
+    if size < expected:
+        said.append(f"note: the threshold is chosen for galleries of {size}, not of {expected} (--expected-size): "
+                    f"there are only {held_out.num_classes} classes to choose it on ({source}); a larger gallery lets in "
+                    f"more strangers than said above. Give --calibrate FOLDER with more than {expected} classes the "
+                    f"model never saw.")
+    if args.calibrate is None and card["config"].get("data") is None:
+        said.append("note: these rates are for Omniglot's characters; for pictures of another kind, choose the "
+                    "threshold on classes of that kind the model never saw: --calibrate FOLDER")
+    return gallery, image_size, settings
 
 
 def _enrol(args: argparse.Namespace) -> int:
     check_writable_file(args.gallery, "the gallery")
-    if args.gallery.is_file():
-        if args.model is not None and args.model != Gallery.read_meta(args.gallery)["model"]:
-            raise ValueError(f"{args.gallery} belongs to the model {Gallery.read_meta(args.gallery)['model']}; "
-                             f"enrol into another gallery file to use {args.model}.")
-        gallery, image_size, settings = _open_gallery(args)
-    else:
-        if args.model is None:
-            raise ValueError(f"{args.gallery} does not exist yet: give --model (a checkpoint or a shipped encoder) "
-                             f"to create it.")
-        model, image_size, card = _load_model(args.model)
-        settings = reading(card["config"])
-        shifts = card.get("runs", {}).get("shifts", 0) if args.shifts is None else args.shifts
-        _check_shifts(shifts, image_size)
-        held_out, source = _calibration_set(card, image_size, args.calibrate, args.data_dir)
-        size = min(args.expected_size, held_out.num_classes - 1)
-        calibration = calibrate_open_set(model, held_out, gallery_size=size, shifts=shifts)
-        gallery = Gallery(model, calibration.threshold, shifts, meta={
-            "model": args.model, "reading": settings,
-            "calibration": {"on": source, "gallery_size": size, **calibration.rates}})
-        rates = calibration.rates
-        print(f"new gallery; threshold {calibration.threshold:.3f} chosen on {source} (galleries of {size}): "
-              f"{rates['false_accept']:.1%} strangers accepted, {rates['false_reject']:.1%} enrolled rejected")
-    gallery.enrol(args.name, load_images(args.pictures, image_size, **settings))
+    # Read, enrol, write back while holding the gallery's lock: enrolments started together all land, in turn.
+    with file_lock(args.gallery, "the gallery", on_wait=lambda message: print(message, file=sys.stderr, flush=True)):
+        return _enrol_holding_lock(args)
+
+
+def _enrol_holding_lock(args: argparse.Namespace) -> int:
+    said: list[str] = []  # said once the gallery is written: a picture that fails makes no "new gallery"
+    gallery, image_size, settings = _existing_gallery(args) if args.gallery.is_file() else _new_gallery(args, said)
+    gallery.enrol(args.name, load_images(args.pictures, image_size, **_with_ink(settings, args.ink)))
     gallery.save(args.gallery)
+    for line in said:
+        print(line)
     print(f"enrolled {args.name!r} from {len(args.pictures)} picture(s); {args.gallery} holds {len(gallery)}: "
           f"{', '.join(gallery.names)}")
     return 0
@@ -336,7 +451,7 @@ def _enrol(args: argparse.Namespace) -> int:
 
 def _identify(args: argparse.Namespace) -> int:
     gallery, image_size, settings = _open_gallery(args)
-    names, distances = gallery.nearest(load_images(args.pictures, image_size, **settings))
+    names, distances = gallery.nearest(load_images(args.pictures, image_size, **_with_ink(settings, args.ink)))
     for picture, name, distance in zip(args.pictures, names, distances.tolist()):
         answer = name if distance <= gallery.threshold else UNKNOWN
         print(f"{picture}: {answer} (nearest {name!r} at {distance:.3f}; threshold {gallery.threshold:.3f})")
@@ -345,7 +460,7 @@ def _identify(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     gallery, image_size, settings = _open_gallery(args)
-    pictures = load_images(args.pictures, image_size, **settings)
+    pictures = load_images(args.pictures, image_size, **_with_ink(settings, args.ink))
     accepted = gallery.verify(pictures, args.name)
     distances = gallery.distances(pictures)[:, gallery.names.index(args.name)]
     for picture, ok, distance in zip(args.pictures, accepted.tolist(), distances.tolist()):
@@ -358,7 +473,13 @@ def _verify(args: argparse.Namespace) -> int:
 # the parser
 # ----------------------------------------------------------------------------------------------
 
+EXPECTED_SIZE = 10
+"""The gallery size a new gallery's threshold is chosen for when ``enrol --expected-size`` is not given."""
 SHIFTS_HELP = "test-time augmentation: average the embedding over shifts by this many pixels (0: none)"
+INK = {"choices": INK_POLARITIES, "default": None,
+       "help": "how the pictures are drawn: dark ink on light paper, light ink on dark paper, or auto (each "
+               "picture's border says); default: as the model reads them, with a warning for pictures drawn the "
+               "other way"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -407,24 +528,28 @@ def build_parser() -> argparse.ArgumentParser:
     enrol.add_argument("gallery", type=Path, help="the gallery file (e.g. gallery.pt)")
     enrol.add_argument("name", help="the name to enrol the pictures under")
     enrol.add_argument("pictures", nargs="+", help="one or more pictures of that class")
+    enrol.add_argument("--ink", **INK)
     enrol.add_argument("--model", default=None,
                        help="a checkpoint or a shipped encoder's name (to create the gallery; kept in it)")
     enrol.add_argument("--calibrate", type=Path, default=None,
                        help="a folder of classes the model never saw, to choose the threshold on (default: the "
                             "classes the model was validated on)")
-    enrol.add_argument("--expected-size", type=_positive_int, default=10,
-                       help="about how many classes the gallery will hold (the threshold depends on it; default 10)")
+    enrol.add_argument("--expected-size", type=_positive_int, default=None,
+                       help=f"about how many classes the gallery will hold (the threshold depends on it; default "
+                            f"{EXPECTED_SIZE}; only when the gallery is created)")
     enrol.add_argument("--shifts", type=_non_negative_int, default=None,
-                       help=SHIFTS_HELP + " (default: the shipped encoder's own)")
+                       help=SHIFTS_HELP + " (default: the shipped encoder's own; only when the gallery is created)")
 
     identify = command("identify", _identify, "name each picture with its nearest enrolled class, or 'unknown'")
     identify.add_argument("gallery", type=Path, help="a gallery file made by `enrol`")
     identify.add_argument("pictures", nargs="+", help="the pictures to identify")
+    identify.add_argument("--ink", **INK)
 
     verify = command("verify", _verify, "say whether each picture is of an enrolled class")
     verify.add_argument("gallery", type=Path, help="a gallery file made by `enrol`")
     verify.add_argument("name", help="the enrolled class to check the pictures against")
     verify.add_argument("pictures", nargs="+", help="the pictures to check")
+    verify.add_argument("--ink", **INK)
     return parser
 
 

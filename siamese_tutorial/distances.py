@@ -15,6 +15,9 @@ __all__ = ["pairwise_distances", "euclidean_distance", "check_embeddings"]
 
 def check_embeddings(x: Tensor, name: str) -> None:
     """Raise ``ValueError`` unless ``x`` is a 2-D ``(N, D)`` tensor."""
+    if not isinstance(x, Tensor):  # a list or an array has no gradient to train with: say so, not AttributeError
+        raise ValueError(f"{name} must be a torch.Tensor of shape (N, D), one embedding per row; got a "
+                         f"{type(x).__name__} (convert it with torch.as_tensor)")
     if x.dim() != 2:
         raise ValueError(
             f"{name} must be a 2-D tensor of shape (N, D), one embedding per row; "

@@ -17,6 +17,8 @@ strangers let in (false accepts) against the enrolled turned away (false rejects
 from __future__ import annotations
 
 import hashlib
+import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .checks import check_positive
+from .checks import check_finite, check_number, check_positive
 from .data import LabelledImages
 from .distances import pairwise_distances
 from .evaluation import embed
@@ -32,7 +34,8 @@ from .files import atomic_write
 from .models import encoder_of
 from .verification import OpenSetCurve, choose_open_set_threshold, open_set_curve
 
-__all__ = ["UNKNOWN", "Gallery", "encoder_fingerprint", "OpenSetCalibration", "calibrate_open_set"]
+__all__ = ["UNKNOWN", "Gallery", "check_name", "check_plain", "encoder_fingerprint", "OpenSetCalibration",
+           "calibrate_open_set"]
 
 UNKNOWN = "unknown"
 """What :meth:`Gallery.identify` answers for an image of no enrolled class."""
@@ -58,12 +61,16 @@ class Gallery:
     encoder : nn.Module
         Maps images ``(B, C, S, S)`` to embeddings; it is never changed.
     threshold : float, optional
-        Accept the nearest class when its distance is ``<= threshold``; set it from
-        :func:`calibrate_open_set` (``identify`` and ``verify`` need it).
+        Accept the nearest class when its distance is ``<= threshold``, a finite number ``>= 0``; set
+        it from :func:`calibrate_open_set` (``identify`` and ``verify`` need it).
     shifts : int
         Test-time augmentation of :func:`~siamese_tutorial.evaluation.embed` (use the encoder's own).
     meta : dict, optional
-        Anything else to keep with the gallery's file (plain values).
+        Anything else to keep with the gallery's file: plain values only (str, int, finite float,
+        bool, None, and lists and str-keyed dicts of them), checked by :meth:`save`.
+
+    Images are float tensors ``(N, C, S, S)`` (or one ``(C, S, S)``) with values in ``[0, 1]``, as
+    :func:`~siamese_tutorial.data.load_images` reads them; integer images (``uint8`` 0..255) are refused.
 
     Examples
     --------
@@ -74,13 +81,28 @@ class Gallery:
 
     def __init__(self, encoder: nn.Module, threshold: float | None = None, shifts: int = 0,
                  meta: dict[str, Any] | None = None) -> None:
+        if isinstance(shifts, bool) or not isinstance(shifts, int) or shifts < 0:
+            raise ValueError(f"shifts must be an integer >= 0; got {shifts!r}")
         self.encoder = encoder
         self.threshold = threshold
-        self.shifts = shifts
+        self.shifts = int(shifts)
         self.meta = dict(meta or {})  # plain values saved with the gallery, e.g. how its threshold was chosen
         self.names: list[str] = []
         self.counts: list[int] = []
         self.prototypes: Tensor | None = None
+
+    @property
+    def threshold(self) -> float | None:
+        """The distance within which the nearest enrolled class is accepted (None: not chosen yet)."""
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float | None) -> None:
+        # NaN would reject everyone and infinity accept everyone, without a word: refused.
+        if value is not None:
+            check_number("the threshold", value, low=0)
+            value = float(value)  # a NumPy or tensor number would not load back from the file
+        self._threshold = value
 
     def __len__(self) -> int:
         return len(self.names)
@@ -95,6 +117,9 @@ class Gallery:
 
     def _check_images(self, images: Tensor, what: str) -> Tensor:
         images = torch.as_tensor(images)
+        if not images.is_floating_point():
+            raise ValueError(f"{what} are {str(images.dtype).removeprefix('torch.')}; pass floats in [0, 1] "
+                             f"(e.g. images / 255 for 0..255 pictures), as load_images reads them.")
         if images.dim() == 3:  # one image
             images = images.unsqueeze(0)
         inner = encoder_of(self.encoder)
@@ -105,7 +130,12 @@ class Gallery:
         if size is not None and tuple(images.shape[1:]) != (channels, size, size):
             raise ValueError(f"{what} have shape {tuple(images.shape[1:])} but the encoder takes "
                              f"({channels}, {size}, {size}) images; resize them to {size} x {size}.")
+        check_finite(images, what, "check the pictures (a float file with NaN or infinite pixels?)")
         return images.float()
+
+    def _embed(self, images: Tensor, what: str) -> Tensor:
+        """The embeddings ``(N, D)`` of checked images (``embed`` refuses NaN: never a distance compared)."""
+        return embed(self.encoder, self._check_images(images, what), shifts=self.shifts)
 
     def _index(self, name: str) -> int:
         if not self.names:
@@ -124,17 +154,21 @@ class Gallery:
     def enrol(self, name: str, images: Tensor) -> None:
         """Enrol a new class from one or more images: its prototype is their mean embedding.
 
-        Raises ``ValueError`` for an empty or duplicate name, no images, or images of the wrong size.
+        Raises ``ValueError`` for a name :func:`check_name` refuses or one already enrolled, no images,
+        images of the wrong size or integer images; ``FloatingPointError`` for NaN or infinite values.
         """
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"the name must be a non-empty string; got {name!r}")
-        if name == UNKNOWN:
-            raise ValueError(f"{UNKNOWN!r} is the answer for strangers; enrol under another name.")
+        check_name(name)
         if name in self.names:
-            raise ValueError(f"{name!r} is already enrolled; remove it first or choose another name.")
-        images = self._check_images(images, f"the images of {name!r}")
-        prototype = embed(self.encoder, images, shifts=self.shifts).mean(dim=0, keepdim=True)
-        self.prototypes = prototype if self.prototypes is None else torch.cat([self.prototypes, prototype])
+            raise ValueError(
+                f"{name!r} is already enrolled; remove it first "
+                "or choose another name."
+            )
+        what = f"the images of {name!r}"
+        images = self._check_images(images, what)
+        prototype = self._embed(images, what).mean(dim=0, keepdim=True)
+        if self.prototypes is not None:
+            prototype = torch.cat([self.prototypes, prototype])
+        self.prototypes = prototype
         self.names.append(name)
         self.counts.append(len(images))
 
@@ -151,8 +185,7 @@ class Gallery:
         """``(N, G)`` distances from each image to each enrolled prototype, in enrolment order."""
         if not self.names:
             raise ValueError("the gallery is empty; enrol a class first with gallery.enrol(name, images).")
-        return pairwise_distances(embed(self.encoder, self._check_images(images, "the images"),
-                                        shifts=self.shifts), self.prototypes)
+        return pairwise_distances(self._embed(images, "the images"), self.prototypes)
 
     def nearest(self, images: Tensor) -> tuple[list[str], Tensor]:
         """The nearest enrolled name of each image, and its distance ``(N,)``, whatever the threshold."""
@@ -173,13 +206,24 @@ class Gallery:
     # -------------------------------------------------------------------------------- files
 
     def save(self, path: str | Path) -> None:
-        """Write the gallery (prototypes, names, threshold, the encoder's fingerprint), atomically."""
+        """Write the gallery (prototypes, names, threshold, the encoder's fingerprint), atomically.
+
+        Refuses (``ValueError``, the file untouched) what :meth:`load` could not read back: ``meta``
+        that holds anything but plain values (a ``Path``, a NumPy number), or NaN.
+        """
+        check_plain(self.meta, "gallery.meta")
         content = {
             "format": GALLERY_FORMAT, "names": list(self.names), "counts": list(self.counts),
             "prototypes": self.prototypes, "threshold": self.threshold, "shifts": self.shifts,
             "encoder": encoder_fingerprint(self.encoder), "meta": self.meta,
         }
-        atomic_write(path, lambda file: torch.save(content, file))
+        buffer = io.BytesIO()
+        torch.save(content, buffer)
+        try:  # never replace a good file with one that load() refuses
+            torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
+        except Exception as error:
+            raise ValueError(f"not saving {path}: the gallery would not load back ({error}).") from error
+        atomic_write(path, lambda file: file.write(buffer.getvalue()))
 
     @staticmethod
     def _read(path: Path) -> dict[str, Any]:
@@ -213,10 +257,64 @@ class Gallery:
         if content["encoder"] != encoder_fingerprint(encoder):
             raise ValueError(f"{path} was made with another encoder; its prototypes do not compare with this "
                              f"encoder's embeddings. Use the encoder it was made with, or enrol again.")
-        gallery = cls(encoder, content["threshold"], content["shifts"], content.get("meta"))
-        gallery.names, gallery.counts, gallery.prototypes = list(content["names"]), list(content["counts"]), \
-            content["prototypes"]
+        try:
+            gallery = cls(encoder, content["threshold"], content["shifts"], content.get("meta"))
+            prototypes = content["prototypes"]
+            names, counts = list(content["names"]), list(content["counts"])
+            if names and (not isinstance(prototypes, Tensor) or prototypes.dim() != 2 or len(prototypes) != len(names)
+                          or len(counts) != len(names)):
+                raise ValueError("its names, counts and prototypes do not match")
+            if prototypes is not None and not torch.isfinite(prototypes).all():
+                raise ValueError("its prototypes hold NaN or infinite values")
+        except ValueError as error:
+            raise ValueError(f"{path} is damaged ({error}); delete it and enrol again.") from None
+        gallery.names, gallery.counts, gallery.prototypes = names, counts, prototypes
         return gallery
+
+
+MAX_NAME = 200
+"""The longest name a class can be enrolled under (every answer prints it)."""
+
+
+def check_name(name: str) -> str:
+    """An enrolled class's name: a non-empty printable string of at most :data:`MAX_NAME` characters, no spaces
+    around it, not (a variant of) ``"unknown"``.
+
+    A name that prints like the answer for strangers, or that holds a line break, would make an
+    answer read wrong.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"the name must be a non-empty string; got {name!r}")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"the name is {len(name)} characters long; give one of at most {MAX_NAME}.")
+    if name != name.strip() or not name.isprintable():
+        raise ValueError(f"the name {name!r} has spaces around it or characters that do not print (a line break?); "
+                         f"give a plain name.")
+    if name.casefold() == UNKNOWN.casefold():
+        raise ValueError(f"{name!r} reads like {UNKNOWN!r}, the answer for strangers; enrol under another name.")
+    return name
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def check_plain(value: Any, where: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is plain: str, int, finite float, bool, None, lists/tuples and
+    str-keyed dicts of them (what a gallery file can hold and load back safely), naming the first that is not."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where} has the key {key!r}, a {type(key).__name__}; keys must be strings.")
+            check_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            check_plain(item, f"{where}[{i}]")
+    elif type(value) not in _PLAIN:  # exactly: a NumPy float is a float subclass, but does not load back
+        raise ValueError(f"{where} is a {type(value).__module__}.{type(value).__name__} ({value!r}); a gallery keeps "
+                         f"plain values only (str, int, float, bool, None, lists and dicts): convert it, e.g. "
+                         f"str(path) or float(x).")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} is {value!r}; a gallery keeps finite numbers only.")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -5,7 +5,14 @@ Conventions used throughout the package:
 * embeddings are ``(N, D)`` tensors, one row per example;
 * a *pair* label is ``0`` for a **similar** pair (same class) and ``1`` for a **dissimilar** pair
   (different classes), the convention of Hadsell, Chopra & LeCun (2006);
-* ``squared=True`` means "use the squared Euclidean distance" wherever a distance appears.
+* ``squared=True`` means "use the squared Euclidean distance" wherever a distance appears;
+* NaN or infinite inputs raise ``FloatingPointError`` (a NaN loss would train nothing, silently) when
+  ``check=True``, the default: the check reads the device once. A training loop passes ``check=False``
+  and checks its loss and embeddings itself, as :class:`~siamese_tutorial.training.Trainer` does at its
+  log steps, so that no step waits for the device;
+* labels may be tensors, NumPy arrays or lists;
+* an empty batch (no pair, no triplet: a miner that found nothing) gives a loss of 0 with a zero
+  gradient, as pytorch-metric-learning's losses do, never the NaN of a mean of nothing.
 
 References
 ----------
@@ -23,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checks import check_number
+from .checks import as_labels, check_finite, check_number
 from .distances import euclidean_distance, pairwise_distances
 from .mining import check_labelled_batch, check_triplet_batch, negative_mask, positive_mask, semi_hard_negatives
 
@@ -54,8 +61,16 @@ def _check_reduction(reduction: str) -> None:
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
     _check_reduction(reduction)
     if reduction == "mean":
-        return loss.mean()
+        return loss.mean() if loss.numel() else loss.sum()  # the mean of nothing: 0, still on the graph
     return loss.sum() if reduction == "sum" else loss
+
+
+def _check_finite_inputs(check: bool, **tensors: Tensor) -> None:
+    """With ``check``, raise ``FloatingPointError`` naming the first input that holds NaN or infinity."""
+    if check:
+        for name, x in tensors.items():
+            check_finite(x.detach(), f"the {name} given to the loss", "find where they became NaN or infinite "
+                         "(the images? a diverged training?); a NaN loss would train nothing")
 
 
 def _check_margin(margin: float, allow_zero: bool) -> None:
@@ -74,7 +89,11 @@ def _check_pair_labels(label: Tensor) -> None:
 
 
 def contrastive_loss(
-    distance: Tensor, label: Tensor, margin: float = 1.0, reduction: str = "mean"
+    distance: Tensor,
+    label: Tensor,
+    margin: float = 1.0,
+    reduction: str = "mean",
+    check: bool = True,
 ) -> Tensor:
     r"""Contrastive loss of Hadsell, Chopra & LeCun (2006), "Dimensionality Reduction by Learning
     an Invariant Mapping", CVPR 2006, eq. (4):
@@ -98,19 +117,28 @@ def contrastive_loss(
         :math:`m > 0`.
     reduction : str
         ``"mean"``, ``"sum"`` or ``"none"`` (per-pair losses, shape ``(B,)``).
+    check : bool
+        Raise ``FloatingPointError`` for NaN or infinite distances (reads the device once).
 
     Returns
     -------
     Tensor
-        Scalar loss, or ``(B,)`` with ``reduction="none"``.
+        Scalar loss (0 for an empty batch), or ``(B,)`` with ``reduction="none"``.
     """
+    if not isinstance(distance, Tensor):
+        raise ValueError(
+            "distance must be a torch.Tensor of shape (B,); got a "
+            f"{type(distance).__name__} (convert it with torch.as_tensor)"
+        )
+    label = as_labels(label, distance.device)
     if distance.shape != label.shape:
         raise ValueError(
-            f"distance and label must have the same shape; got {tuple(distance.shape)} "
-            f"and {tuple(label.shape)}"
+            "distance and label must have the same shape; got "
+            f"{tuple(distance.shape)} and {tuple(label.shape)}"
         )
     _check_margin(margin, allow_zero=False)
     _check_pair_labels(label)
+    _check_finite_inputs(check, distances=distance)
     y = label.to(distance.dtype)
     similar_loss = 0.5 * distance.pow(2)
     dissimilar_loss = 0.5 * F.relu(margin - distance).pow(2)
@@ -150,6 +178,7 @@ def triplet_loss(
     margin: float = 0.2,
     squared: bool = False,
     reduction: str = "mean",
+    check: bool = True,
 ) -> Tensor:
     r"""Triplet loss of Schroff, Kalenichenko & Philbin (2015), "FaceNet", eq. (3):
 
@@ -169,18 +198,25 @@ def triplet_loss(
         Use squared Euclidean distances.
     reduction : str
         ``"mean"``, ``"sum"`` or ``"none"`` (per-triplet losses, shape ``(B,)``).
+    check : bool
+        Raise ``FloatingPointError`` for NaN or infinite embeddings (reads the device once).
 
     Returns
     -------
     Tensor
-        Scalar loss, or ``(B,)`` with ``reduction="none"``.
+        Scalar loss (0 for an empty batch, e.g. a miner that found no triplet), or ``(B,)`` with
+        ``reduction="none"``.
     """
     if not anchor.shape == positive.shape == negative.shape:
         raise ValueError(
-            "anchor, positive and negative must have the same shape (B, D); got "
-            f"{tuple(anchor.shape)}, {tuple(positive.shape)} and {tuple(negative.shape)}"
+            "anchor, positive and negative must have the same shape (B, D); "
+            f"got {tuple(anchor.shape)}, {tuple(positive.shape)} "
+            f"and {tuple(negative.shape)}"
         )
     _check_margin(margin, allow_zero=True)
+    _check_finite_inputs(
+        check, anchor=anchor, positive=positive, negative=negative
+    )
     d_ap = euclidean_distance(anchor, positive, squared)
     d_an = euclidean_distance(anchor, negative, squared)
     return _reduce(F.relu(d_ap - d_an + margin), reduction)
@@ -216,7 +252,7 @@ class TripletLoss(nn.Module):
 
 
 def batch_all_triplet_loss(
-    embeddings: Tensor, labels: Tensor, margin: float = 0.2, squared: bool = False
+    embeddings: Tensor, labels: Tensor, margin: float = 0.2, squared: bool = False, check: bool = True
 ) -> Tensor:
     r"""Batch-all triplet loss (Hermans, Beyer & Leibe, 2017, "In Defense of the Triplet Loss").
 
@@ -239,15 +275,19 @@ def batch_all_triplet_loss(
         :math:`\alpha \ge 0`.
     squared : bool
         Use squared Euclidean distances.
+    check : bool
+        Check that the batch has a positive and a negative pair, and finite embeddings (waits for the device).
 
     Returns
     -------
     Tensor
         Scalar loss.
     """
-    check_labelled_batch(embeddings, labels)
+    labels = check_labelled_batch(embeddings, labels)
     _check_margin(margin, allow_zero=True)
-    check_triplet_batch(labels)
+    if check:
+        check_triplet_batch(labels)
+    _check_finite_inputs(check, embeddings=embeddings)
     d = pairwise_distances(embeddings, squared=squared)
     # A valid triplet is an anchor-positive pair with a negative of the anchor: a (pairs, N) array
     # holds them all, instead of an (N, N, N) one that is mostly invalid.
@@ -290,18 +330,19 @@ def batch_hard_triplet_loss(
     soft : bool
         Soft-margin variant.
     check : bool
-        Check that the batch has a positive and a negative pair; the check waits for the device, so
-        a training loop whose sampler guarantees them passes False.
+        Check that the batch has a positive and a negative pair, and finite embeddings; the check waits
+        for the device, so a training loop whose sampler guarantees them passes False.
 
     Returns
     -------
     Tensor
         Scalar loss.
     """
-    check_labelled_batch(embeddings, labels)
+    labels = check_labelled_batch(embeddings, labels)
     _check_margin(margin, allow_zero=True)
     if check:
         check_triplet_batch(labels)
+    _check_finite_inputs(check, embeddings=embeddings)
     d = pairwise_distances(embeddings, squared=squared)
     positives, negatives = positive_mask(labels), negative_mask(labels)
     # Chosen without gradient, then read from d with one: the whole (N, N) matrix, no index lists.
@@ -324,9 +365,12 @@ def semi_hard_triplet_loss(
 
     .. math:: \ell_{apn} = d(a, p) - d(a, n) + \alpha \quad (> 0 \text{ for a semi-hard triplet}).
 
-    A pair with no semi-hard negative is **skipped**, as FaceNet's rule says, so the loss is 0 when
-    no pair has one. (TensorFlow Addons' ``triplet_semihard_loss`` differs: such a pair takes its
-    farthest negative instead, which is an easy one once training has progressed.)
+    FaceNet asks for semi-hard negatives without saying which; taking the closest one is
+    TensorFlow's choice, which this function shares. A pair with no semi-hard negative is
+    **skipped**, so the loss is 0 when no pair has one. (TensorFlow Addons' ``triplet_semihard_loss``
+    differs only for a pair that has no negative farther than its positive: it takes the anchor's
+    farthest negative, which is still closer than the positive, a *hard* one. Where negatives lie
+    beyond the positive but also beyond the margin, both give the pair a zero loss.)
 
     Parameters
     ----------
@@ -339,17 +383,18 @@ def semi_hard_triplet_loss(
     squared : bool
         Use squared Euclidean distances.
     check : bool
-        Check that the batch has a positive and a negative pair (waits for the device).
+        Check that the batch has a positive and a negative pair, and finite embeddings (waits for the device).
 
     Returns
     -------
     Tensor
         Scalar loss.
     """
-    check_labelled_batch(embeddings, labels)
+    labels = check_labelled_batch(embeddings, labels)
     _check_margin(margin, allow_zero=False)
     if check:
         check_triplet_batch(labels)
+    _check_finite_inputs(check, embeddings=embeddings)
     d = pairwise_distances(embeddings, squared=squared)
     negative, found = semi_hard_negatives(d, labels, margin)
     losses = torch.where(found, d - d.gather(1, negative) + margin, 0.0)
@@ -400,6 +445,7 @@ def batch_contrastive_loss(
     labels: Tensor,
     margin: float = 1.0,
     pairs: tuple[Tensor, Tensor, Tensor] | None = None,
+    check: bool = True,
 ) -> Tensor:
     r"""Mean :func:`contrastive_loss` over pairs of a labelled batch.
 
@@ -418,13 +464,16 @@ def batch_contrastive_loss(
         ``(i, j, y)`` index tensors and pair labels (0 similar, 1 dissimilar), e.g. from
         :func:`siamese_tutorial.mining.hard_negative_pairs`. Default: all pairs ``i < j``
         (:func:`siamese_tutorial.mining.all_pairs`).
+    check : bool
+        Raise ``FloatingPointError`` for NaN or infinite embeddings (reads the device once).
 
     Returns
     -------
     Tensor
         Scalar loss; 0 when ``pairs`` is empty (a miner found nothing to learn from).
     """
-    check_labelled_batch(embeddings, labels)
+    labels = check_labelled_batch(embeddings, labels)
+    _check_finite_inputs(check, embeddings=embeddings)
     if pairs is None:
         # All pairs at once on the (N, N) distance matrix, without gathering N(N-1)/2 pairs (whose
         # backward is a slow scatter). The sum over i != j counts each pair twice; the diagonal
@@ -438,5 +487,5 @@ def batch_contrastive_loss(
             "pairs must be three 1-D tensors (i, j, y) of the same length; got shapes "
             f"{tuple(i.shape)}, {tuple(j.shape)} and {tuple(y.shape)}"
         )
-    losses = contrastive_loss(pairwise_distances(embeddings)[i, j], y, margin, reduction="none")
+    losses = contrastive_loss(pairwise_distances(embeddings)[i, j], y, margin, reduction="none", check=False)
     return losses.sum() / max(len(losses), 1)

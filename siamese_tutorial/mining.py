@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .checks import check_number
+from .checks import as_labels, check_number
 from .distances import check_embeddings, pairwise_distances
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "semi_hard_negatives",
     "semi_hard_triplets",
     "hard_negative_pairs",
+    "pml_pairs",
     "triplet_statistics",
     "pair_statistics",
 ]
@@ -50,7 +51,9 @@ _PK_HINT = "sample batches with a P x K sampler (siamese_tutorial.data.PKSampler
 # ----------------------------------------------------------------------------------------------
 
 
-def _check_labels(labels: Tensor, num_embeddings: int | None = None) -> None:
+def _check_labels(labels: Tensor, num_embeddings: int | None = None, device: torch.device | None = None) -> Tensor:
+    """The labels as a tensor (a list or an array converted onto ``device``), checked to be ``(N,)``."""
+    labels = as_labels(labels, device)
     if labels.dim() != 1:
         raise ValueError(f"labels must be a 1-D tensor of class indices; got shape {tuple(labels.shape)}")
     if num_embeddings is not None and len(labels) != num_embeddings:
@@ -58,10 +61,13 @@ def _check_labels(labels: Tensor, num_embeddings: int | None = None) -> None:
             f"labels must have one entry per embedding: got {len(labels)} labels "
             f"for {num_embeddings} embeddings"
         )
+    return labels
 
 
-def check_labelled_batch(embeddings: Tensor, labels: Tensor) -> None:
-    """Raise ``ValueError`` unless embeddings are ``(N, D)`` and labels ``(N,)``.
+def check_labelled_batch(embeddings: Tensor, labels: Tensor) -> Tensor:
+    """Raise ``ValueError`` unless embeddings are ``(N, D)`` and labels ``(N,)``; return the labels as a tensor.
+
+    Labels may be a tensor, a NumPy array or a list (converted onto the embeddings' device).
 
     Parameters
     ----------
@@ -71,7 +77,7 @@ def check_labelled_batch(embeddings: Tensor, labels: Tensor) -> None:
         ``(N,)`` class labels.
     """
     check_embeddings(embeddings, "embeddings")
-    _check_labels(labels, len(embeddings))
+    return _check_labels(labels, len(embeddings), embeddings.device)
 
 
 def positive_mask(labels: Tensor) -> Tensor:
@@ -87,7 +93,7 @@ def positive_mask(labels: Tensor) -> Tensor:
     Tensor
         ``(N, N)`` bool mask.
     """
-    _check_labels(labels)
+    labels = _check_labels(labels)
     same_class = labels.unsqueeze(0) == labels.unsqueeze(1)
     return same_class & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
 
@@ -105,7 +111,7 @@ def negative_mask(labels: Tensor) -> Tensor:
     Tensor
         ``(N, N)`` bool mask.
     """
-    _check_labels(labels)
+    labels = _check_labels(labels)
     return labels.unsqueeze(0) != labels.unsqueeze(1)
 
 
@@ -163,7 +169,7 @@ def all_pairs(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         ``(i, j, y)``, each ``(N(N-1)/2,)`` int64; ``y = 0`` similar (same class),
         ``y = 1`` dissimilar.
     """
-    _check_labels(labels)
+    labels = _check_labels(labels)
     i, j = torch.triu_indices(len(labels), len(labels), offset=1, device=labels.device)
     return i, j, (labels[i] != labels[j]).long()
 
@@ -204,7 +210,7 @@ def hardest_triplets(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor,
     tuple of Tensor
         ``(a, p, n)`` int64 index tensors, one triplet per anchor with a positive and a negative.
     """
-    _check_labels(labels, len(distances))
+    labels = _check_labels(labels, len(distances), distances.device)
     positives, negatives = positive_mask(labels), negative_mask(labels)
     p = distances.detach().masked_fill(~positives, -torch.inf).argmax(1)
     n = distances.detach().masked_fill(~negatives, torch.inf).argmin(1)
@@ -236,12 +242,14 @@ def batch_hard_triplets(
     tuple of Tensor
         ``(a, p, n)`` int64 index tensors.
     """
-    check_labelled_batch(embeddings, labels)
+    labels = check_labelled_batch(embeddings, labels)
     return hardest_triplets(pairwise_distances(embeddings, squared=squared), labels)
 
 
 @torch.no_grad()
-def semi_hard_negatives(distances: Tensor, labels: Tensor, margin: float) -> tuple[Tensor, Tensor]:
+def semi_hard_negatives(
+    distances: Tensor, labels: Tensor, margin: float
+) -> tuple[Tensor, Tensor]:
     r"""For every pair ``(a, p)`` of a distance matrix, its hardest semi-hard negative, if it has one.
 
     A negative ``n`` of anchor ``a`` is semi-hard for the positive ``p`` when
@@ -270,11 +278,16 @@ def semi_hard_negatives(distances: Tensor, labels: Tensor, margin: float) -> tup
         as found, so that the NaN reaches the loss instead of silently removing the triplet.
     """
     d = distances.detach()
-    # Non-negatives (the anchor itself at least) sort last as +inf, so that the first entry beyond
-    # d(a, p) always exists: +inf when no negative is farther than the positive.
-    sorted_d, order = d.masked_fill(~negative_mask(labels), torch.inf).sort(dim=1, stable=True)
-    first = torch.searchsorted(sorted_d, d.contiguous(), right=True).clamp_(max=len(labels) - 1)
-    # "not d(a, n) >= d(a, p) + margin" rather than "<": NaN compares False either way round.
+    labels = _check_labels(labels, len(d), d.device)
+    # Non-negatives (the anchor itself at least) sort last as +inf, so that
+    # the first entry beyond d(a, p) always exists: +inf when no negative is
+    # farther than the positive.
+    negatives_only = d.masked_fill(~negative_mask(labels), torch.inf)
+    sorted_d, order = negatives_only.sort(dim=1, stable=True)
+    first = torch.searchsorted(sorted_d, d.contiguous(), right=True)
+    first.clamp_(max=len(labels) - 1)
+    # "not d(a, n) >= d(a, p) + margin" rather than "<": NaN compares False
+    # either way round.
     found = positive_mask(labels) & ~(sorted_d.gather(1, first) >= d + margin)
     return order.gather(1, first), found
 
@@ -311,7 +324,7 @@ def semi_hard_triplets(
     tuple of Tensor
         ``(a, p, n)`` int64 index tensors, at most one triplet per anchor-positive pair.
     """
-    check_labelled_batch(embeddings, labels)
+    labels = check_labelled_batch(embeddings, labels)
     check_number("margin", margin, low=0, low_inclusive=False)
     negative, found = semi_hard_negatives(pairwise_distances(embeddings.detach(), squared=squared), labels, margin)
     a, p = found.nonzero(as_tuple=True)
@@ -342,14 +355,34 @@ def hard_negative_pairs(
     Returns
     -------
     tuple of Tensor
-        ``(i, j, y)`` int64 tensors; ``y = 0`` similar, ``y = 1`` dissimilar.
+        ``(i, j, y)`` int64 tensors; ``y = 0`` similar, ``y = 1`` dissimilar: the form of
+        :func:`siamese_tutorial.losses.batch_contrastive_loss`'s ``pairs``. **Not** a pytorch-metric-learning
+        ``indices_tuple``: PML reads any 3-tuple as triplets ``(anchor, positive, negative)``, so ``y``
+        would silently be taken for negative indices. Give PML :func:`pml_pairs` ``(a1, p, a2, n)``.
     """
-    check_labelled_batch(embeddings, labels)
+    labels = check_labelled_batch(embeddings, labels)
     check_number("margin", margin, low=0, low_inclusive=False)
     i, j, y = all_pairs(labels)
     d = pairwise_distances(embeddings, squared=squared)[i, j]
     keep = (y == 0) | ~(d >= margin)  # a NaN distance is kept, so that it reaches the loss
     return i[keep], j[keep], y[keep]
+
+
+def pml_pairs(pairs: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Pairs ``(i, j, y)`` (``y = 0`` similar, 1 dissimilar, e.g. :func:`hard_negative_pairs`) in
+    pytorch-metric-learning's pair form ``(a1, p, a2, n)``: the similar pairs ``(a1[k], p[k])`` and the
+    dissimilar pairs ``(a2[k], n[k])``, the ``indices_tuple`` its pair losses (``ContrastiveLoss``) read.
+
+    (Triplets ``(a, p, n)`` of this module are already in PML's triplet form.)
+    """
+    if len(pairs) != 3:
+        raise ValueError(f"pairs must be (i, j, y), three 1-D tensors; got a tuple of {len(pairs)}")
+    i, j, y = (torch.as_tensor(t) for t in pairs)
+    if not i.shape == j.shape == y.shape or i.dim() != 1:
+        raise ValueError(f"pairs must be three 1-D tensors (i, j, y) of the same length; got shapes "
+                         f"{tuple(i.shape)}, {tuple(j.shape)} and {tuple(y.shape)}")
+    similar = y == 0
+    return i[similar], j[similar], i[~similar], j[~similar]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -389,7 +422,7 @@ def triplet_statistics(
         :math:`d(a,p) - d(a,n) + \alpha > 0`; ``mean_positive_distance`` over all positive pairs;
         ``mean_negative_distance`` over all negative pairs.
     """
-    check_labelled_batch(embeddings, labels)
+    labels = check_labelled_batch(embeddings, labels)
     check_number("margin", margin, low=0)
     if check:
         check_triplet_batch(labels)
@@ -430,7 +463,7 @@ def pair_statistics(embeddings: Tensor, labels: Tensor, margin: float, check: bo
         every one with :math:`D > 0` has a loss); ``mean_positive_distance`` over all similar pairs;
         ``mean_negative_distance`` over all dissimilar pairs.
     """
-    check_labelled_batch(embeddings, labels)
+    labels = check_labelled_batch(embeddings, labels)
     check_number("margin", margin, low=0, low_inclusive=False)
     if check:
         check_triplet_batch(labels)

@@ -26,9 +26,17 @@ import torch
 from torch import nn
 
 from .checks import check_number, check_positive
-from .data import EPISODE_STYLES, LabelledImages, PKBatches, load_image_folder, split_classes, with_rotations
+from .data import (
+    EPISODE_STYLES,
+    INK_POLARITIES,
+    LabelledImages,
+    PKBatches,
+    load_image_folder,
+    split_classes,
+    with_rotations,
+)
 from .evaluation import OneShotResult, episode_accuracy
-from .files import sha256_file
+from .files import absolute, sha256_file
 from .models import ConvEncoder, SoftmaxClassifier, encoder_of
 from .omniglot import load_omniglot, load_validation_set
 from .training import (
@@ -51,6 +59,7 @@ __all__ = [
     "VALIDATION_SEED",
     "train_encoder",
     "load_training_data",
+    "fit_batch",
     "reading",
     "card_path",
     "make_card",
@@ -78,6 +87,9 @@ class TrainConfig:
     groups: bool = _setting(False, "the folder is <group>/<class>/<picture> (groups, like alphabets)")
     grayscale: bool = _setting(True, "read the pictures in grayscale (else in colour)")
     invert: bool = _setting(False, "read the pictures as 1 - value: dark drawings on light paper become ink = 1")
+    ink: str | None = _setting(None, "how the pictures are drawn: dark (ink on light paper), light (on dark paper) "
+                                     "or auto (each picture's border says); read as ink = 1, replaces --invert",
+                               choices=INK_POLARITIES)
     validation_fraction: float = _setting(0.2, "with --data: the fraction of classes held out for validation")
     loss: str = _setting("semi_hard", "loss and mining (see make_objective)", choices=OBJECTIVES)
     margin: float = _setting(0.2, "margin of the loss (0.2 suits L2-normalised embeddings, distances in [0, 2])")
@@ -205,40 +217,71 @@ class Validation:
                 + (f", test-time shifts {self.shifts}" if self.shifts else ""))
 
 
-def reading(config: TrainConfig | dict[str, Any]) -> dict[str, bool]:
-    """How picture files are read for an encoder trained with ``config``: ``grayscale`` and ``invert``.
+def reading(config: TrainConfig | dict[str, Any]) -> dict[str, Any]:
+    """How picture files are read for an encoder trained with ``config``: ``grayscale``, ``invert`` and ``ink``
+    (the arguments of :func:`~siamese_tutorial.data.load_images`).
 
     Omniglot's files are dark ink on light paper, which the loader turns into ink = 1; pictures to
-    enrol or identify are read the same way. For a folder, as its training pictures were read.
+    enrol or identify are read the same way (``ink="dark"``: a picture drawn the other way is said). For
+    a folder, as its training pictures were read.
     """
     settings = config.to_dict() if isinstance(config, TrainConfig) else config
     if settings.get("data") is None:
-        return {"grayscale": True, "invert": True}
-    return {"grayscale": settings["grayscale"], "invert": settings["invert"]}
+        return {"grayscale": True, "invert": True, "ink": "dark"}  # "dark": pictures drawn otherwise are said
+    return {"grayscale": settings["grayscale"], "invert": settings["invert"], "ink": settings.get("ink")}
+
+
+def fit_batch(config: TrainConfig, train_set: LabelledImages, held_out: int = 0,
+              adapt: bool = False) -> tuple[TrainConfig, str | None]:
+    """The recipe with ``p`` no larger than the classes of ``train_set`` that have ``k`` or more images.
+
+    A batch takes ``p`` classes of ``k`` images. With ``adapt``, a ``p`` larger than the classes
+    there are is lowered to them (a small folder), and the note returned says so; without, or with
+    fewer than 2 such classes, it is a ``ValueError`` that says what to change (``held_out``: the
+    classes held out for validation, for the message).
+
+    Returns
+    -------
+    config : TrainConfig
+        ``config``, or a copy with the lowered ``p``.
+    note : str or None
+        One line saying that ``p`` was lowered, or None.
+    """
+    classes = int((torch.bincount(train_set.labels) >= config.k).sum())
+    if classes >= config.p:
+        return config, None
+    where = f"{config.data}: " if config.data is not None else ""
+    if not adapt or classes < 2:
+        raise ValueError(f"{where}{classes} training classes have {config.k} or more pictures (after holding out "
+                         f"{held_out} for validation), but a batch takes p={config.p} classes of k={config.k}: "
+                         f"lower --p (or --k), or add classes.")
+    note = (f"note: {where}{classes} training classes have {config.k} or more pictures (after holding out {held_out} "
+            f"for validation): each batch takes p={classes} classes instead of {config.p}")
+    return TrainConfig.from_dict({**config.to_dict(), "p": classes}), note
 
 
 def load_training_data(
-    config: TrainConfig, data_dir: str | Path | None = None
+    config: TrainConfig, data_dir: str | Path | None = None, check_batch: bool = True
 ) -> tuple[LabelledImages, LabelledImages, dict[str, Any]]:
     """The training and validation images of a recipe, and a record of them for the card.
 
     Omniglot (``config.data`` None): the background alphabets for training, the 10 evaluation
     alphabets no official run uses for validation. A folder: its classes, a ``validation_fraction`` of
-    them held out (seeded by ``config.seed``), recorded by name.
+    them held out (seeded by ``config.seed``), recorded by name, with the folder's absolute path (so
+    that the card is read right from any folder). ``check_batch``: refuse a ``p`` larger than the
+    training classes (see :func:`fit_batch`, which can lower it instead).
     """
     if config.data is None:
         record = {"train": "Omniglot images_background (30 alphabets)",
                   "validation": "Omniglot images_evaluation: the 10 alphabets no official run uses"}
         return (load_omniglot("background", config.image_size, data_dir),
                 load_validation_set(config.image_size, data_dir), record)
-    everything = load_image_folder(config.data, config.image_size, config.grayscale, config.groups, config.invert)
+    everything = load_image_folder(config.data, config.image_size, config.grayscale, config.groups, config.invert,
+                                   config.ink)
     train_set, validation_set = split_classes(everything, config.validation_fraction, config.seed)
-    classes = int((torch.bincount(train_set.labels) >= config.k).sum())
-    if classes < config.p:
-        raise ValueError(f"{config.data}: {classes} training classes have {config.k} or more pictures (after holding "
-                         f"out {validation_set.num_classes} for validation), but a batch takes p={config.p} classes "
-                         f"of k={config.k}: lower --p (or --k), or add classes.")
-    record = {"folder": str(config.data), "classes": everything.num_classes, "pictures": len(everything),
+    if check_batch:
+        fit_batch(config, train_set, validation_set.num_classes)
+    record = {"folder": str(absolute(config.data)), "classes": everything.num_classes, "pictures": len(everything),
               "validation_classes": validation_set.class_names}
     return train_set, validation_set, record
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,7 +38,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import mining
-from .checks import check_finite, check_number, check_positive
+# default_device and resolve_device live in checks (data.py needs them too); imported here as before
+from .checks import check_finite, check_number, check_positive, default_device, resolve_device  # noqa: F401
 from .data import random_triplets
 from .files import atomic_write
 from .losses import (
@@ -51,8 +54,6 @@ from .models import Encoder, SiameseNetwork, SoftmaxClassifier, build_encoder
 __all__ = [
     "OBJECTIVES",
     "Objective",
-    "default_device",
-    "resolve_device",
     "seed_everything",
     "make_objective",
     "History",
@@ -69,30 +70,6 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "siamese_tutorial.checkpoint/2"
 DIVERGED = "lower the learning rate (lr), or check the training images for NaN or infinite values"
-
-
-def default_device() -> torch.device:
-    """The GPU when there is one, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``device`` as a ``torch.device`` that works here (None: :func:`default_device`), or a clear ``ValueError``."""
-    if device is None:
-        return default_device()
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"{device!r} is not a device; use 'cpu', 'cuda' or 'cuda:N'.") from None
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
-        "mps": torch.backends.mps.is_available(),
-    }.get(device.type, False)
-    if not available:
-        raise ValueError(f"device {str(device)!r} is not available on this machine; use 'cpu'"
-                         + (" or 'cuda'" if torch.cuda.is_available() else "") + ".")
-    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -128,7 +105,8 @@ def _mean_triplet_loss(embeddings: Tensor, triplets: tuple[Tensor, Tensor, Tenso
                        squared: bool) -> Tensor:
     # sum / max(n, 1): a miner may find no triplet, and the mean of nothing would be NaN
     a, p, n = triplets
-    return triplet_loss(embeddings[a], embeddings[p], embeddings[n], margin, squared, reduction="sum") / max(len(a), 1)
+    return triplet_loss(embeddings[a], embeddings[p], embeddings[n], margin, squared, reduction="sum",
+                        check=False) / max(len(a), 1)
 
 
 class Objective:
@@ -173,11 +151,12 @@ class Objective:
         else:
             stats = mining.triplet_statistics(z, labels, margin, squared, check=check)
         if loss == "contrastive":
-            value = batch_contrastive_loss(outputs, labels, margin)
+            value = batch_contrastive_loss(outputs, labels, margin, check=False)
         elif loss == "contrastive_hard":
-            value = batch_contrastive_loss(outputs, labels, margin, pairs=mining.hard_negative_pairs(z, labels, margin))
+            value = batch_contrastive_loss(outputs, labels, margin, pairs=mining.hard_negative_pairs(z, labels, margin),
+                                           check=False)
         elif loss == "batch_all":
-            value = batch_all_triplet_loss(outputs, labels, margin, squared)
+            value = batch_all_triplet_loss(outputs, labels, margin, squared, check=False)
         elif loss in ("batch_hard", "batch_hard_soft"):
             value = batch_hard_triplet_loss(outputs, labels, margin, squared, soft=loss == "batch_hard_soft",
                                             check=False)
@@ -314,7 +293,8 @@ class Callback:
 
     ``on_step_end`` runs after every step, once the step's values are logged (at log steps);
     ``trainer.step`` is then the number of steps done. ``on_interrupt`` runs when the loop is stopped
-    by Ctrl-C. A callback with state that a resumed run needs returns it from ``state_dict``.
+    by Ctrl-C or SIGTERM, at the end of a step (or mid-step if asked twice: ``trainer.at_step_end``
+    says). A callback with state that a resumed run needs returns it from ``state_dict``.
     """
 
     def on_train_start(self, trainer: Trainer) -> None:
@@ -334,6 +314,49 @@ class Callback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+
+
+class _SignalsAtStepEnds:
+    """Hold back Ctrl-C (SIGINT) and SIGTERM until the end of a step, where :meth:`deliver` runs them.
+
+    A stop in the middle of a step (the batch drawn but the step not counted, the weights updated but
+    not the schedule, a validation half done) would save a state that no uninterrupted run passes
+    through, so that a resumed run would differ from it. The handler that was there (Python's
+    KeyboardInterrupt for Ctrl-C, the command line's for SIGTERM) runs at the end of the step instead;
+    a second signal runs it at once (the state is then mid-step, and is not saved). Signals without a
+    Python handler (the default action, or ignored) are left alone, and so is any thread but the main one.
+    """
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.held: list[int] = []
+        self.previous: dict[int, Callable[[int, Any], Any]] = {}
+
+    def __enter__(self) -> _SignalsAtStepEnds:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: h for s in (signal.SIGINT, signal.SIGTERM) if callable(h := signal.getsignal(s))}
+            for signum in self.previous:
+                signal.signal(signum, self._hold)
+        return self
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        if self.held:  # asked twice: stop now, wherever the step is
+            self.trainer.at_step_end = False
+            self.previous[signum](signum, frame)
+        self.held.append(signum)
+
+    def deliver(self) -> None:
+        """Run the handler of the first signal held back (which may raise KeyboardInterrupt)."""
+        if self.held:
+            signum = self.held[0]
+            self.held.clear()
+            self.previous[signum](signum, None)
+
+    def __exit__(self, *error: Any) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        if error[0] is None:
+            self.deliver()  # held back after the last step (during the callbacks' on_train_end)
 
 
 def _cycle(batches: Iterable) -> Iterator:
@@ -382,6 +405,10 @@ class Trainer:
         The step the current :meth:`fit` trains to.
     history : History
         The logged values.
+    at_step_end : bool
+        Whether the state is that of a step's end (its batch, update and logging done), the only state
+        a checkpoint may hold. Ctrl-C and SIGTERM wait for the end of the step under way and its
+        callbacks; asked twice, they stop at once, and this is False.
     """
 
     def __init__(
@@ -409,6 +436,7 @@ class Trainer:
         self._batches_state: dict[str, Any] | None = None
         self._started = 0.0
         self.batches: Iterable | None = None
+        self.at_step_end = True  # False while a step (and its callbacks) is under way
 
     # ------------------------------------------------------------------------------- the loop
 
@@ -428,29 +456,35 @@ class Trainer:
         self.model.train()
         for callback in self.callbacks:
             callback.on_train_start(self)
-        try:
-            stream = _cycle(batches)
-            while self.step < steps:
-                batch = next(stream, None)
-                if batch is None:  # a generator that ran out
-                    break
-                self._train_step(*batch)
-                self.step += 1
-                self.elapsed = time.perf_counter() - self._started
-                if self.step % self.log_every == 0 or self.step == steps:
-                    self.log()
+        with _SignalsAtStepEnds(self) as signals:
+            try:
+                stream = _cycle(batches)
+                while self.step < steps:
+                    self.at_step_end = False
+                    batch = next(stream, None)
+                    if batch is None:  # a generator that ran out
+                        break
+                    self._train_step(*batch)
+                    self.step += 1
+                    self.elapsed = time.perf_counter() - self._started
+                    if self.step % self.log_every == 0 or self.step == steps:
+                        self.log()
+                    self.at_step_end = True  # the step's work is done; a callback may stop the loop
+                    for callback in self.callbacks:
+                        callback.on_step_end(self)
+                    signals.deliver()  # a stop asked for during the step: here, where a checkpoint would be
+            except KeyboardInterrupt:
                 for callback in self.callbacks:
-                    callback.on_step_end(self)
-        except KeyboardInterrupt:
+                    callback.on_interrupt(self)
+                raise
+            finally:
+                self.at_step_end = True
+            if self.step == 0:
+                raise ValueError("batches yielded no batch; give an iterable of (images, labels) batches")
+            if self._window:  # batches ran out between two log steps
+                self.log()
             for callback in self.callbacks:
-                callback.on_interrupt(self)
-            raise
-        if self.step == 0:
-            raise ValueError("batches yielded no batch; give an iterable of (images, labels) batches")
-        if self._window:  # batches ran out between two log steps
-            self.log()
-        for callback in self.callbacks:
-            callback.on_train_end(self)
+                callback.on_train_end(self)
         return self.history
 
     def _train_step(self, images: Tensor, labels: Tensor) -> None:
@@ -473,7 +507,8 @@ class Trainer:
         """Append the means since the last entry to :attr:`history` (reading the device once), after
         :meth:`check_finite`."""
         self.check_finite()
-        tensors = {name: torch.stack([torch.as_tensor(v, dtype=torch.float64, device=self.device) for v in values]).mean()
+        tensors = {name: torch.stack([torch.as_tensor(v, dtype=torch.float64, device=self.device)
+                                      for v in values]).mean()
                    for name, values in self._window.items()}
         means = dict(zip(tensors, torch.stack(list(tensors.values())).tolist())) if tensors else {}
         self._window.clear()
@@ -589,7 +624,8 @@ class ModelSelection(Callback):
             score = float(self.validate(trainer.model))
         trainer.model.train()
         if not math.isfinite(score):
-            raise FloatingPointError(f"the validation score at step {trainer.step} is {score}; it must be a finite number")
+            raise FloatingPointError(f"the validation score at step {trainer.step} is {score}; "
+                                     f"it must be a finite number")
         trainer.history.validation.append((trainer.step, score))
         if score > self.best_score:
             self.best_step, self.best_score = trainer.step, score
@@ -654,7 +690,8 @@ class Checkpoint(Callback):
             self.save(trainer)
 
     def on_interrupt(self, trainer: Trainer) -> None:
-        if self._saved_at != trainer.step and trainer.step > 0:
+        # mid-step (a second Ctrl-C): the last checkpoint stays, since this state is no step's end
+        if self._saved_at != trainer.step and trainer.step > 0 and trainer.at_step_end:
             self.save(trainer)
 
 

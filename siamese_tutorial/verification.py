@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import Tensor
 
-from .checks import as_numpy
+from .checks import as_numpy, check_number
 
 __all__ = [
     "check_pairs",
@@ -181,6 +181,7 @@ def verification_accuracy(
         A fraction in [0, 1].
     """
     d, similar = check_pairs(distances, labels)
+    check_number("threshold", threshold)  # a NaN threshold would call every pair dissimilar, silently
     return float(np.mean((d <= threshold) == similar))
 
 
@@ -209,6 +210,7 @@ def balanced_accuracy(
         A fraction in [0, 1].
     """
     d, similar = check_pairs(distances, labels)
+    check_number("threshold", threshold)
     if similar.all() or not similar.any():
         raise ValueError("balanced accuracy needs both similar (label 0) and dissimilar (label 1) pairs.")
     return float(((d[similar] <= threshold).mean() + (d[~similar] > threshold).mean()) / 2)
@@ -280,7 +282,8 @@ class OpenSetCurve:
         return self.false_reject + self.misidentified
 
     def at(self, threshold: float) -> dict[str, float]:
-        """The three rates at ``threshold``."""
+        """The three rates at ``threshold`` (``-inf``: reject everything; ``inf``: accept everything)."""
+        check_number("threshold", threshold if threshold not in (-np.inf, np.inf) else 0.0)
         i = int(np.searchsorted(self.thresholds, threshold, side="right")) - 1
         return {"false_accept": float(self.false_accept[i]), "false_reject": float(self.false_reject[i]),
                 "misidentified": float(self.misidentified[i])}

@@ -4,6 +4,7 @@ Every mistake a user can make must end with exit status 2 and one line on stderr
 was wrong, never a traceback; nothing may be lost or half-written.
 """
 
+import errno
 import json
 import os
 import signal
@@ -101,6 +102,22 @@ def test_export_scores_the_runs_once_and_ships_without_training_state(trained, t
 
 
 # ----------------------------------------------------------------------------- nothing lost
+
+
+def test_export_to_a_full_disk_leaves_the_folder_as_it_was(trained, tmp_path, capsys, monkeypatch):
+    # Before: the weights were written, the card was not: weights without their card.
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    (folder / "old.pt").write_bytes(b"an older export")
+
+    def full(path, content):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cli, "write_json", full)
+    one_line_error(capsys, "export", trained, "--name", "tiny", "--to", folder,
+                   match=f"could not write {folder / 'tiny.json'}: No space left on device")
+    assert sorted(p.name for p in folder.iterdir()) == ["old.pt"]
+
 
 
 def test_a_card_can_never_overwrite_its_checkpoint(tmp_path, capsys):
@@ -324,3 +341,13 @@ def test_sigterm_saves_the_training_and_resume_finishes_it(tmp_path):
     done = subprocess.run([*argv, "--resume"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(out)[1]["complete"] and json.loads(out.with_suffix(".json").read_text())["steps_trained"] == 300
+
+
+def test_export_to_a_folder_that_refuses_files_fails_before_scoring(trained, tmp_path, capsys, monkeypatch, read_only):
+    # Before: scored the 20 runs, then "[Errno 1] Operation not permitted" (or a traceback) when writing.
+    monkeypatch.setattr(cli, "one_shot_accuracy", lambda *a, **k: pytest.fail("scored"))
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    read_only(folder)
+    one_line_error(capsys, "export", trained, "--name", "tiny", "--to", folder, match="--to")
+    assert not list(folder.iterdir())

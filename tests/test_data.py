@@ -113,3 +113,39 @@ def test_random_affine():
         random_affine(torch.zeros(28, 28))
 
 
+
+
+def test_a_pk_sampler_without_num_batches_is_endless_and_feeds_a_data_loader():
+    from itertools import islice
+
+    from torch.utils.data import DataLoader
+
+    labels = torch.arange(4).repeat_interleave(3)
+    sampler = PKSampler(labels, p=2, k=2, seed=0)
+    assert len(list(islice(sampler, 25))) == 25
+    loader = DataLoader(torch.arange(12), batch_sampler=PKSampler(labels, p=2, k=2, seed=0))
+    batch = next(iter(loader))
+    assert batch.shape == (4,) and len(set(labels[batch].tolist())) == 2
+    with pytest.raises(TypeError, match="without num_batches"):
+        len(sampler)
+
+
+def test_a_pk_sampler_takes_labels_as_a_list_or_array_and_refuses_a_missing_device():
+    labels = torch.arange(4).repeat_interleave(3)
+    first = next(iter(PKSampler(labels, p=2, k=2, num_batches=1)))
+    assert next(iter(PKSampler(labels.tolist(), p=2, k=2, num_batches=1))) == first
+    assert next(iter(PKSampler(labels.numpy(), p=2, k=2, num_batches=1))) == first
+    assert random_pairs(labels.tolist(), 4)[2].tolist().count(0) == 2
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device 'cuda' is not available on this machine"):
+            PKSampler(labels, p=2, k=2, device="cuda")
+    with pytest.raises(ValueError, match="is not a device"):
+        PKSampler(labels, p=2, k=2, device="gpu")
+
+
+def test_a_negative_number_of_pairs_or_triplets_is_refused_in_one_line():
+    labels = torch.arange(3).repeat_interleave(2)
+    with pytest.raises(ValueError, match="num_pairs must be an integer >= 0; got -2"):
+        random_pairs(labels, -2)
+    with pytest.raises(ValueError, match="num_triplets must be an integer >= 0; got 1.5"):
+        random_triplets(labels, 1.5)

@@ -1,7 +1,10 @@
 """siamese_tutorial.files: atomic writes, and what a killed writer leaves behind."""
 
+import errno
+import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -9,7 +12,30 @@ import textwrap
 
 import pytest
 
-from siamese_tutorial.files import atomic_write, check_writable_file, read_json, write_json
+from siamese_tutorial import files
+from siamese_tutorial.files import (
+    FileBusyError,
+    atomic_write,
+    check_writable_file,
+    file_lock,
+    read_json,
+    write_json,
+    write_together,
+)
+
+# files.py imports nothing but the standard library: loaded alone, a child process starts in a blink
+# (importing the package would import torch).
+LOAD_FILES = textwrap.dedent(f"""
+    import importlib.util, sys
+    spec = importlib.util.spec_from_file_location("files", {files.__file__!r})
+    files = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(files)
+""")
+
+
+def child(code, *args, **kwargs):
+    """A real process that runs ``code`` with siamese_tutorial.files loaded as ``files``."""
+    return subprocess.Popen([sys.executable, "-c", LOAD_FILES + textwrap.dedent(code), *map(str, args)], **kwargs)
 
 def test_atomic_write_replaces_only_when_complete(tmp_path):
     target = tmp_path / "sub" / "card.json"
@@ -75,3 +101,176 @@ def test_check_writable_file_fails_before_any_work(tmp_path, read_only):
     read_only(locked)
     with pytest.raises(ValueError, match="cannot be written"):
         check_writable_file(locked / "m.pt", "--out")
+
+
+# ----------------------------------------------------------------------------- permissions
+
+
+def test_a_private_file_stays_private_when_replaced(tmp_path):
+    # Before: every write gave the umask's 0644, so `chmod 600 gallery.pt` was undone by the next enrol.
+    target = tmp_path / "gallery.pt"
+    target.write_bytes(b"old")
+    target.chmod(0o600)
+    atomic_write(target, lambda file: file.write(b"new"))
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o600
+    target.chmod(0o640)
+    write_json(target, {"a": 1})
+    assert target.stat().st_mode & 0o777 == 0o640
+
+
+# ----------------------------------------------------------------------------- a full disk
+
+
+def disk_full_inside_torch(file):
+    """What torch.save does on a full disk: a RuntimeError raised while handling the OSError."""
+    try:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    except OSError:
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598") from None
+
+
+def test_a_full_disk_is_one_clear_os_error_and_the_old_file_stays(tmp_path):
+    target = tmp_path / "m.pt"
+    target.write_bytes(b"old")
+    with pytest.raises(OSError, match=r"^could not write .*m.pt: No space left on device; free some space") as error:
+        atomic_write(target, disk_full_inside_torch)
+    assert error.value.errno == errno.ENOSPC and "\n" not in str(error.value)
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+    with pytest.raises(ZeroDivisionError):  # any other error passes unchanged
+        atomic_write(target, lambda file: 1 / 0)
+
+
+def test_files_written_together_are_all_replaced_or_none(tmp_path):
+    weights, card = tmp_path / "m.pt", tmp_path / "m.json"
+    weights.write_bytes(b"old weights")
+    card.write_bytes(b"old card")
+
+    def fail(temporary):
+        temporary.write_bytes(b"half")
+        disk_full_inside_torch(None)
+
+    with pytest.raises(OSError, match="could not write .*m.json: No space left"):
+        write_together([(weights, lambda t: t.write_bytes(b"new weights")), (card, fail)])
+    assert weights.read_bytes() == b"old weights" and card.read_bytes() == b"old card"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.pt"]
+    seen = {}
+
+    def write_card(temporary):  # a later file may read an earlier one's temporary file
+        seen["weights"] = next(tmp_path.glob(".m.pt.*.part")).read_bytes()
+        temporary.write_bytes(b"new card")
+
+    write_together([(weights, lambda t: t.write_bytes(b"new weights")), (card, write_card)])
+    assert seen["weights"] == b"new weights" and card.read_bytes() == b"new card"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.pt"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 200 kB file system (tmpfs); skipped where mounting is not allowed."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs",
+                                                        str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_real_full_disk(small_disk):
+    import torch
+
+    target = small_disk / "m.pt"
+    atomic_write(target, lambda file: torch.save(torch.zeros(10), file))
+    before = target.read_bytes()
+    with pytest.raises(OSError, match="could not write .*m.pt: No space left on device"):
+        atomic_write(target, lambda file: torch.save(torch.zeros(100_000), file))
+    assert target.read_bytes() == before and [p.name for p in small_disk.iterdir()] == ["m.pt"]
+    card = small_disk / "m.json"
+    with pytest.raises(OSError, match="could not write .*m.json: No space left on device"):
+        write_together([(target, lambda t: t.write_bytes(b"x" * 50_000)), (card, lambda t: t.write_bytes(b"x" * 300_000))])
+    assert target.read_bytes() == before and not card.exists()
+
+
+# ----------------------------------------------------------------------------- concurrent writers
+
+COUNT = """
+    import json, sys, time
+    from pathlib import Path
+    path = Path(sys.argv[1])
+    with files.file_lock(path, "the counter"):
+        seen = json.loads(path.read_text()) if path.exists() else []
+        time.sleep(0.05)  # read, think, write back: where an unlocked writer loses another's update
+        files.write_json(path, seen + [sys.argv[2]])
+"""
+
+
+def test_concurrent_read_modify_writes_never_lose_an_update(tmp_path):
+    target = tmp_path / "names.json"
+    writers = [child(COUNT, target, f"w{i}") for i in range(6)]
+    assert [w.wait(timeout=60) for w in writers] == [0] * 6
+    assert sorted(json.loads(target.read_text())) == [f"w{i}" for i in range(6)]
+    assert [p.name for p in tmp_path.iterdir()] == ["names.json"]  # the lock file goes with its last holder
+
+
+def test_a_busy_file_is_refused_or_waited_for_and_a_killed_holder_frees_it(tmp_path):
+    target = tmp_path / "m.pt"
+    refuse = """
+        import sys
+        try:
+            with files.file_lock(sys.argv[1], "--out", wait=False):
+                print("got it")
+        except files.FileBusyError as error:
+            print(error)
+    """
+    with file_lock(target, "--out"):
+        busy = child(refuse, target, stdout=subprocess.PIPE, text=True)
+        out, _ = busy.communicate(timeout=60)
+        assert out.strip() == f"--out {target} is being written by process {os.getpid()}; wait until it has " \
+                              f"finished, or use another file."
+        with pytest.raises(FileBusyError):  # also within one process: a second holder is refused
+            with file_lock(target, wait=False):
+                pass
+    # A holder killed by SIGKILL (it cannot clean up) frees the lock all the same.
+    holder = child("""
+        import os, signal, sys
+        with files.file_lock(sys.argv[1]):
+            print("holding", flush=True)
+            sys.stdin.readline()
+    """, target, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    with pytest.raises(FileBusyError):
+        with file_lock(target, wait=False):
+            pass
+    holder.kill()
+    holder.wait(timeout=60)
+    with file_lock(target, "the gallery"):
+        pass
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_symbolic_link_is_written_through_and_shares_the_lock(tmp_path):
+    # Before: the link was replaced by a file, and the file it pointed to kept the old content.
+    real = tmp_path / "store" / "gallery.pt"
+    real.parent.mkdir()
+    real.write_bytes(b"old")
+    link = tmp_path / "gallery.pt"
+    link.symlink_to(real)
+    atomic_write(link, lambda file: file.write(b"new"))
+    assert link.is_symlink() and real.read_bytes() == b"new"
+    with file_lock(real):
+        with pytest.raises(FileBusyError):
+            with file_lock(link, wait=False):
+                pass
+
+
+def test_a_file_that_cannot_be_replaced_is_one_clear_line(tmp_path):
+    target = tmp_path / "g.pt"
+    target.write_bytes(b"old")
+    if os.geteuid() != 0 or subprocess.run(["chattr", "+i", str(target)], capture_output=True).returncode:
+        pytest.skip("cannot make a file immutable here")
+    try:
+        with pytest.raises(OSError, match=r"^could not write .*g.pt: Operation not permitted; check the folder"):
+            atomic_write(target, lambda file: file.write(b"new"))
+    finally:
+        subprocess.run(["chattr", "-i", str(target)], check=True)
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["g.pt"]

@@ -1,13 +1,15 @@
 """Your own pictures: folders read as labelled images, training on them, and galleries on the command line."""
 
+import errno
 import json
+import subprocess
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from siamese_tutorial import cli
+from siamese_tutorial import cli, files
 from siamese_tutorial.data import load_image_folder, load_images, split_classes
 from siamese_tutorial.gallery import Gallery
 from siamese_tutorial.recipe import TrainConfig, load_training_data
@@ -188,3 +190,212 @@ def test_gallery_mistakes_are_one_clear_line(folder_model, tmp_path, capsys):
     one_line_error(capsys, "identify", moved, pics / "class00" / "1.png", match="was made with another encoder")
     (tmp_path / "junk.pt").write_bytes(b"junk")
     one_line_error(capsys, "identify", tmp_path / "junk.pt", pics / "class00" / "1.png", match="is not a gallery")
+
+
+# ----------------------------------------------------------------------------- a gallery's file is kept as it was made
+
+
+def test_a_private_gallery_and_checkpoint_stay_private(folder_model, tmp_path, capsys):
+    # Before: `chmod 600 gallery.pt` then `enrol` left it 0644; a 0600 checkpoint was 0644 after `train --resume`.
+    root, out = folder_model
+    gallery, pics = tmp_path / "gallery.pt", root / "pics"
+    assert run(capsys, "enrol", gallery, "zero", pics / "class00" / "0.png", "--model", out)[0] == 0
+    gallery.chmod(0o600)
+    assert run(capsys, "enrol", gallery, "one", pics / "class01" / "0.png")[0] == 0
+    assert gallery.stat().st_mode & 0o777 == 0o600
+    mine = tmp_path / "mine.pt"
+    mine.write_bytes(out.read_bytes())
+    mine.chmod(0o600)
+    code, _, err = run(capsys, "train", "--data", root / "pics", *TINY, "--resume", "--out", mine)
+    assert code == 0, err
+    assert mine.stat().st_mode & 0o777 == 0o600 and load_checkpoint(mine)[1]["complete"]
+
+
+def test_options_of_a_new_gallery_are_never_silently_ignored(folder_model, tmp_path, capsys):
+    # Before: enrol into an existing gallery with --shifts, --expected-size or --calibrate ignored them without a word.
+    root, out = folder_model
+    gallery, pics = tmp_path / "gallery.pt", root / "pics"
+    assert run(capsys, "enrol", gallery, "zero", pics / "class00" / "0.png", "--model", out, "--shifts", "1",
+               "--expected-size", "2")[0] == 0
+    picture = pics / "class01" / "0.png"
+    one_line_error(capsys, "enrol", gallery, "one", picture, "--shifts", "2",
+                   match="gallery.pt exists, made with --shifts 1; --shifts is applied when a gallery is created")
+    one_line_error(capsys, "enrol", gallery, "one", picture, "--expected-size", "5",
+                   match="made with --expected-size 2; --expected-size is applied when a gallery is created")
+    one_line_error(capsys, "enrol", gallery, "one", picture, "--calibrate", pics,
+                   match="made with --calibrate (none); --calibrate is applied")
+    assert Gallery.read_meta(gallery)["calibration"]["expected_size"] == 2
+    # the same values as the gallery's (e.g. the same command run for every class) are fine
+    code, text, err = run(capsys, "enrol", gallery, "one", picture, "--model", out, "--shifts", "1",
+                          "--expected-size", "2")
+    assert code == 0 and "holds 2: zero, one" in text, err
+
+
+@pytest.mark.parametrize("name", ["Unknown", " unknown", "UNKNOWN", "a\nb", "", "x" * 5000])
+def test_names_that_would_print_like_another_answer_are_refused(folder_model, tmp_path, capsys, name):
+    root, out = folder_model
+    gallery = tmp_path / "gallery.pt"
+    code, _, err = run(capsys, "enrol", gallery, name, root / "pics" / "class00" / "0.png", "--model", out)
+    assert code == 2 and err.count("\n") == 1 and not gallery.exists(), err
+
+
+def test_odd_gallery_files_are_one_clear_line(folder_model, tmp_path, capsys):
+    root, out = folder_model
+    picture = root / "pics" / "class00" / "0.png"
+    folder = tmp_path / "g.pt"
+    folder.mkdir()
+    one_line_error(capsys, "identify", folder, picture, match="g.pt is a folder, not a gallery file")
+    one_line_error(capsys, "enrol", folder, "x", picture, "--model", out, match="g.pt is a folder")
+    plain = Gallery(load_checkpoint(out)[0], threshold=0.5)  # made in Python: no model recorded
+    plain.enrol("x", load_images([picture], 16))
+    plain.save(tmp_path / "plain.pt")
+    one_line_error(capsys, "identify", tmp_path / "plain.pt", picture, match="does not say which model it belongs to")
+    one_line_error(capsys, "enrol", tmp_path / "plain.pt", "y", picture, match="does not say which model")
+    # a picture that cannot be read makes no gallery, and no "new gallery" line
+    code, text, err = run(capsys, "enrol", tmp_path / "new.pt", "x", tmp_path / "missing.png", "--model", out)
+    assert code == 2 and "missing.png is not a file" in err and text == "" and not (tmp_path / "new.pt").exists()
+
+
+# ----------------------------------------------------------------------------- from another folder
+
+
+def test_galleries_and_cards_work_from_another_folder(tmp_path, capsys, monkeypatch):
+    # Before: the gallery kept 'runs/mine.pt' and the card 'pics' as typed, so from another folder
+    # `identify ../gal.pt` and `enrol ... --model ../runs/mine.pt` failed.
+    make_folder(tmp_path / "pics", classes=10, per_class=4)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "train", "--data", "pics", *TINY, "--out", "runs/mine.pt")[0] == 0
+    assert run(capsys, "enrol", "gal.pt", "zero", "pics/class00/0.png", "--model", "runs/mine.pt")[0] == 0
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, text, err = run(capsys, "identify", "../gal.pt", "../pics/class00/1.png")
+    assert code == 0 and "../pics/class00/1.png: " in text, err
+    code, text, err = run(capsys, "enrol", "../g.pt", "x", "../pics/class01/0.png", "--model", "../runs/mine.pt")
+    assert code == 0 and "held-out classes of pics" in text, err
+    assert Gallery.read_meta(tmp_path / "g.pt")["model"] == str(tmp_path / "runs" / "mine.pt")
+    code, text, err = run(capsys, "enrol", "../gal.pt", "one", "../pics/class01/0.png", "--model", "../runs/mine.pt")
+    assert code == 0, err  # the same model, named from here
+
+
+# ----------------------------------------------------------------------------- a small folder, the README's commands
+
+
+def shapes(root, classes=12, per_class=4, size=32):
+    """A folder of simple drawn shapes: class c is a polygon with c + 3 corners, drawn a little differently each time."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        (root / f"shape{c:02d}").mkdir(parents=True)
+        for i in range(per_class):
+            canvas = Image.new("L", (size, size), 255)
+            corners = c + 3
+            turn = rng.uniform(0, 2 * np.pi)
+            radius = size * rng.uniform(0.3, 0.42)
+            centre = size / 2 + rng.uniform(-2, 2, 2)
+            points = [(centre[0] + radius * np.cos(turn + 2 * np.pi * j / corners),
+                       centre[1] + radius * np.sin(turn + 2 * np.pi * j / corners)) for j in range(corners)]
+            ImageDraw.Draw(canvas).polygon(points, outline=0, width=2)
+            canvas.save(root / f"shape{c:02d}" / f"{i}.png")
+    return root
+
+
+SMALL = ["--blocks", "2", "--width", "4", "--embedding-dim", "8", "--k", "2", "--steps", "4", "--validate-every", "2",
+         "--validation-episodes", "3", "--quiet"]
+
+
+def test_the_readmes_three_commands_on_a_folder_of_12_classes(tmp_path, capsys, monkeypatch):
+    # Before: train stopped and asked for --p (32 > the classes there); validation became 2-way and the
+    # calibration galleries of 1 (--expected-size 10 clipped to 1) without a word.
+    shapes(tmp_path / "my_pictures")
+    monkeypatch.chdir(tmp_path)
+    code, text, err = run(capsys, "train", "--data", "my_pictures/", "--image-size", "32", "--no-rotations", *SMALL,
+                          "--out", "runs/mine.pt")
+    assert code == 0, err
+    assert "note: my_pictures/: 10 training classes have 2 or more pictures (after holding out 2 for validation): " \
+           "each batch takes p=10 classes instead of 32" in text
+    assert "note: validation episodes are 2-way, not 20-way: the 2 held-out classes allow no more" in text
+    card = json.loads((tmp_path / "runs" / "mine.json").read_text())
+    assert card["config"]["p"] == 10 and "--p 10" in card["command"]  # the card's command trains the same recipe
+    code, text, err = run(capsys, "enrol", "gallery.pt", "alice", "my_pictures/shape00/0.png", "--model", "runs/mine.pt")
+    assert code == 0, err
+    assert "note: the threshold is chosen for galleries of 1, not of 10 (--expected-size): there are only 2 " \
+           "classes to choose it on (2 held-out classes of my_pictures/)" in text
+    code, text, err = run(capsys, "identify", "gallery.pt", "my_pictures/shape00/1.png")
+    assert code == 0 and text.startswith("my_pictures/shape00/1.png: "), err
+    # evaluate --validation scores a folder's model on the classes it held out there, and says so
+    code, text, err = run(capsys, "evaluate", "runs/mine.pt", "--validation", "--episodes", "3")
+    assert code == 0 and "validation on 2 held-out classes of my_pictures/, 3 episodes of 2-way" in text, err
+    assert "Omniglot" not in text
+    # an explicit --p that the folder cannot fill is still refused, with what to do
+    one_line_error(capsys, "train", "--data", "my_pictures/", "--image-size", "32", "--no-rotations", *SMALL,
+                   "--p", "16", "--out", "runs/other.pt", match="but a batch takes p=16 classes of k=2: lower --p")
+
+
+def test_a_threshold_chosen_on_omniglot_says_it_is_for_omniglot(tmp_path, capsys, monkeypatch):
+    # Before: the false-accept rate measured on Omniglot's alphabets was reported for any pictures.
+    from siamese_tutorial.pretrained import load_pretrained
+
+    pictures = shapes(tmp_path / "mine", size=40)
+    monkeypatch.setattr(cli, "load_validation_set", lambda size, data_dir=None: load_image_folder(pictures, size))
+    code, text, err = run(capsys, "enrol", tmp_path / "g.pt", "tri", pictures / "shape00" / "0.png", "--model", "triplet")
+    assert code == 0, err
+    assert "chosen on Omniglot's 10 validation alphabets" in text
+    assert "note: these rates are for Omniglot's characters; for pictures of another kind, choose the threshold " \
+           "on classes of that kind the model never saw: --calibrate FOLDER" in text
+    assert load_pretrained("triplet").image_size == 40
+    code, text, err = run(capsys, "enrol", tmp_path / "h.pt", "tri", pictures / "shape00" / "0.png", "--model",
+                          "triplet", "--calibrate", pictures)
+    assert code == 0 and "note: these rates are for Omniglot" not in text, err
+
+
+# ----------------------------------------------------------------------------- a full disk
+
+
+class FullDisk:
+    """A file that takes ``room`` bytes, then fails as a full disk does (ENOSPC)."""
+
+    def __init__(self, file, room):
+        self.file, self.room = file, room
+
+    def write(self, data):
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def test_train_on_a_full_disk_is_one_clear_line(folder_model, tmp_path, capsys, monkeypatch):
+    # Before: torch's "RuntimeError: [enforce fail at inline_container.cc] unexpected pos" traceback.
+    root, _ = folder_model
+    real_open = open
+    monkeypatch.setattr(files, "open", lambda path, mode="r", *a, **k: FullDisk(real_open(path, mode, *a, **k), 1000)
+                        if "x" in mode else real_open(path, mode, *a, **k), raising=False)
+    out = tmp_path / "m.pt"
+    code, _, err = run(capsys, "train", "--data", root / "pics", *TINY, "--out", out)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"error: could not write {out}: No space left on device; free some space or write elsewhere")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_train_on_a_real_full_disk(folder_model, tmp_path, capsys):
+    root, _ = folder_model
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        code, _, err = run(capsys, "train", "--data", root / "pics", *TINY, "--out", small / "m.pt")
+        assert code == 2 and err.count("\n") == 1 and "could not write" in err and "No space left" in err, err
+        assert not list(small.iterdir())
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

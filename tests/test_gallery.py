@@ -129,3 +129,109 @@ def test_calibration_trades_false_accepts_for_false_rejects():
 def test_calibration_needs_strangers():
     with pytest.raises(ValueError, match="more than gallery_size=12 classes"):
         calibrate_open_set(Pixels(), clusters(classes=12), gallery_size=12)
+
+
+# ----------------------------------------------------------------------------- nothing saved that cannot load
+
+
+@pytest.mark.parametrize("value, message", [
+    (lambda: __import__("pathlib").Path("/data/pics"), r"gallery.meta\['source'\] is a pathlib.*PosixPath"),
+    (lambda: __import__("numpy").float64(0.25), r"gallery.meta\['source'\] is a numpy.float64"),
+    (lambda: {"rates": [0.1, float("nan")]}, r"gallery.meta\['source'\]\['rates'\]\[1\] is nan"),
+    (lambda: {1: "a"}, "has the key 1, a int; keys must be strings"),
+])
+def test_a_meta_that_would_not_load_back_is_refused_and_the_good_file_kept(tmp_path, value, message):
+    # Before: saved, replacing the good file, then refused by Gallery.load (UnpicklingError).
+    gallery = Gallery(Pixels(), threshold=1.0, meta={"model": "m.pt"})
+    gallery.enrol("a", image(1))
+    gallery.save(tmp_path / "g.pt")
+    before = (tmp_path / "g.pt").read_bytes()
+    gallery.meta["source"] = value()
+    with pytest.raises(ValueError, match=message):
+        gallery.save(tmp_path / "g.pt")
+    assert (tmp_path / "g.pt").read_bytes() == before
+    assert Gallery.load(tmp_path / "g.pt", Pixels()).meta == {"model": "m.pt"}
+
+
+def test_a_numpy_threshold_is_kept_as_a_plain_float(tmp_path):
+    import numpy as np
+
+    gallery = Gallery(Pixels(), threshold=np.float32(0.5), shifts=0)
+    gallery.enrol("a", image(1))
+    gallery.save(tmp_path / "g.pt")
+    loaded = Gallery.load(tmp_path / "g.pt", Pixels())
+    assert type(loaded.threshold) is float and loaded.threshold == 0.5
+
+
+# ----------------------------------------------------------------------------- never silently wrong
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), -1.0, "0.5"])
+def test_a_threshold_must_be_a_finite_distance(threshold):
+    # Before: NaN rejected everyone and inf accepted everyone, without a word.
+    with pytest.raises(ValueError, match="the threshold must be a finite number >= 0"):
+        Gallery(Pixels(), threshold=threshold)
+    gallery = Gallery(Pixels(), threshold=1.0)
+    with pytest.raises(ValueError, match="the threshold must be a finite number"):
+        gallery.threshold = threshold
+    assert gallery.threshold == 1.0
+
+
+@pytest.mark.parametrize("name", ["Unknown", "UNKNOWN", " unknown", "unknown ", "alice\nbob", "tab\there", " alice"])
+def test_names_that_read_like_the_strangers_answer_or_break_lines_are_refused(name):
+    gallery = Gallery(Pixels(), threshold=1.0)
+    with pytest.raises(ValueError, match="reads like 'unknown'|spaces around it or characters that do not print"):
+        gallery.enrol(name, image(1))
+    assert not gallery.names
+    gallery.enrol("Ünknöwn-α/2", image(1))  # any other printable name is fine, slashes too: it is no path
+
+
+def test_integer_images_are_refused_with_what_to_pass():
+    # Before: uint8 images 0..255 were embedded as is; the same picture as floats was then "unknown".
+    gallery = Gallery(Pixels(), threshold=1.0)
+    with pytest.raises(ValueError, match=r"the images of 'a' are uint8; pass floats in \[0, 1\] \(e.g. images / 255"):
+        gallery.enrol("a", (255 * image(1)).to(torch.uint8))
+    gallery.enrol("a", image(1))
+    with pytest.raises(ValueError, match="the images are int64; pass floats"):
+        gallery.identify(torch.ones(1, 4, 4, dtype=torch.int64))
+
+
+def test_nan_images_or_embeddings_are_errors_not_unknown():
+    gallery = Gallery(Pixels(), threshold=1.0)
+    with pytest.raises(FloatingPointError, match="the images of 'a': 1 of 16 values are NaN"):
+        gallery.enrol("a", image(float("nan")))
+    assert not gallery.names
+    gallery.enrol("a", image(1))
+    with pytest.raises(FloatingPointError, match="the images: 1 of 16 values are NaN"):
+        gallery.identify(image(float("nan")))
+
+    class Broken(Pixels):
+        def forward(self, x):
+            return torch.full((len(x), 4), float("nan"))
+
+    broken = Gallery(Broken(), threshold=1.0)
+    with pytest.raises(FloatingPointError, match="the encoder's embeddings: 4 of 4 values are NaN"):
+        broken.enrol("a", image(1))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("nan threshold", "threshold must be a finite number"),
+    ("nan prototype", "its prototypes hold NaN or infinite values"),
+    ("names and prototypes", "its names, counts and prototypes do not match"),
+])
+def test_a_damaged_gallery_file_does_not_answer(tmp_path, damage, message):
+    # Before: a gallery with a NaN threshold or prototype still answered (always "unknown").
+    gallery = Gallery(Pixels(), threshold=1.0)
+    gallery.enrol("a", image(1))
+    gallery.enrol("b", image(5))
+    gallery.save(tmp_path / "g.pt")
+    content = torch.load(tmp_path / "g.pt", weights_only=True)
+    if damage == "nan threshold":
+        content["threshold"] = float("nan")
+    elif damage == "nan prototype":
+        content["prototypes"][1, 0] = float("nan")
+    else:
+        content["names"] = ["a"]
+    torch.save(content, tmp_path / "g.pt")
+    with pytest.raises(ValueError, match=f"g.pt is damaged .*{message}.*; delete it and enrol again"):
+        Gallery.load(tmp_path / "g.pt", Pixels())

@@ -480,19 +480,47 @@ def test_semi_hard_triplet_loss_gradcheck_and_empty_batch():
 
 
 @pytest.mark.parametrize("loss_fn", [
-    lambda x, y: batch_hard_triplet_loss(x, y, 0.2),
-    lambda x, y: batch_hard_triplet_loss(x, y, 0.2, soft=True),
-    lambda x, y: semi_hard_triplet_loss(x, y, 0.2),
-    lambda x, y: batch_all_triplet_loss(x, y, 0.2),
-    lambda x, y: batch_contrastive_loss(x, y, 1.0),
-    lambda x, y: batch_contrastive_loss(x, y, 1.0, pairs=all_pairs(y)),
+    lambda x, y, check: batch_hard_triplet_loss(x, y, 0.2, check=check),
+    lambda x, y, check: batch_hard_triplet_loss(x, y, 0.2, soft=True, check=check),
+    lambda x, y, check: semi_hard_triplet_loss(x, y, 0.2, check=check),
+    lambda x, y, check: batch_all_triplet_loss(x, y, 0.2, check=check),
+    lambda x, y, check: batch_contrastive_loss(x, y, 1.0, check=check),
+    lambda x, y, check: batch_contrastive_loss(x, y, 1.0, pairs=all_pairs(y), check=check),
+    lambda x, y, check: triplet_loss(x[:4], x[4:8], x[8:], 0.2, check=check),
+    lambda x, y, check: contrastive_loss(pairwise_distances(x)[0], (y != y[0]).long(), check=check),
 ])
-def test_a_nan_embedding_makes_the_loss_nan_not_a_margin_or_zero(loss_fn):
+def test_a_nan_embedding_is_an_error_or_makes_the_loss_nan_never_a_margin_or_zero(loss_fn):
     # A NaN distance once became 0 (NaN > eps is False), so losses came out as the margin or 0 and
-    # training went on with NaN weights. It must reach the loss, where the training loop sees it.
+    # training went on with NaN weights. Checked (the default), it is an error that says so; unchecked
+    # (a training loop, which checks at its log steps), it must reach the loss, where the loop sees it.
     x, labels = labelled_batch(11, dtype=torch.float32)
     x[3, 0] = math.nan
-    assert torch.isnan(loss_fn(x, labels))
+    with pytest.raises(FloatingPointError, match="given to the loss: .* NaN or infinite"):
+        loss_fn(x, labels, True)
+    assert torch.isnan(loss_fn(x, labels, False))
+    x[3, 0] = math.inf
+    with pytest.raises(FloatingPointError, match="NaN or infinite"):
+        loss_fn(x, labels, True)
+
+
+def test_an_empty_batch_gives_a_loss_of_0_with_a_gradient_not_nan():
+    empty = torch.zeros(0, 3, requires_grad=True)
+    for loss in (triplet_loss(empty, empty, empty), contrastive_loss(empty.sum(1), torch.zeros(0))):
+        loss.backward()
+        assert loss.item() == 0 and loss.requires_grad
+    assert empty.grad is not None and empty.grad.shape == (0, 3)
+    assert triplet_loss(empty, empty, empty, reduction="none").shape == (0,)
+
+
+@pytest.mark.parametrize("convert", [lambda y: y.tolist(), lambda y: y.numpy()], ids=["list", "numpy"])
+def test_labels_as_a_list_or_a_numpy_array_are_accepted(convert):
+    x, labels = labelled_batch(11, dtype=torch.float32)
+    for loss_fn in (batch_hard_triplet_loss, semi_hard_triplet_loss, batch_all_triplet_loss, batch_contrastive_loss):
+        assert loss_fn(x, convert(labels)) == loss_fn(x, labels)
+    d, y = pairwise_distances(x)[0], (labels != labels[0]).long()
+    assert contrastive_loss(d, convert(y)) == contrastive_loss(d, y)
+    with pytest.raises(ValueError, match="labels must be class indices.*got a list"):
+        batch_hard_triplet_loss(x, ["a"] * 11)
 
 
 def test_nan_stays_nan_in_distances():
@@ -593,3 +621,10 @@ def test_batch_contrastive_loss_errors():
         batch_contrastive_loss(x, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="margin must be a finite number > 0"):
         batch_contrastive_loss(x, labels, margin=0.0)
+
+
+def test_embeddings_or_distances_that_are_not_tensors_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="embeddings must be a torch.Tensor .* got a list"):
+        batch_hard_triplet_loss([[0.0, 1.0], [1.0, 0.0]], [0, 1])
+    with pytest.raises(ValueError, match="distance must be a torch.Tensor .* got a list"):
+        contrastive_loss([0.1, 0.2], [0, 1])

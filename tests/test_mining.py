@@ -261,3 +261,32 @@ def test_statistics_errors(statistics):
         statistics(x, torch.tensor([0, 0, 0, 0]), 0.5)
     with pytest.raises(ValueError, match="margin must be"):
         statistics(x, torch.tensor([0, 0, 1, 1]), -0.5)
+
+
+@pytest.mark.parametrize("convert", [lambda y: y.tolist(), lambda y: y.numpy()], ids=["list", "numpy"])
+def test_miners_accept_labels_as_a_list_or_a_numpy_array(convert):
+    x, labels = labelled_batch(3)
+    for miner in (all_pairs, all_valid_triplets, mining.positive_mask, mining.negative_mask):
+        assert all(torch.equal(a, b) for a, b in zip(miner(convert(labels)), miner(labels)))
+    for miner in (batch_hard_triplets, lambda e, y: semi_hard_triplets(e, y, 0.5),
+                  lambda e, y: hard_negative_pairs(e, y, 1.0)):
+        assert all(torch.equal(a, b) for a, b in zip(miner(x, convert(labels)), miner(x, labels)))
+    for statistics in (triplet_statistics, pair_statistics):
+        assert statistics(x, convert(labels), 0.5) == statistics(x, labels, 0.5)
+    with pytest.raises(ValueError, match="labels must be class indices"):
+        batch_hard_triplets(x, [object()] * len(x))
+
+
+def test_hard_negative_pairs_in_pytorch_metric_learning_pair_form():
+    from pytorch_metric_learning.losses import ContrastiveLoss
+
+    x, labels = labelled_batch(4)
+    i, j, y = hard_negative_pairs(x, labels, margin=1.0)
+    a1, p, a2, n = mining.pml_pairs((i, j, y))
+    assert (labels[a1] == labels[p]).all() and (labels[a2] != labels[n]).all()
+    assert len(a1) + len(a2) == len(i) and len(a1) == int((y == 0).sum())
+    # PML's contrastive loss (squared hinge like Hadsell's, over the pairs given) sees the same pairs.
+    pml = ContrastiveLoss(pos_margin=0, neg_margin=1.0)(x, labels, (a1, p, a2, n))
+    assert torch.isfinite(pml)
+    with pytest.raises(ValueError, match="pairs must be"):
+        mining.pml_pairs((i, j))

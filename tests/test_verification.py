@@ -156,3 +156,15 @@ def test_open_set_curve_rejects_bad_inputs():
         open_set_curve([0.1, 0.2], [True], [0.3])
     with pytest.raises(ValueError, match="NaN or infinite"):
         open_set_curve([0.1], [True], [math.nan])
+
+
+@pytest.mark.parametrize("threshold", [math.nan, "0.5", None])
+def test_a_threshold_that_is_not_a_number_is_refused_not_read_as_all_dissimilar(threshold):
+    distances, labels = [0.1, 0.2, 0.6], [0, 1, 1]
+    for accuracy in (verification_accuracy, balanced_accuracy):
+        with pytest.raises(ValueError, match="threshold must be a finite number"):
+            accuracy(distances, labels, threshold)
+    curve = open_set_curve(torch.tensor([0.1, 0.3]), torch.tensor([True, False]), torch.tensor([0.4, 0.6]))
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        curve.at(threshold)
+    assert curve.at(math.inf)["false_reject"] == 0 and curve.at(-math.inf)["false_accept"] == 0
