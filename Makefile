@@ -25,31 +25,45 @@ data: $(STAMP)
 # The execution cache knows the chapters' code, not what that code reads: start it afresh when the
 # package, the shipped encoders or the benchmark results are newer than it.
 CACHE_STAMP := .jupyter_cache/.inputs
-$(CACHE_STAMP): $(wildcard siamese_tutorial/*.py siamese_tutorial/weights/* benchmarks/*.json)
+$(CACHE_STAMP): $(wildcard siamese_tutorial/*.py siamese_tutorial/weights/* siamese_tutorial/results/*.json)
 	rm -rf .jupyter_cache
 	mkdir -p .jupyter_cache
 	touch $@
 
-book: data $(CACHE_STAMP)
+# The drawing page's JavaScript runtime, at the version of package-lock.json.
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+# The drawing page's assets, from the package: the encoder as ONNX, the runs' images and prototypes,
+# the gallery threshold (chosen on the validation alphabets: a minute or two), onnxruntime-web's files.
+DRAW := _static/draw/generated
+$(DRAW)/.built: $(STAMP) $(NODE_STAMP) $(wildcard siamese_tutorial/*.py siamese_tutorial/weights/*) | data
+	$(BIN)/python -m siamese_tutorial.browser --out $(DRAW) --runtime node_modules/onnxruntime-web/dist
+	touch $@
+
+book: data $(CACHE_STAMP) $(DRAW)/.built
 	$(BIN)/jupyter-book build . -W --keep-going
 
 # Unit tests and every notebook under nbval, then the book with warnings as errors.
-test: data
+test: data $(NODE_STAMP)
 	$(BIN)/python -m pytest
 	$(MAKE) book
+	SIAMESE_BOOK_HTML=_build/html $(BIN)/python -m pytest tests/test_browser.py tests/test_workflow.py -p no:cacheprovider
 
 # Measurements, not tests: loss throughput against pytorch-metric-learning, training and
-# evaluation speed, chapter times; written to benchmarks/results.json and RESULTS.md.
+# evaluation speed, chapter times; written to siamese_tutorial/results/benchmarks.json and benchmarks/RESULTS.md.
 benchmarks: data
 	$(BIN)/python benchmarks/run.py
 
 # The recipe search, the recipe's seeds, the softmax classifier, the contrastive recipe and the
 # long run: trains what runs/experiments/ lacks (resuming what stopped; hours of CPU), then scores
-# it on validation (benchmarks/experiments.json). The 20 official runs are scored by hand, once per
+# it on validation (siamese_tutorial/results/experiments.json). The 20 official runs are scored by hand, once per
 # final recipe: python benchmarks/experiments.py runs NAME --shifts S.
 experiments: data
 	$(BIN)/python benchmarks/experiments.py train $$($(BIN)/python benchmarks/experiments.py list | cut -d' ' -f1)
 	$(BIN)/python benchmarks/experiments.py score $$($(BIN)/python benchmarks/experiments.py list | cut -d' ' -f1)
 
 clean:
-	rm -rf _build .pytest_cache .jupyter_cache
+	rm -rf _build .pytest_cache .jupyter_cache $(DRAW)

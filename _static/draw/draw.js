@@ -1,0 +1,376 @@
+/* Draw a character, see the match: the shipped triplet encoder in the reader's browser.
+ *
+ * The assets come from the package (siamese_tutorial/browser.py, written by `make book` into
+ * generated/): the encoder as ONNX with its test-time shifts inside (encoder.js), each official run's
+ * 20 training images and their gallery prototypes and the gallery threshold (runs.js), and
+ * onnxruntime-web's WebAssembly build. They are scripts, not fetched files, because a page opened
+ * from the disk (file://) may load scripts but not fetch anything.
+ *
+ * A drawing is read as the package reads the official runs: a 105 x 105 binary picture, ink = 1,
+ * area-averaged to the encoder's S x S exactly as PyTorch's adaptive average pooling does; the
+ * distances to the run's prototypes are Euclidean, and above the threshold the answer is "unknown".
+ *
+ * For tests and for curious readers: window.siameseDraw has ready (a Promise), setBits(bits),
+ * clear(), selectRun(name), idle() (a Promise of the last answer asked for), lastResult and answered
+ * (how many answers were given).
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("siamese-draw");
+  if (!root) return;
+  var assets = root.getAttribute("data-assets") || "./";
+  var generated = assets + "generated/";
+
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
+      var script = document.createElement("script");
+      script.src = src;
+      script.onload = function () { resolve(); };
+      script.onerror = function () { reject(new Error("could not load " + src)); };
+      document.head.appendChild(script);
+    });
+  }
+
+  function base64Bytes(text) {
+    var binary = atob(text);
+    var bytes = new Uint8Array(binary.length);
+    for (var i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  }
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // ------------------------------------------------------------------ the page's elements
+
+  var status = element("p", "sdraw-status", "Loading the encoder\u2026");
+  status.id = "sdraw-status";
+  var canvas = element("canvas", "sdraw-canvas");
+  canvas.id = "sdraw-canvas";
+  canvas.setAttribute("aria-label", "Draw a character here with the mouse or a finger");
+  var preview = element("canvas", "sdraw-preview");
+  preview.id = "sdraw-preview";
+  preview.setAttribute("aria-label", "What the encoder sees");
+  var clearButton = element("button", "sdraw-button", "Clear");
+  clearButton.id = "sdraw-clear";
+  clearButton.type = "button";
+  var runSelect = element("select", "sdraw-select");
+  runSelect.id = "sdraw-run";
+  var runLabel = element("label", "sdraw-label", "Official run ");
+  runLabel.appendChild(runSelect);
+  var answer = element("p", "sdraw-answer", "Draw a character in the box.");
+  answer.id = "sdraw-answer";
+  answer.setAttribute("aria-live", "polite");
+  var grid = element("div", "sdraw-grid");
+  grid.id = "sdraw-grid";
+
+  var drawPanel = element("div", "sdraw-panel sdraw-panel-draw");
+  var controls = element("div", "sdraw-controls");
+  controls.appendChild(runLabel);
+  controls.appendChild(clearButton);
+  var seen = element("div", "sdraw-seen");
+  seen.appendChild(preview);
+  seen.appendChild(element("span", "sdraw-caption", "what the encoder sees"));
+  drawPanel.appendChild(canvas);
+  drawPanel.appendChild(controls);
+  drawPanel.appendChild(seen);
+  var resultPanel = element("div", "sdraw-panel sdraw-panel-result");
+  resultPanel.appendChild(answer);
+  resultPanel.appendChild(grid);
+  root.appendChild(status);
+  var layout = element("div", "sdraw-layout");
+  layout.appendChild(drawPanel);
+  layout.appendChild(resultPanel);
+  root.appendChild(layout);
+
+  // ------------------------------------------------------------------ drawing
+
+  var data = null;          // runs.js
+  var session = null;       // onnxruntime-web's session
+  var run = null;           // the chosen run
+  var prototypes = null;    // Float32Array (20 * D)
+  var hasInk = false;
+  var stroke = null;        // the pointer drawing now, and its last point
+  var pending = Promise.resolve();
+  var api = { ready: null, lastResult: null, answered: 0 };
+  window.siameseDraw = api;
+
+  var SIZE = 105;
+  canvas.width = SIZE;
+  canvas.height = SIZE;
+  var context = canvas.getContext("2d", { willReadFrequently: true });
+  // Omniglot's strokes are about 5 pixels wide at 105 x 105 (the runs' images: 5 to 7 pixels of ink across).
+  var LINE_WIDTH = 5;
+
+  function point(event) {
+    var box = canvas.getBoundingClientRect();
+    return { x: (event.clientX - box.left) * SIZE / box.width, y: (event.clientY - box.top) * SIZE / box.height };
+  }
+
+  function dot(p) {
+    context.beginPath();
+    context.arc(p.x, p.y, LINE_WIDTH / 2, 0, 2 * Math.PI);
+    context.fill();
+  }
+
+  function line(from, to) {
+    context.beginPath();
+    context.moveTo(from.x, from.y);
+    context.lineTo(to.x, to.y);
+    context.stroke();
+  }
+
+  function clearCanvas() {
+    context.clearRect(0, 0, SIZE, SIZE);
+    context.fillStyle = "#000";
+    context.strokeStyle = "#000";
+    context.lineWidth = LINE_WIDTH;
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    hasInk = false;
+  }
+
+  canvas.addEventListener("pointerdown", function (event) {
+    event.preventDefault();
+    if (canvas.setPointerCapture) canvas.setPointerCapture(event.pointerId);
+    stroke = { id: event.pointerId, last: point(event) };
+    dot(stroke.last);
+    hasInk = true;
+  });
+  canvas.addEventListener("pointermove", function (event) {
+    if (!stroke || event.pointerId !== stroke.id) return;
+    event.preventDefault();
+    var events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    if (!events.length) events = [event];
+    for (var i = 0; i < events.length; i++) {
+      var p = point(events[i]);
+      line(stroke.last, p);
+      stroke.last = p;
+    }
+  });
+  function endStroke(event) {
+    if (!stroke || event.pointerId !== stroke.id) return;
+    stroke = null;
+    classify();
+  }
+  canvas.addEventListener("pointerup", endStroke);
+  canvas.addEventListener("pointercancel", endStroke);
+
+  clearButton.addEventListener("click", function () { api.clear(); });
+  runSelect.addEventListener("change", function () { api.selectRun(runSelect.value); });
+
+  // ------------------------------------------------------------------ reading a drawing as the package does
+
+  /* The canvas as the package's 105 x 105 binary image (ink = 1): a pixel is ink when it is more than half covered. */
+  function drawingBits() {
+    var pixels = context.getImageData(0, 0, SIZE, SIZE).data;
+    var bits = new Float32Array(SIZE * SIZE);
+    for (var i = 0; i < SIZE * SIZE; i++) bits[i] = pixels[4 * i + 3] >= 128 ? 1 : 0;
+    return bits;
+  }
+
+  /* PyTorch's adaptive_avg_pool2d from n x n to m x m: cell i covers [floor(i n / m), ceil((i + 1) n / m)). */
+  function areaAverage(bits, n, m) {
+    var out = new Float32Array(m * m);
+    for (var i = 0; i < m; i++) {
+      var y0 = Math.floor(i * n / m), y1 = Math.ceil((i + 1) * n / m);
+      for (var j = 0; j < m; j++) {
+        var x0 = Math.floor(j * n / m), x1 = Math.ceil((j + 1) * n / m);
+        var sum = 0;
+        for (var y = y0; y < y1; y++) for (var x = x0; x < x1; x++) sum += bits[y * n + x];
+        out[i * m + j] = sum / ((y1 - y0) * (x1 - x0));
+      }
+    }
+    return out;
+  }
+
+  function showPreview(image, m) {
+    preview.width = m;
+    preview.height = m;
+    var pctx = preview.getContext("2d");
+    var picture = pctx.createImageData(m, m);
+    for (var i = 0; i < m * m; i++) {
+      var v = Math.round(255 * (1 - image[i]));
+      picture.data[4 * i] = picture.data[4 * i + 1] = picture.data[4 * i + 2] = v;
+      picture.data[4 * i + 3] = 255;
+    }
+    pctx.putImageData(picture, 0, 0);
+  }
+
+  // ------------------------------------------------------------------ answering
+
+  function showRun() {
+    grid.textContent = "";
+    for (var c = 0; c < run.names.length; c++) {
+      var cell = element("figure", "sdraw-cell");
+      cell.setAttribute("data-name", run.names[c]);
+      var img = element("img", "sdraw-image");
+      img.src = run.images[c];
+      img.alt = run.names[c];
+      cell.appendChild(img);
+      var caption = element("figcaption", "sdraw-distance", run.names[c]);
+      cell.appendChild(caption);
+      grid.appendChild(cell);
+    }
+  }
+
+  function embed(image) {
+    var m = data.image_size;
+    var input = new ort.Tensor("float32", image, [1, 1, m, m]);
+    return session.run({ image: input }).then(function (outputs) { return outputs.embedding.data; });
+  }
+
+  function answerFor(embedding) {
+    var d = data.embedding_dim, distances = [], best = 0;
+    for (var c = 0; c < run.names.length; c++) {
+      var sum = 0;
+      for (var k = 0; k < d; k++) {
+        var diff = embedding[k] - prototypes[c * d + k];
+        sum += diff * diff;
+      }
+      distances.push(Math.sqrt(sum));
+      if (distances[c] < distances[best]) best = c;
+    }
+    var known = distances[best] <= data.threshold;
+    return { run: run.name, nearest: run.names[best], distance: distances[best], distances: distances,
+             answer: known ? run.names[best] : "unknown", threshold: data.threshold,
+             embedding: Array.prototype.slice.call(embedding) };
+  }
+
+  function showAnswer(result) {
+    var cells = grid.children;
+    for (var c = 0; c < cells.length; c++) {
+      cells[c].classList.toggle("sdraw-nearest", run.names[c] === result.nearest);
+      cells[c].classList.toggle("sdraw-accepted", run.names[c] === result.nearest && result.answer !== "unknown");
+      cells[c].lastChild.textContent = result.distances[c].toFixed(3);
+    }
+    answer.className = "sdraw-answer " + (result.answer === "unknown" ? "sdraw-unknown" : "sdraw-known");
+    answer.textContent = result.answer === "unknown"
+      ? "unknown: the nearest, " + result.nearest + ", is at " + result.distance.toFixed(3) +
+        ", beyond the threshold " + data.threshold.toFixed(3) + "."
+      : result.answer + " (distance " + result.distance.toFixed(3) + ", within the threshold " +
+        data.threshold.toFixed(3) + ").";
+    answer.setAttribute("data-answer", result.answer);
+  }
+
+  function resetAnswer(text) {
+    api.lastResult = null;
+    answer.className = "sdraw-answer";
+    answer.textContent = text;
+    answer.removeAttribute("data-answer");
+    var cells = grid.children;
+    for (var c = 0; c < cells.length; c++) {
+      cells[c].classList.remove("sdraw-nearest", "sdraw-accepted");
+      cells[c].lastChild.textContent = run.names[c];
+    }
+  }
+
+  /* Embed the drawing and answer; calls are queued, so the answer shown is always the last drawing's. */
+  function classify() {
+    pending = pending.then(function () {
+      if (!session || !hasInk) return null;
+      var image = areaAverage(drawingBits(), SIZE, data.image_size);
+      showPreview(image, data.image_size);
+      return embed(image).then(function (embedding) {
+        var result = answerFor(embedding);
+        api.lastResult = result;
+        api.answered += 1;
+        showAnswer(result);
+        return result;
+      });
+    }).catch(function (error) {
+      status.textContent = "The encoder failed: " + error.message;
+      status.className = "sdraw-status sdraw-error";
+      return null;
+    });
+    return pending;
+  }
+
+  api.idle = function () { return pending; };
+
+  api.clear = function () {
+    clearCanvas();
+    showPreview(new Float32Array(data ? data.image_size * data.image_size : 1), data ? data.image_size : 1);
+    if (run) resetAnswer("Draw a character in the box.");
+  };
+
+  /* Put a 105 x 105 binary image (ink = 1, row-major) on the canvas and answer it. */
+  api.setBits = function (bits) {
+    clearCanvas();
+    var picture = context.createImageData(SIZE, SIZE);
+    for (var i = 0; i < SIZE * SIZE; i++) picture.data[4 * i + 3] = bits[i] ? 255 : 0;
+    context.putImageData(picture, 0, 0);
+    hasInk = true;
+    return classify();
+  };
+
+  api.selectRun = function (name) {
+    for (var r = 0; r < data.runs.length; r++) {
+      if (data.runs[r].name !== name) continue;
+      run = data.runs[r];
+      runSelect.value = name;
+      var bytes = base64Bytes(run.prototypes);
+      prototypes = new Float32Array(bytes.buffer);
+      showRun();
+      if (hasInk) return classify();
+      resetAnswer("Draw a character in the box.");
+      return Promise.resolve(null);
+    }
+    return Promise.reject(new Error("no run named " + name));
+  };
+
+  // ------------------------------------------------------------------ starting
+
+  function startRuntime() {
+    ort.env.wasm.numThreads = 1;  // threads need cross-origin isolation, which neither files nor GitHub Pages give
+    ort.env.wasm.proxy = false;
+    if (location.protocol === "file:") {
+      // No fetch from a file: the WebAssembly and its loader come as a script, in base64 and as text.
+      return loadScript(generated + "ort-wasm-embedded.js").then(function () {
+        var embedded = window.SIAMESE_DRAW_ORT;
+        ort.env.wasm.wasmBinary = base64Bytes(embedded.wasm);
+        var loader = URL.createObjectURL(new Blob([embedded.glue], { type: "text/javascript" }));
+        ort.env.wasm.wasmPaths = { mjs: loader };
+      });
+    }
+    ort.env.wasm.wasmPaths = new URL(generated, location.href).href;
+    return Promise.resolve();
+  }
+
+  api.ready = loadScript(generated + "ort.wasm.min.js")
+    .then(function () { return Promise.all([loadScript(generated + "encoder.js"), loadScript(generated + "runs.js")]); })
+    .then(startRuntime)
+    .then(function () {
+      data = window.SIAMESE_DRAW_RUNS;
+      return ort.InferenceSession.create(base64Bytes(window.SIAMESE_DRAW_MODEL), { executionProviders: ["wasm"] });
+    })
+    .then(function (created) {
+      session = created;
+      for (var r = 0; r < data.runs.length; r++) {
+        var option = element("option", "", data.runs[r].name);
+        option.value = data.runs[r].name;
+        runSelect.appendChild(option);
+      }
+      clearCanvas();
+      status.textContent = "The " + data.encoder + " encoder runs in your browser (onnxruntime-web, " +
+        "test-time shifts " + data.shifts + "); gallery threshold " + data.threshold.toFixed(3) +
+        (data.calibration.false_accept === undefined ? "." :
+          ", chosen on " + data.calibration.on + ", where it lets in " +
+          (100 * data.calibration.false_accept).toFixed(1) + "% of strangers and turns away " +
+          (100 * data.calibration.false_reject).toFixed(1) + "% of enrolled characters.");
+      status.className = "sdraw-status sdraw-ready";
+      root.setAttribute("data-ready", "true");
+      return api.selectRun(data.runs[0].name);
+    })
+    .catch(function (error) {
+      status.textContent = "The encoder could not start: " + error.message;
+      status.className = "sdraw-status sdraw-error";
+      root.setAttribute("data-ready", "error");
+      throw error;
+    });
+})();
