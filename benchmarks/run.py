@@ -4,7 +4,7 @@ throughput of the recipe, one-shot evaluation time, and the time to execute each
     python benchmarks/run.py                 # everything (about 10 minutes on 2 CPU cores)
     python benchmarks/run.py --only losses   # one part: losses, training, evaluation, chapters
 
-Results go to ``benchmarks/results.json`` (read by the book's introduction) and
+Results go to ``siamese_tutorial/results/benchmarks.json`` (shipped with the package, read by the book) and
 ``benchmarks/RESULTS.md``, with the machine they were measured on. These are measurements, not
 tests: nothing here asserts a speed.
 """
@@ -36,6 +36,7 @@ from siamese_tutorial.pretrained import available_pretrained, load_pretrained
 from siamese_tutorial.recipe import TrainConfig, machine_description, train_encoder
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 MARGIN = 0.2
 BATCH_SIZES = (128, 256, 512, 1024)
 EMBEDDING_SIZES = (64, 128, 256, 512)
@@ -282,7 +283,7 @@ def main() -> None:
         "evaluation": bench_evaluation,
         "chapters": bench_chapters,
     }
-    path = HERE / "results.json"
+    path = ROOT / "siamese_tutorial" / "results" / "benchmarks.json"  # ships with the package
     results = read_json(path, "earlier benchmark results") if path.exists() else {}
     results.update({"machine": machine_description("cpu"), "date": time.strftime("%Y-%m-%d")})
     for name in args.only or parts:

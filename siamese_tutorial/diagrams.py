@@ -2,7 +2,8 @@
 
 - :func:`draw_twin_encoder`: the Siamese network, one encoder with shared weights applied twice;
 - :func:`draw_contrastive_margin`: what the contrastive loss does to pairs inside and outside the margin;
-- :func:`draw_triplet_bands`: the easy, semi-hard and hard negatives of an anchor-positive pair.
+- :func:`draw_triplet_bands`: the easy, semi-hard and hard negatives of an anchor-positive pair;
+- :func:`draw_pipeline`: the whole book on one page, from data to a trained encoder to a gallery.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
 from .plotting import DISSIMILAR_COLOUR, SIMILAR_COLOUR, set_style
 
-__all__ = ["draw_twin_encoder", "draw_contrastive_margin", "draw_triplet_bands"]
+__all__ = ["draw_twin_encoder", "draw_contrastive_margin", "draw_triplet_bands", "draw_pipeline"]
 
 ANCHOR_COLOUR = "black"
 HARD_COLOUR, SEMI_HARD_COLOUR, EASY_COLOUR = "tab:red", "tab:orange", "tab:green"
@@ -124,4 +125,45 @@ def draw_triplet_bands(d_ap: float = 1.0, margin: float = 0.5, ax: Axes | None =
         ax.plot(*point, "s", color=colour, markersize=9, label=name)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=9, frameon=False)
     ax.set_title("Negatives of one anchor-positive pair, by band", fontsize=11)
+    return ax
+
+
+def draw_pipeline(ax: Axes | None = None) -> Axes:
+    """The pipeline the book builds, training on the left and use on the right, each step with its chapter.
+
+    Training: labelled images, a P x K batch (P classes, K images each, distorted), the encoder, the
+    miner that picks pairs or triplets inside the batch, the loss. Use: enrol one image per new class
+    into a gallery, then answer a query with the nearest class, or "unknown" beyond the threshold.
+    Drawn in two columns so that it stays legible on a phone.
+    """
+    ax = _axes(ax, (6.4, 6.2))
+    ax.set_xlim(0, 8.4)
+    ax.set_ylim(0, 8.6)
+    training = [
+        "labelled images\n(Omniglot: 964 characters)",
+        "P x K batch: P classes,\nK images each, distorted",
+        "encoder $f$: one network,\nan embedding per image",
+        "miner: pairs or triplets\ninside the batch (ch. 2, 3)",
+        "loss: contrastive (ch. 2)\nor triplet (ch. 3)",
+    ]
+    use = [
+        "new classes: one\nimage each",
+        "encoder $f$ (frozen)\nembeds them",
+        "gallery: one\nprototype per class",
+        "query: nearest class,\n\"unknown\" if $D > \\tau$",
+    ]
+    ax.text(2.1, 8.35, "training", ha="center", fontsize=12, weight="bold")
+    ax.text(6.4, 8.35, "use (no retraining)", ha="center", fontsize=12, weight="bold")
+    for column, (x, steps, colour) in enumerate(((2.1, training, "#dbe8f6"), (6.4, use, "#e8f4e8"))):
+        ys = np.linspace(7.5, 0.7, len(steps)) if column == 0 else np.linspace(7.5, 2.4, len(steps))
+        for k, (text, y) in enumerate(zip(steps, ys)):
+            _box(ax, x, y, text, width=3.4, height=0.95, colour=colour)
+            if k:
+                _arrow(ax, (x, ys[k - 1] - 0.52), (x, y + 0.52))
+    # the loss's gradient trains the encoder, which is then used as it is
+    ax.add_patch(FancyArrowPatch((0.35, 0.7), (0.35, 4.1), connectionstyle="arc3,rad=0", arrowstyle="-|>",
+                                 mutation_scale=12, color="tab:purple", linestyle="--", linewidth=1.3))
+    ax.text(0.2, 2.4, "gradient", rotation=90, color="tab:purple", fontsize=9, va="center", ha="right")
+    _arrow(ax, (3.85, 4.1), (4.65, 5.8), colour="tab:purple", linestyle="--")
+    ax.text(4.55, 4.45, "trained\nencoder", color="tab:purple", fontsize=9, ha="left", va="center")
     return ax

@@ -11,7 +11,7 @@ import inspect
 import textwrap
 from typing import Any
 
-__all__ = ["source_without_docstring", "show_code", "show_table"]
+__all__ = ["source_without_docstring", "show_code", "show_table", "glue"]
 
 
 def source_without_docstring(obj: Any) -> str:
@@ -41,3 +41,21 @@ def show_table(frame, float_format: str = "{:.1f}"):
 
     formatters = {column: float_format.format for column in frame.select_dtypes("float").columns}
     return HTML(frame.to_html(index=False, formatters=formatters, border=0, classes="dataframe"))
+
+
+def glue(name: str, value: Any) -> None:
+    """Hand ``value`` to the chapter's text as ``{glue:text}`name``` (myst-nb's glue), showing nothing here.
+
+    The prose of the book never types a result: it pastes the value its cell computed, so that a
+    re-run cannot silently contradict the text. In the HTML book myst-nb inserts the value (with
+    the role's format, e.g. ``{glue:text}`auc:.3f```); where myst-nb is not installed (Colab, or a
+    plain JupyterLab) nothing is glued and the cell's printed output carries the number. Returns
+    nothing, so that a hidden cell ending in a glue prints nothing in JupyterLab either.
+    """
+    if getattr(value, "ndim", None) == 0:  # a numpy or torch scalar: its plain value, which formats alike
+        value = value.item()
+    try:
+        from myst_nb import glue as myst_nb_glue
+    except ImportError:  # a reader's kernel without the book's tools: the printed output suffices
+        return
+    myst_nb_glue(name, value, display=False)

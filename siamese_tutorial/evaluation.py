@@ -53,6 +53,7 @@ PUBLISHED_ACCURACY = {
     "Koch et al. 2015, Siamese network": 0.920,
     "People (Lake et al. 2015)": 0.955,
     "Bayesian Program Learning (Lake et al. 2015)": 0.967,
+    "Attentive Recurrent Comparators (Shyam et al. 2017)": 0.985,
 }
 """Published accuracies on the 20 official runs (400 trials), the figures this book measures itself against."""
 
@@ -257,36 +258,60 @@ def embed(
         If an embedding is NaN or infinite: a distance to it would be meaningless.
     """
     if images.dim() != 4 or len(images) == 0:
-        raise ValueError(f"images must be a non-empty (N, C, S, S) tensor, got shape {tuple(images.shape)}.")
+        raise ValueError(
+            "images must be a non-empty (N, C, S, S) tensor, "
+            f"got shape {tuple(images.shape)}."
+        )
     check_positive(batch_size=batch_size)
-    if isinstance(shifts, bool) or not isinstance(shifts, int) or not 0 <= shifts < images.shape[-1]:
-        raise ValueError(f"shifts must be a whole number of pixels from 0 to {images.shape[-1] - 1} "
-                         f"(the images are {images.shape[-1]} pixels wide); got {shifts!r}.")
-    encoder_only = encoder_of(encoder)  # the twins' shared encoder, or a classifier's feature extractor
+    side = images.shape[-1]
+    whole = isinstance(shifts, int) and not isinstance(shifts, bool)
+    if not whole or not 0 <= shifts < side:
+        raise ValueError(
+            f"shifts must be a whole number of pixels from 0 to {side - 1} "
+            f"(the images are {side} pixels wide); got {shifts!r}."
+        )
+    # the twins' shared encoder, or a classifier's feature extractor
+    encoder_only = encoder_of(encoder)
     if shifts:
-        offsets = [(0, 0), (shifts, 0), (-shifts, 0), (0, shifts), (0, -shifts)]
-        views = [embed(encoder_only, shift_images(images, dx, dy), batch_size, device) for dx, dy in offsets]
+        s = shifts
+        offsets = [(0, 0), (s, 0), (-s, 0), (0, s), (0, -s)]
+        views = []
+        for dx, dy in offsets:  # one shifted copy in memory at a time
+            shifted = shift_images(images, dx, dy)
+            views.append(embed(encoder_only, shifted, batch_size, device))
         mean = torch.stack(views).mean(0)
-        return F.normalize(mean, dim=1) if getattr(encoder_only, "normalize", False) else mean
-    device = torch.device(device) if device is not None else _module_device(encoder_only)
+        normalize = getattr(encoder_only, "normalize", False)
+        return F.normalize(mean, dim=1) if normalize else mean
+    if device is None:
+        device = _module_device(encoder_only)
     was_training = encoder_only.training
     encoder_only.eval()
     try:
         with torch.no_grad():
-            embeddings = torch.cat([encoder_only(chunk.to(device)).cpu() for chunk in images.split(batch_size)])
+            chunks = images.split(batch_size)
+            embeddings = torch.cat(
+                [encoder_only(chunk.to(device)).cpu() for chunk in chunks]
+            )
     finally:
         encoder_only.train(was_training)
     if embeddings.dim() != 2:
         raise ValueError(
-            f"the encoder must map (B, C, S, S) images to (B, D) embeddings, but it returned shape "
-            f"{tuple(embeddings.shape)} for {len(images)} images."
+            "the encoder must map (B, C, S, S) images to (B, D) embeddings, "
+            f"but it returned shape {tuple(embeddings.shape)} "
+            f"for {len(images)} images."
         )
-    check_finite(embeddings, "the encoder's embeddings", "its weights or the images hold NaN or infinite values "
-                 "(a diverged training: train again with a lower learning rate)")
+    check_finite(
+        embeddings,
+        "the encoder's embeddings",
+        "its weights or the images hold NaN or infinite values "
+        "(a diverged training: train again with a lower learning rate)",
+    )
     return embeddings
 
 
-def one_shot_accuracy_from_cost(cost_fn: CostFunction, runs: Sequence[OneShotRun]) -> OneShotResult:
+def one_shot_accuracy_from_cost(
+    cost_fn: CostFunction, runs: Sequence[OneShotRun]
+) -> OneShotResult:
     r"""Score any pairwise cost on the one-shot runs with the official protocol of Lake et al. (2015).
 
     For each run, ``cost_fn`` gives the ``(T, C)`` cost matrix between the ``T`` test and ``C`` training
@@ -303,27 +328,35 @@ def one_shot_accuracy_from_cost(cost_fn: CostFunction, runs: Sequence[OneShotRun
         ``cost_fn(test_images (T, 1, S, S), train_images (C, 1, S, S)) -> (T, C)``; smaller = more similar.
         A similarity score ``s`` becomes a cost as ``-s``.
     runs : sequence of OneShotRun
-        From :func:`siamese_tutorial.data.load_one_shot_runs`.
+        From :func:`siamese_tutorial.omniglot.load_one_shot_runs`.
 
     Returns
     -------
     OneShotResult
     """
     if len(runs) == 0:
-        raise ValueError("runs is empty; load the official runs with data.load_one_shot_runs().")
+        raise ValueError(
+            "runs is empty; load the official runs with "
+            "siamese_tutorial.omniglot.load_one_shot_runs()."
+        )
     predictions = []
     for run in runs:
         cost = torch.as_tensor(cost_fn(run.test_images, run.train_images))
         expected = (len(run.test_images), len(run.train_images))
         if tuple(cost.shape) != expected:
             raise ValueError(
-                f"cost_fn must return a (T, C) = {expected} cost matrix for {run.name} (test x training "
-                f"images), got shape {tuple(cost.shape)}."
+                f"cost_fn must return a (T, C) = {expected} cost matrix for "
+                f"{run.name} (test x training images), "
+                f"got shape {tuple(cost.shape)}."
             )
         if torch.isnan(cost).any():
-            raise ValueError(f"cost_fn returned NaN costs for {run.name}; argmin would be meaningless.")
+            raise ValueError(
+                f"cost_fn returned NaN costs for {run.name}; "
+                "argmin would be meaningless."
+            )
         predictions.append(cost.argmin(dim=1).cpu())
-    return _score([run.name for run in runs], predictions, [run.test_labels for run in runs])
+    names = [run.name for run in runs]
+    return _score(names, predictions, [run.test_labels for run in runs])
 
 
 def one_shot_accuracy(

@@ -96,23 +96,34 @@ class SiameseCNN(Encoder):
 
     name = "siamese_cnn"
 
-    def __init__(self, image_size: int = 28, embedding_dim: int = 2, in_channels: int = 1) -> None:
+    def __init__(
+        self, image_size: int = 28, embedding_dim: int = 2, in_channels: int = 1
+    ) -> None:
         super().__init__()
         check_positive(embedding_dim=embedding_dim, in_channels=in_channels)
         side = ((image_size - 2) // 2 - 2) // 2
         if side < 1:
             raise ValueError(
-                f"SiameseCNN needs image_size >= 10 (two unpadded 3x3 convolutions and two 2x2 "
-                f"poolings leave no pixel of a {image_size}x{image_size} image); got {image_size}"
+                "SiameseCNN needs image_size >= 10 (two unpadded 3x3 "
+                "convolutions and two 2x2 poolings leave no pixel of a "
+                f"{image_size}x{image_size} image); got {image_size}"
             )
-        self._kwargs = {"image_size": image_size, "embedding_dim": embedding_dim, "in_channels": in_channels}
-        self.image_size, self.in_channels, self.embedding_dim = image_size, in_channels, embedding_dim
+        self._kwargs = {
+            "image_size": image_size,
+            "embedding_dim": embedding_dim,
+            "in_channels": in_channels,
+        }
+        self.image_size, self.in_channels = image_size, in_channels
+        self.embedding_dim = embedding_dim
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 32, kernel_size=3), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, kernel_size=3), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(),
         )
-        self.head = nn.Sequential(nn.Linear(64 * side * side, 128), nn.ReLU(), nn.Linear(128, embedding_dim))
+        self.head = nn.Sequential(
+            nn.Linear(64 * side * side, 128), nn.ReLU(),
+            nn.Linear(128, embedding_dim),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Embed images ``(B, C, S, S)`` into ``(B, embedding_dim)``."""
@@ -231,7 +242,8 @@ class ConvEncoder(Encoder):
     def forward(self, x: Tensor) -> Tensor:
         """Embed images ``(B, C, S, S)`` into ``(B, embedding_dim)`` (unit rows if ``normalize``)."""
         _check_images(x, self.in_channels, self.image_size, "ConvEncoder")
-        z = self.projection(self.features(x.contiguous(memory_format=torch.channels_last)))
+        x = x.contiguous(memory_format=torch.channels_last)
+        z = self.projection(self.features(x))
         return F.normalize(z, dim=1) if self.normalize else z
 
 
@@ -288,8 +300,8 @@ class SiameseNetwork(nn.Module):
         """Distances ``(B,)`` between the embeddings of paired inputs ``x1[i]`` and ``x2[i]``."""
         if x1.shape != x2.shape:
             raise ValueError(
-                f"x1 and x2 must be batches of the same shape (one pair per row); got "
-                f"{tuple(x1.shape)} and {tuple(x2.shape)}"
+                "x1 and x2 must be batches of the same shape (one pair per "
+                f"row); got {tuple(x1.shape)} and {tuple(x2.shape)}"
             )
         return euclidean_distance(self.embed(x1), self.embed(x2))
 

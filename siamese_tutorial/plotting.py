@@ -9,6 +9,7 @@ Images are drawn with ink = 1 in black on white paper. Pair labels follow the pa
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from .checks import as_numpy
 from .evaluation import PUBLISHED_ACCURACY
 from .omniglot import OneShotRun
 from .training import History
-from .verification import OpenSetCurve, check_pairs
+from .verification import OpenSetCurve, check_pairs, equal_error_rate, roc_auc, roc_curve
 
 __all__ = [
     "set_style",
@@ -230,38 +231,74 @@ def plot_distance_histograms(
 
 
 def plot_roc(
-    fpr: Tensor | np.ndarray,
-    tpr: Tensor | np.ndarray,
+    distances: Tensor | np.ndarray | None = None,
+    labels: Tensor | np.ndarray | None = None,
     auc: float | None = None,
     eer: float | None = None,
     ax: Axes | None = None,
     label: str | None = None,
     title: str = "ROC curve of pair verification",
+    *,
+    fpr: Tensor | np.ndarray | None = None,
+    tpr: Tensor | np.ndarray | None = None,
 ) -> Axes:
-    """ROC curve, e.g. from :func:`siamese_tutorial.evaluation.roc_curve`, with the chance diagonal.
+    """ROC curve of the verifier "similar if the distance is small", with its AUC, its EER and the chance diagonal.
+
+    Like its neighbours (:func:`plot_distance_histograms`, :func:`siamese_tutorial.verification.roc_curve`)
+    it takes the pairs' ``distances`` and ``labels``, and computes the curve, the area under it and the
+    equal error rate. A curve already computed is drawn with the keywords ``fpr=`` and ``tpr=`` (and
+    ``auc=``, ``eer=`` if known). Rates given in the place of distances and labels are refused (labels
+    are integers 0 or 1; a true positive rate is a float), never drawn as a wrong curve.
 
     Parameters
     ----------
-    fpr, tpr : Tensor or ndarray
-        False and true positive rates (a positive = a similar pair, accepted when its distance is small).
-    auc : float, optional
-        Area under the curve, shown in the legend.
-    eer : float, optional
-        Equal error rate: marked where the curve meets the line ``FPR = 1 - TPR``.
+    distances : Tensor or ndarray
+        ``(P,)`` distance of each pair.
+    labels : Tensor or ndarray
+        ``(P,)`` integer (or bool) pair labels: ``0`` = similar pair, ``1`` = dissimilar pair.
+    auc, eer : float, optional
+        With ``fpr`` and ``tpr`` only: the area under the curve (shown in the legend) and the equal
+        error rate (marked where the curve meets the line ``FPR = 1 - TPR``).
     ax : Axes, optional
         Where to draw (several curves may share one); default: a new figure.
     label : str, optional
         Legend label of the curve.
     title : str
         Axes title.
+    fpr, tpr : Tensor or ndarray, keyword only
+        False and true positive rates of a curve already computed (a positive = a similar pair), in
+        place of ``distances`` and ``labels``.
 
     Returns
     -------
     Axes
     """
-    fpr, tpr = as_numpy(fpr), as_numpy(tpr)
+    if labels is not None and fpr is None and tpr is None and as_numpy(labels).dtype.kind == "f":
+        # plot_roc(fpr, tpr), the form of earlier versions: read as a computed curve (checked below), said.
+        warnings.warn("plot_roc(fpr, tpr) is read as a computed curve; write plot_roc(fpr=fpr, tpr=tpr), or give "
+                      "plot_roc(distances, labels) (integer labels) as its neighbours take them", FutureWarning,
+                      stacklevel=2)
+        distances, labels, fpr, tpr = None, None, distances, labels
+    if distances is not None or labels is not None:
+        if fpr is not None or tpr is not None or auc is not None or eer is not None:
+            raise ValueError("give plot_roc either the pairs' distances and labels (it computes the curve, its AUC "
+                             "and EER) or a computed curve as fpr=..., tpr=... (with auc=, eer=), not both")
+        if labels is None or as_numpy(labels).dtype.kind not in "biu":
+            got = "no" if labels is None else "non-integer"
+            raise ValueError("plot_roc(distances, labels) takes the pairs' distances and their integer labels (0 "
+                             f"similar, 1 dissimilar), like plot_distance_histograms; got {got} labels")
+        fpr, tpr, _ = roc_curve(distances, labels)
+        auc, eer = roc_auc(distances, labels), equal_error_rate(distances, labels)
+    elif fpr is None or tpr is None:
+        raise ValueError("plot_roc needs the pairs' distances and labels, or a computed curve as fpr=..., tpr=...")
+    fpr, tpr = as_numpy(fpr).astype(np.float64), as_numpy(tpr).astype(np.float64)
     if fpr.ndim != 1 or fpr.shape != tpr.shape:
         raise ValueError(f"fpr and tpr must be 1-D and of the same length, got shapes {fpr.shape}, {tpr.shape}.")
+    rates = np.concatenate([fpr, tpr])
+    if not (np.isfinite(rates).all() and (rates >= 0).all() and (rates <= 1).all()
+            and (np.diff(fpr) >= 0).all() and (np.diff(tpr) >= 0).all()):
+        raise ValueError("fpr and tpr must be rates in [0, 1], each non-decreasing (as roc_curve gives them); to "
+                         "draw the ROC curve of pairs, give plot_roc(distances, labels) with integer labels 0 or 1")
     ax = _new_axes(ax, figsize=(4.5, 4.5))
     text = label or "ROC"
     if auc is not None:
@@ -513,21 +550,23 @@ def plot_accuracy_by_ways(
 
 def plot_accuracy_by_budget(
     rows: Sequence[Mapping[str, Any]],
-    published: Mapping[str, float] = PUBLISHED_ACCURACY,
+    measure: str,
+    budget_label: str = "training steps",
     ax: Axes | None = None,
 ) -> Axes:
-    """Accuracy against training budget, one line per recipe: the mean over seeds, bars from the lowest
-    to the highest seed, with the published figures as levels.
+    """Accuracy on one measure against training budget, one line per recipe: the mean over seeds, with
+    a band from the lowest to the highest seed where a recipe has several.
 
     Parameters
     ----------
     rows : sequence of dict
-        One per trained run and budget, with ``recipe``, ``budget_minutes``, ``runs_accuracy`` (on the
-        20 official runs, in [0, 1], or None where the runs were not scored, e.g. a validation taken
-        along the way of a longer schedule) and ``validation_accuracy`` (in [0, 1]); rows of one recipe
-        and budget are seeds.
-    published : dict of str to float
-        Reference accuracies drawn as horizontal lines.
+        One per trained run and budget, with ``recipe``, ``budget`` and ``accuracy`` (in [0, 1]); rows of
+        one recipe and budget are seeds. Every row must be the same measure: never mix validation
+        episodes with the official runs in one figure.
+    measure : str
+        What the accuracy is, for the y axis (e.g. "runs-style validation, no shifts").
+    budget_label : str
+        What the budget is, for the x axis.
     ax : Axes, optional
         Where to draw; default: a new figure.
 
@@ -535,37 +574,23 @@ def plot_accuracy_by_budget(
     -------
     Axes
     """
-    needed = {"recipe", "budget_minutes", "runs_accuracy", "validation_accuracy"}
+    needed = {"recipe", "budget", "accuracy"}
     missing = sorted({key for row in rows for key in needed - set(row)})
     if not rows or missing:
         raise ValueError(f"rows must be a non-empty list of dicts with the keys {sorted(needed)}; "
                          f"{'missing ' + str(missing) if missing else 'got no rows'}.")
-    ax = _new_axes(ax, figsize=(9.0, 4.5))
+    ax = _new_axes(ax, figsize=(6.4, 4.2))
     for colour, recipe in zip(sns.color_palette(), sorted({row["recipe"] for row in rows})):
-        for key, marker, style, what in (("runs_accuracy", "o", "-", "20 official runs"),
-                                         ("validation_accuracy", "s", "--", "validation episodes")):
-            scored = [row for row in rows if row["recipe"] == recipe and row[key] is not None]
-            budgets = sorted({row["budget_minutes"] for row in scored})
-            if not budgets:
-                continue
-            seeds = [100 * np.array([row[key] for row in scored if row["budget_minutes"] == budget])
-                     for budget in budgets]
-            mean = np.array([values.mean() for values in seeds])
-            spread = [mean - [values.min() for values in seeds], [values.max() for values in seeds] - mean]
-            ax.errorbar(budgets, mean, yerr=spread, marker=marker, ls=style, color=colour, capsize=3,
-                        alpha=1.0 if key == "runs_accuracy" else 0.6, label=f"{recipe}: {what}")
-    # labels alternate between the left and the middle, so that close levels (people, BPL) stay legible
-    for (name, accuracy), ls, x in zip(published.items(), (":", "-.", "--"), (0.01, 0.01, 0.45)):
-        ax.axhline(100 * accuracy, color="grey", ls=ls, lw=1)
-        ax.annotate(name, (x, 100 * accuracy), xycoords=("axes fraction", "data"), fontsize="x-small",
-                    va="bottom", color="dimgrey")
-    budgets = sorted({row["budget_minutes"] for row in rows})
-    ax.set_xscale("log")
-    ticks = [b for b in (1, 2, 5, 10, 20, 30, 60, 120, 240) if budgets[0] <= b <= budgets[-1]]
-    ticks = sorted(set(ticks) | {budgets[0], budgets[-1]})
-    ax.set_xticks(ticks, [f"{b:.2g}" for b in ticks])
-    ax.minorticks_off()
-    ax.set(xlabel="training budget (minutes, log scale)", ylabel="accuracy (%)",
-           title="One-shot accuracy against training budget")
-    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no point hidden
+        scored = [row for row in rows if row["recipe"] == recipe]
+        budgets = sorted({row["budget"] for row in scored})
+        seeds = [100 * np.array([row["accuracy"] for row in scored if row["budget"] == budget]) for budget in budgets]
+        mean = np.array([values.mean() for values in seeds])
+        count = max(len(values) for values in seeds)
+        label = recipe if count == 1 else f"{recipe} (mean of {count} seeds, band: their range)"
+        ax.plot(budgets, mean, marker="o", markersize=3, color=colour, label=label)
+        if count > 1:
+            ax.fill_between(budgets, [values.min() for values in seeds], [values.max() for values in seeds],
+                            color=colour, alpha=0.25, linewidth=0)
+    ax.set(xlabel=budget_label, ylabel="accuracy (%)", title=f"Accuracy against budget: {measure}")
+    ax.legend(fontsize="small", loc="lower right")
     return ax

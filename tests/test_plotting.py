@@ -146,7 +146,7 @@ def test_plot_roc_with_auc_and_eer():
     distances, labels = [0.1, 0.35, 0.4, 0.8], [0, 1, 0, 1]
     fpr, tpr, _ = roc_curve(distances, labels)
     auc, eer = roc_auc(distances, labels), equal_error_rate(distances, labels)
-    ax = plot_roc(fpr, tpr, auc=auc, eer=eer, label="toy")
+    ax = plot_roc(fpr=fpr, tpr=tpr, auc=auc, eer=eer, label="toy")
     assert_labelled(ax)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["toy (AUC = 0.750)", "EER = 0.500", "chance"]
@@ -155,7 +155,26 @@ def test_plot_roc_with_auc_and_eer():
 
 def test_plot_roc_rejects_mismatched_rates():
     with pytest.raises(ValueError, match="same length"):
-        plot_roc([0, 1], [0, 0.5, 1])
+        plot_roc(fpr=[0, 1], tpr=[0, 0.5, 1])
+
+
+def test_plot_roc_takes_distances_and_labels_like_its_neighbours_and_refuses_rates_in_their_place():
+    distances, labels = [0.1, 0.35, 0.4, 0.8], [0, 1, 0, 1]
+    ax = plot_roc(distances, labels, label="toy")
+    fpr, tpr, _ = roc_curve(distances, labels)
+    np.testing.assert_allclose(ax.lines[0].get_xydata(), np.c_[fpr, tpr])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["toy (AUC = 0.750)", "EER = 0.500", "chance"]
+    with pytest.warns(FutureWarning, match="write plot_roc\\(fpr=fpr, tpr=tpr\\)"):
+        old_form = plot_roc(fpr, tpr, auc=0.75)  # the form of earlier versions: the right curve, and said
+    np.testing.assert_allclose(old_form.lines[0].get_xydata(), np.c_[fpr, tpr])
+    with pytest.raises(ValueError, match="rates in \\[0, 1\\].*integer labels"), pytest.warns(FutureWarning):
+        plot_roc(distances, [0.0, 1.0, 0.0, 1.0])  # float labels: never drawn as a curve of garbage
+    with pytest.raises(ValueError, match="either the pairs' distances and labels"):
+        plot_roc(distances, labels, auc=0.9)
+    with pytest.raises(ValueError, match="rates in \\[0, 1\\]"):
+        plot_roc(fpr=[0, 0.35, 0.4, 0.8, 1.3], tpr=tpr)  # distances in the place of rates
+    with pytest.raises(ValueError, match="needs the pairs' distances and labels"):
+        plot_roc()
 
 
 @pytest.mark.parametrize("as_dict", [True, False])
@@ -243,10 +262,10 @@ def test_plot_accuracy_by_ways_draws_error_bars():
 
 
 def test_plot_roc_draws_chance_once_for_several_curves():
-    ax = plot_roc([0, 0.5, 1], [0, 0.8, 1], label="a")
-    plot_roc([0, 0.2, 1], [0, 0.6, 1], label="b", ax=ax)
+    ax = plot_roc(fpr=[0, 0.5, 1], tpr=[0, 0.8, 1], label="a")
+    plot_roc([0.1, 0.5, 0.2, 0.9], [0, 1, 1, 0], label="b", ax=ax)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels.count("chance") == 1 and len(labels) == 3
+    assert labels.count("chance") == 1 and labels[2].startswith("b (AUC =") and len(labels) == 4
 
 
 def test_diagrams_draw_without_error_and_label_what_they_show():
@@ -258,24 +277,20 @@ def test_diagrams_draw_without_error_and_label_what_they_show():
 
 
 def test_plot_accuracy_by_budget_draws_the_seed_mean_and_spread():
-    rows = [{"recipe": "triplet", "budget_minutes": 30, "runs_accuracy": a, "validation_accuracy": a - 0.1}
-            for a in (0.96, 0.97, 0.98)]
-    rows += [{"recipe": "triplet", "budget_minutes": 5, "runs_accuracy": 0.9, "validation_accuracy": 0.8}]
-    ax = plot_accuracy_by_budget(rows, published={"people": 0.955})
+    rows = [{"recipe": "triplet", "budget": 1000, "accuracy": a} for a in (0.86, 0.87, 0.88)]
+    rows += [{"recipe": "triplet", "budget": 500, "accuracy": 0.8}]
+    rows += [{"recipe": "classifier", "budget": 500, "accuracy": 0.7}, {"recipe": "classifier", "budget": 1000, "accuracy": 0.75}]
+    ax = plot_accuracy_by_budget(rows, measure="runs-style validation")
     assert_labelled(ax)
-    runs_line = ax.containers[0]  # the runs: mean over seeds at each budget, bars to the lowest and highest
-    np.testing.assert_allclose(runs_line.lines[0].get_xydata(), [[5, 90.0], [30, 97.0]])
-    segments = runs_line.lines[2][0].get_segments()
-    np.testing.assert_allclose(segments[1][:, 1], [96.0, 98.0])
-    np.testing.assert_allclose(ax.containers[1].lines[0].get_ydata(), [80.0, 87.0])
-    assert ax.texts[0].get_text() == "people"
-    # validations along the way of a schedule have no runs score: they draw only the validation line
-    rows += [{"recipe": "triplet", "budget_minutes": 2, "runs_accuracy": None, "validation_accuracy": 0.6}]
-    ax = plot_accuracy_by_budget(rows)
-    np.testing.assert_allclose(ax.containers[0].lines[0].get_xydata(), [[5, 90.0], [30, 97.0]])
-    np.testing.assert_allclose(ax.containers[1].lines[0].get_ydata(), [60.0, 80.0, 87.0])
-    with pytest.raises(ValueError, match=r"missing \['runs_accuracy'\]"):
-        plot_accuracy_by_budget([{"recipe": "x", "budget_minutes": 5, "validation_accuracy": 0.5}])
+    assert "runs-style validation" in ax.get_title()  # one measure, named
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_allclose(lines["classifier"].get_xydata(), [[500, 70.0], [1000, 75.0]])
+    # several seeds: the mean, and a band from the lowest to the highest seed
+    seeded = lines["triplet (mean of 3 seeds, band: their range)"]
+    np.testing.assert_allclose(seeded.get_xydata(), [[500, 80.0], [1000, 87.0]])
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(80.0) and band.max() == pytest.approx(88.0)
+    with pytest.raises(ValueError, match=r"missing \['accuracy'\]"):
+        plot_accuracy_by_budget([{"recipe": "x", "budget": 5}], measure="m")
     with pytest.raises(ValueError, match="got no rows"):
-        plot_accuracy_by_budget([])
-
+        plot_accuracy_by_budget([], measure="m")

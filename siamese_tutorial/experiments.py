@@ -1,0 +1,112 @@
+"""The record of how the shipped encoders were made: the recipe search, its seeds and budgets.
+
+``benchmarks/experiments.py`` trains every run of the search with the package's command line,
+scores it on validation (and, once per final recipe, on the 20 official runs) and writes
+``results/experiments.json``; ``benchmarks/run.py`` writes the speed measurements to
+``results/benchmarks.json``. Both files ship with the package, so that a chapter opened alone
+(Colab, or the package installed from a wheel) reads them as the book does. This module turns
+them into the tables and rows the book shows, so that the chapters hold no plumbing.
+
+Each experiment is a dict with ``group`` (``"recipe"``, ``"search"``, ``"contrastive"``,
+``"classifier"``), ``label``, ``command``, ``steps``, ``minutes``, ``machine``, ``validation``
+(accuracy by episode ``style`` and test-time ``shifts``, at the kept step), optionally
+``validation_normalized`` (the classifier's features L2-normalised) and ``chosen`` (which of the
+two was chosen on validation), ``validation_history`` (``[step, accuracy]`` pairs, runs-style
+episodes without shifts) and ``runs`` (the 20 official runs, scored once).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .files import read_json
+
+__all__ = [
+    "RESULTS_DIR",
+    "load_experiments",
+    "load_benchmarks",
+    "chosen_validation",
+    "seed_table",
+    "budget_rows",
+    "shifts_table",
+]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+"""Where the records ship, inside the package."""
+
+
+def load_experiments() -> dict[str, dict[str, Any]]:
+    """Every experiment of the recipe search, by name (see the module's docstring)."""
+    return read_json(RESULTS_DIR / "experiments.json", "the experiments' record")
+
+
+def load_benchmarks() -> dict[str, Any]:
+    """The last run of ``make benchmarks``: losses, training, evaluation and chapters, with the machine."""
+    return read_json(RESULTS_DIR / "benchmarks.json", "the benchmark results")
+
+
+def chosen_validation(entry: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """An experiment's validation accuracy, ``{style: {shifts: accuracy}}``, in the form chosen on validation.
+
+    For the classifier that is its features L2-normalised or raw, whichever validated better.
+    """
+    return entry[entry.get("chosen", "validation")]
+
+
+def seed_table(experiments: dict[str, dict[str, Any]], groups: tuple[str, ...]) -> pd.DataFrame:
+    """One row per experiment of ``groups``: validation (both styles, the runs' shifts) and the 20 runs.
+
+    Columns: ``recipe``, ``steps``, ``shifts``, ``validation, runs-style (%)``,
+    ``validation, random (%)`` and ``20 runs (of 400)`` (missing where the runs were not scored).
+    """
+    rows = []
+    for entry in experiments.values():
+        if entry["group"] not in groups:
+            continue
+        shifts = str(entry["runs"]["shifts"]) if "runs" in entry else "0"
+        validation = chosen_validation(entry)
+        rows.append({
+            "recipe": entry["label"],
+            "steps": entry["steps"],
+            "shifts": int(shifts),
+            "validation, runs-style (%)": 100 * validation["runs"][shifts],
+            "validation, random (%)": 100 * validation["random"][shifts],
+            "20 runs (of 400)": entry.get("runs", {}).get("correct"),
+        })
+    return pd.DataFrame(rows)
+
+
+def budget_rows(experiments: dict[str, dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """Runs-style validation along each run's schedule, for :func:`~siamese_tutorial.plotting.plot_accuracy_by_budget`.
+
+    Parameters
+    ----------
+    experiments : dict
+        From :func:`load_experiments`.
+    names : dict of str to str
+        The groups to draw, each with the name of its line; runs of one group are its seeds.
+
+    Returns
+    -------
+    list of dict
+        ``{"recipe", "budget", "accuracy"}`` with the budget in steps and the accuracy in [0, 1]
+        (runs-style validation episodes without test-time shifts, as recorded along the way).
+    """
+    return [
+        {"recipe": names[entry["group"]], "budget": step, "accuracy": accuracy}
+        for entry in experiments.values() if entry["group"] in names
+        for step, accuracy in entry.get("validation_history", [])
+    ]
+
+
+def shifts_table(entry: dict[str, Any]) -> pd.DataFrame:
+    """An experiment's validation accuracy for each number of test-time shifts, both episode styles."""
+    validation = chosen_validation(entry)
+    return pd.DataFrame([
+        {"shifts (pixels)": int(shifts), "validation, runs-style (%)": 100 * validation["runs"][shifts],
+         "validation, random (%)": 100 * validation["random"][shifts]}
+        for shifts in sorted(validation["runs"], key=int)
+    ])
