@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import pytest
+import torch
 
 from siamese_tutorial import cli, files
 from siamese_tutorial.gallery import Gallery
@@ -50,6 +51,9 @@ def command_in_child(argv, log, slow_save=False):
     """
 
     def run():
+        # A forked child must not enter torch's OpenMP thread pool, which fork() does not carry over:
+        # with more than one thread it would wait forever for threads that exist only in the parent.
+        torch.set_num_threads(1)
         if slow_save:
             save = Gallery.save
             Gallery.save = lambda gallery, path: (time.sleep(0.5), save(gallery, path))
