@@ -50,7 +50,7 @@ book: data $(CACHE_STAMP) $(DRAW)/.built
 test: data $(NODE_STAMP)
 	$(BIN)/python -m pytest
 	$(MAKE) book
-	SIAMESE_BOOK_HTML=_build/html $(BIN)/python -m pytest tests/test_browser.py tests/test_workflow.py -p no:cacheprovider
+	SIAMESE_BOOK_HTML=_build/html $(BIN)/python -m pytest tests/test_browser.py tests/test_workflow.py tests/test_book_text.py -p no:cacheprovider
 
 # Measurements, not tests: loss throughput against pytorch-metric-learning, training and
 # evaluation speed, chapter times; written to siamese_tutorial/results/benchmarks.json and benchmarks/RESULTS.md.

@@ -56,6 +56,9 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
 class Gallery:
     """Enrolled classes as prototypes of an encoder's embeddings.
 
+    Images are float tensors ``(N, C, S, S)`` (or one ``(C, S, S)``) with values in ``[0, 1]``, as
+    :func:`~siamese_tutorial.data.load_images` reads them; integer images (``uint8`` 0..255) are refused.
+
     Parameters
     ----------
     encoder : nn.Module
@@ -68,9 +71,6 @@ class Gallery:
     meta : dict, optional
         Anything else to keep with the gallery's file: plain values only (str, int, finite float,
         bool, None, and lists and str-keyed dicts of them), checked by :meth:`save`.
-
-    Images are float tensors ``(N, C, S, S)`` (or one ``(C, S, S)``) with values in ``[0, 1]``, as
-    :func:`~siamese_tutorial.data.load_images` reads them; integer images (``uint8`` 0..255) are refused.
 
     Examples
     --------

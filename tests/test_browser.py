@@ -80,7 +80,7 @@ def site(tmp_path_factory):
     """A folder laid out like the built book: book/draw.html (the widget of book/draw.md) and _static/draw/."""
     built = os.environ.get("SIAMESE_BOOK_HTML")
     if built:
-        return Path(built)
+        return Path(built).resolve()
     if not all((RUNTIME / name).is_file() for name in RUNTIME_FILES):
         missing(f"onnxruntime-web in {RUNTIME}")
     folder = tmp_path_factory.mktemp("site")
@@ -212,6 +212,8 @@ def stroke(driver, canvas, points):
     """Draw one stroke with the mouse through ``points`` (offsets from the canvas' centre, in CSS pixels)."""
     from selenium.webdriver import ActionChains
 
+    # pointer actions do not scroll, and in the book the widget is below the page's text
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
     actions = ActionChains(driver).move_to_element_with_offset(canvas, *points[0]).click_and_hold()
     for (x0, y0), (x1, y1) in zip(points, points[1:]):
         actions = actions.move_by_offset(x1 - x0, y1 - y0)
