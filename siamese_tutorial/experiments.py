@@ -57,15 +57,15 @@ def chosen_validation(entry: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 
 def seed_table(experiments: dict[str, dict[str, Any]], groups: tuple[str, ...]) -> pd.DataFrame:
-    """One row per experiment of ``groups``: validation (both styles, the runs' shifts) and the 20 runs.
+    """One row per experiment of ``groups``, group by group: validation (both styles, the runs' shifts)
+    and the 20 runs.
 
     Columns: ``recipe``, ``steps``, ``shifts``, ``validation, runs-style (%)``,
     ``validation, random (%)`` and ``20 runs (of 400)`` (missing where the runs were not scored).
     """
     rows = []
-    for entry in experiments.values():
-        if entry["group"] not in groups:
-            continue
+    chosen = [entry for entry in experiments.values() if entry["group"] in groups]
+    for entry in sorted(chosen, key=lambda entry: groups.index(entry["group"])):  # in the order of groups
         shifts = str(entry["runs"]["shifts"]) if "runs" in entry else "0"
         validation = chosen_validation(entry)
         rows.append({

@@ -355,10 +355,11 @@ def plot_training_curves(history: History | Mapping[str, Any], fig: Figure | Non
     ) if name in values]
     if history.validation:
         panels.append(("validation", "Validation"))
-    columns = len(panels) if len(panels) <= 3 else 2
+    # one column up to three panels, so that each keeps the page's width on a phone
+    columns = 1 if len(panels) <= 3 else 2
     rows = math.ceil(len(panels) / columns)
     if fig is None:
-        fig = plt.figure(figsize=(4.6 * columns, 3.4 * rows), layout="constrained")
+        fig = plt.figure(figsize=(6.4 * columns, 2.7 * rows), layout="constrained")
     else:
         fig.clear()
     axes = fig.subplots(rows, columns, squeeze=False).flatten()
@@ -502,7 +503,7 @@ def plot_open_set(curve: OpenSetCurve, threshold: float, axes: Sequence[Axes] | 
     rates_ax.axvline(threshold, color="black", linestyle=":", label=f"chosen threshold {threshold:.3f}")
     rates_ax.set(xlabel="threshold on the distance to the nearest enrolled class", ylabel="% of queries",
                  title="Error rates against the threshold")
-    rates_ax.legend(fontsize="small", loc="center right")
+    rates_ax.legend(fontsize="small", loc="best")
     at = curve.at(threshold)
     tradeoff_ax.plot(100 * curve.false_accept, 100 * curve.false_reject, color="tab:grey")
     tradeoff_ax.plot([100 * at["false_accept"]], [100 * at["false_reject"]], "o", color="black",

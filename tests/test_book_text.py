@@ -36,6 +36,7 @@ def figure_names(chapter: Path) -> list[str]:
 
 def cited_keys(text: str) -> set[str]:
     """The entries the text cites in words: "Koch et al. (2015)", "(Wilson, 1927)", "…; Snell et al., 2017)"."""
+    text = re.sub(r"\s+", " ", text)  # a citation may break across lines
     keys = set()
     for key in references.entries():
         short, year = references.in_text(key)
