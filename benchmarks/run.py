@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from pytorch_metric_learning import distances, losses, miners, reducers
+from torch.utils.flop_counter import FlopCounterMode
 
 from siamese_tutorial.data import PKBatches, with_rotations
 from siamese_tutorial.evaluation import one_shot_accuracy
@@ -111,15 +112,45 @@ def bench_losses(device: str = "cpu") -> list[dict]:
     return rows
 
 
-def minimal_loop_seconds_per_step(config: TrainConfig, data, steps: int, warmup: int) -> float:
-    """The recipe's step written out with the package's parts and nothing else: P x K sampling and
-    distortions on the device, the encoder, the semi-hard loss, Adam, the cosine schedule. No
-    statistics, no logging, no checks: the floor the package's loop is measured against."""
+def recipe_batches_and_encoder(config: TrainConfig, data) -> tuple:
+    """The recipe's P x K batches (distorted on the device) and a fresh encoder, as train_encoder builds them."""
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     batches = iter(PKBatches(with_rotations(data), config.p, config.k, seed=config.seed, augment=True, device=device))
     encoder = ConvEncoder(width=config.width, blocks=config.blocks, embedding_dim=config.embedding_dim,
                           normalize=True, image_size=config.image_size).to(device).train()
+    return batches, encoder
+
+
+def step_flops(config: TrainConfig, data) -> int:
+    """Floating-point operations of one step of the recipe, forward and backward, as torch's
+    ``FlopCounterMode`` counts them (convolutions and matrix products; the rest is bandwidth)."""
+    batches, encoder = recipe_batches_and_encoder(config, data)
+    images, labels = next(batches)
+    with FlopCounterMode(display=False) as counter:
+        semi_hard_triplet_loss(encoder(images), labels, config.margin, check=False).backward()
+    return counter.get_total_flops()
+
+
+def matmul_seconds(flops: int, device: torch.device) -> float:
+    """The time the machine takes for ``flops`` in a square float32 matrix product (2 n^3 operations):
+    the arithmetic bound of a step of as many operations."""
+    n = round((flops / 2) ** (1 / 3))
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+
+    def product() -> None:
+        torch.mm(a, b)
+        synchronize(device)
+
+    return seconds_per_call(product) * flops / (2 * n**3)
+
+
+def minimal_loop_seconds_per_step(config: TrainConfig, data, steps: int, warmup: int) -> float:
+    """The recipe's step written out with the package's parts and nothing else: P x K sampling and
+    distortions on the device, the encoder, the semi-hard loss, Adam, the cosine schedule. No
+    statistics, no logging, no checks: the floor the package's loop is measured against."""
+    device = torch.device(config.device)
+    batches, encoder = recipe_batches_and_encoder(config, data)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
 
@@ -179,7 +210,8 @@ def baseline_seconds_per_step(commit: str, steps: int, warmup: int) -> float:
 
 
 def bench_training(device: str = "cpu", steps: int = 110, warmup: int = 10, baseline: str | None = None) -> dict:
-    """Steps per second of the triplet recipe: the package's loop, a minimal loop, and (CPU) an older commit.
+    """Steps per second of the triplet recipe: the package's loop, a minimal loop, (CPU) an older commit,
+    and the arithmetic bound: a matrix product of as many operations as a step.
 
     The three run one after the other in this process on the same machine, twice in turn, and each
     keeps its faster pass, so that a passing load spike does not decide the ratio.
@@ -193,10 +225,14 @@ def bench_training(device: str = "cpu", steps: int = 110, warmup: int = 10, base
         if baseline and device == "cpu":
             times["baseline"].append(baseline_seconds_per_step(baseline, steps, warmup))
     best = {name: min(values) for name, values in times.items() if values}
+    flops = step_flops(config, data)
+    bound = matmul_seconds(flops, torch.device(device))
     result = {"device": str(device), "machine": machine_description(device), "steps_timed": steps - warmup,
               "images_per_step": config.p * config.k, "image_size": config.image_size, "loss": config.loss,
               "package_seconds_per_step": best["package"], "minimal_seconds_per_step": best["minimal"],
-              "package_over_minimal": best["package"] / best["minimal"]}
+              "package_over_minimal": best["package"] / best["minimal"],
+              "step_gflop": flops / 1e9, "matmul_seconds_same_flop": bound,
+              "package_over_matmul": best["package"] / bound}
     if "baseline" in best:
         result.update({"baseline_commit": baseline, "baseline_seconds_per_step": best["baseline"],
                        "package_over_baseline": best["package"] / best["baseline"]})
@@ -256,6 +292,10 @@ def write_markdown(results: dict) -> None:
                   f"- the package's `train_encoder`: {1000 * t['package_seconds_per_step']:.1f} ms a step",
                   f"- a minimal loop of the same recipe: {1000 * t['minimal_seconds_per_step']:.1f} ms a step "
                   f"(the package takes {t['package_over_minimal']:.2f} times as long)"]
+        if "step_gflop" in t:
+            lines.append(f"- the arithmetic of a step: {t['step_gflop']:.1f} GFLOP, which a float32 matrix product "
+                         f"does in {1000 * t['matmul_seconds_same_flop']:.1f} ms on this machine (the package's step "
+                         f"takes {t['package_over_matmul']:.2f} times as long)")
         if "baseline_seconds_per_step" in t:
             lines.append(f"- the package at commit {t['baseline_commit']}: {1000 * t['baseline_seconds_per_step']:.1f} "
                          f"ms a step (now {t['package_over_baseline']:.2f} times as long)")

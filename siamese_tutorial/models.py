@@ -171,7 +171,8 @@ class MLPEncoder(Encoder):
 class ConvEncoder(Encoder):
     """The standard Omniglot encoder of few-shot learning (Vinyals et al., 2016; Snell et al., 2017).
 
-    ``blocks`` times ``conv 3x3 (padding 1, width filters) -> BatchNorm -> ReLU -> max pool 2x2``,
+    ``blocks`` times ``conv 3x3 (padding 1, width filters) -> BatchNorm -> ReLU -> max pool 2x2``
+    (computed as max pool, then ReLU: the same function, cheaper),
     then flatten (``width * (S // 2**blocks)**2`` features: 64 for 28x28 images and 4 blocks),
     then an optional linear layer to ``embedding_dim``, then an optional L2 normalisation.
 
@@ -229,9 +230,12 @@ class ConvEncoder(Encoder):
         self.in_channels, self.image_size, self.normalize = in_channels, image_size, normalize
         layers: list[nn.Module] = []
         for block in range(blocks):
+            # Pooling before the ReLU is the same function as after it (ReLU and max commute, and
+            # gradients flow to the same pixels), with the ReLU on a quarter of the values: the
+            # recipe's CPU step is about a fifth faster, its losses and weights bit for bit the same.
             layers += [
                 nn.Conv2d(in_channels if block == 0 else width, width, kernel_size=3, padding=1),
-                nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
+                nn.BatchNorm2d(width), nn.MaxPool2d(2), nn.ReLU(),
             ]
         # Channels-last tensors let the CPU's oneDNN kernels run about twice as fast (measured on 2 cores).
         self.features = nn.Sequential(*layers, nn.Flatten()).to(memory_format=torch.channels_last)
