@@ -399,8 +399,9 @@ def machine_description(device: str | torch.device | None = None) -> str:
         cpuinfo = Path("/proc/cpuinfo")
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
                  if line.startswith("model name")] if cpuinfo.exists() else []
+        threads = torch.get_num_threads()
         chip = (f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                f"{torch.get_num_threads()} torch thread{'s' if torch.get_num_threads() != 1 else ''}")
+                f"{threads} torch thread{'s' if threads != 1 else ''}")
     return f"{chip}, torch {torch.__version__}"
 
 

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,3 +58,11 @@ def read_only():
             folder.chmod(0o755)
         else:
             subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+@pytest.fixture
+def built_book():
+    """The built HTML book that SIAMESE_BOOK_HTML names (make test sets it after make book), else a skip."""
+    if not os.environ.get("SIAMESE_BOOK_HTML"):
+        pytest.skip("no built book: set SIAMESE_BOOK_HTML=_build/html after make book (make test does)")
+    return Path(os.environ["SIAMESE_BOOK_HTML"])

@@ -8,7 +8,6 @@ to the figure and a notebook shows as its words. These tests keep the words true
 """
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -98,11 +97,8 @@ def test_references_are_written_the_usual_way():
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
-def test_the_built_book_numbers_each_page_s_figures_as_its_text_does(chapter):
-    """Run where SIAMESE_BOOK_HTML names a built book (make test sets it after make book)."""
-    if not os.environ.get("SIAMESE_BOOK_HTML"):
-        pytest.skip("no built book: set SIAMESE_BOOK_HTML=_build/html after make book (make test does)")
-    html = (Path(os.environ["SIAMESE_BOOK_HTML"]) / "book" / f"{chapter.stem}.html").read_text()
+def test_the_built_book_numbers_each_page_s_figures_as_its_text_does(chapter, built_book):
+    html = (built_book / "book" / f"{chapter.stem}.html").read_text()
     captions = re.findall(r'<figure[^>]* id="([\w-]+)">.*?<span class="caption-number">Figure (\d+) </span>', html, re.S)
     assert captions == [(name, str(number)) for number, name in enumerate(figure_names(chapter), start=1)]
     links = re.findall(r'<a class="reference internal" href="#(fig-[\w-]+)">Figure (\d+)</a>', html)

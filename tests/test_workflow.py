@@ -70,13 +70,6 @@ def test_the_readme_links_the_published_book():
     assert published_address() in (ROOT / "README.md").read_text()
 
 
-@pytest.fixture
-def built_book():
-    if not os.environ.get("SIAMESE_BOOK_HTML"):
-        pytest.skip("no built book: set SIAMESE_BOOK_HTML=_build/html after make book (make test does)")
-    return Path(os.environ["SIAMESE_BOOK_HTML"])
-
-
 def test_the_books_download_of_a_chapter_has_its_outputs(built_book):
     def with_outputs(notebook: Path) -> int:
         cells = json.loads(notebook.read_text())["cells"]
