@@ -38,3 +38,13 @@ def test_figures_are_numbered_from_one_on_each_page():
     assert numbers["book/b"]["figure"] == {"fig-w": (1,), "fig-z": (2,)}  # order kept, restarted at 1
     assert numbers["book/a"]["figure"] == {"fig-x": (1,), "fig-y": (2,)} and numbers["book/a"]["table"] == {"t": (1,)}
     assert sorted(rewritten) == ["book/a", "book/b"]
+
+
+def test_the_stream_join_replaces_the_function_myst_nb_renders_with():
+    """A myst-nb that moved coalesce_streams would bring the broken words back: fail here instead."""
+    import myst_nb.core.render
+
+    assert callable(getattr(myst_nb.core.render, "coalesce_streams", None))
+    module = extension("whole_streams")
+    module.setup(SimpleNamespace())
+    assert myst_nb.core.render.coalesce_streams is module.join_streams
