@@ -35,6 +35,7 @@ from siamese_tutorial.models import ConvEncoder
 from siamese_tutorial.omniglot import default_data_dir, load_omniglot, load_one_shot_runs
 from siamese_tutorial.pretrained import available_pretrained, load_pretrained
 from siamese_tutorial.recipe import TrainConfig, machine_description, train_encoder
+from siamese_tutorial.training import keep_freed_memory
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -150,6 +151,8 @@ def minimal_loop_seconds_per_step(config: TrainConfig, data, steps: int, warmup:
     distortions on the device, the encoder, the semi-hard loss, Adam, the cosine schedule. No
     statistics, no logging, no checks: the floor the package's loop is measured against."""
     device = torch.device(config.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # as train_encoder does
     batches, encoder = recipe_batches_and_encoder(config, data)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)

@@ -29,15 +29,20 @@ def check_positive(**values: int) -> None:
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
 
 
-def check_number(name: str, value: float, *, low: float = -math.inf, low_inclusive: bool = True) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite number above ``low`` (or equal to it if inclusive)."""
-    bound = f">= {low:g}" if low_inclusive else f"> {low:g}"
+def check_number(name: str, value: float, *, low: float = -math.inf, low_inclusive: bool = True,
+                 high: float = math.inf, high_inclusive: bool = True) -> None:
+    """Raise ``ValueError`` unless ``value`` is a finite number above ``low`` and below ``high`` (or equal to
+    either bound where it is inclusive)."""
+    bounds = [f">= {low:g}" if low_inclusive else f"> {low:g}"] if low > -math.inf else []
+    bounds += [f"<= {high:g}" if high_inclusive else f"< {high:g}"] if high < math.inf else []
     try:
-        ok = math.isfinite(value) and (value >= low if low_inclusive else value > low)
+        ok = (math.isfinite(value) and (value >= low if low_inclusive else value > low)
+              and (value <= high if high_inclusive else value < high))
     except TypeError:
         ok = False
     if not ok:
-        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
+        raise ValueError(f"{name} must be a finite number{' ' + ' and '.join(bounds) if bounds else ''}; "
+                         f"got {value!r}")
 
 
 def check_finite(x: Tensor, what: str, advice: str) -> None:

@@ -12,7 +12,9 @@ Each experiment is a dict with ``group`` (``"recipe"``, ``"search"``, ``"contras
 (accuracy by episode ``style`` and test-time ``shifts``, at the kept step), optionally
 ``validation_normalized`` (the classifier's features L2-normalised) and ``chosen`` (which of the
 two was chosen on validation), ``validation_history`` (``[step, accuracy]`` pairs, runs-style
-episodes without shifts) and ``runs`` (the 20 official runs, scored once).
+episodes without shifts), for a run whose weights were averaged (``--ema``) ``validation_raw_history``
+(the raw weights' scores at the same steps; ``validation_history`` holds the averaged weights') and
+``runs`` (the 20 official runs, scored once).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "chosen_validation",
     "seed_table",
     "budget_rows",
+    "average_table",
     "shifts_table",
 ]
 
@@ -79,7 +82,8 @@ def seed_table(experiments: dict[str, dict[str, Any]], groups: tuple[str, ...]) 
     return pd.DataFrame(rows)
 
 
-def budget_rows(experiments: dict[str, dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+def budget_rows(experiments: dict[str, dict[str, Any]], names: dict[str, str],
+                history: str = "validation_history") -> list[dict[str, Any]]:
     """Runs-style validation along each run's schedule, for :func:`~siamese_tutorial.plotting.plot_accuracy_by_budget`.
 
     Parameters
@@ -88,6 +92,9 @@ def budget_rows(experiments: dict[str, dict[str, Any]], names: dict[str, str]) -
         From :func:`load_experiments`.
     names : dict of str to str
         The groups to draw, each with the name of its line; runs of one group are its seeds.
+    history : str
+        ``"validation_history"`` (the kept weights: the averaged ones where weights were averaged) or
+        ``"validation_raw_history"`` (the raw weights of a run whose weights were averaged).
 
     Returns
     -------
@@ -98,8 +105,33 @@ def budget_rows(experiments: dict[str, dict[str, Any]], names: dict[str, str]) -
     return [
         {"recipe": names[entry["group"]], "budget": step, "accuracy": accuracy}
         for entry in experiments.values() if entry["group"] in names
-        for step, accuracy in entry.get("validation_history", [])
+        for step, accuracy in entry.get(history, [])
     ]
+
+
+def average_table(experiments: dict[str, dict[str, Any]], group: str) -> pd.DataFrame:
+    """The runs of ``group`` (trained with averaged weights), one row per seed: the best runs-style validation
+    (no shifts) of the raw weights and of their average, at the same validated steps, and the 20 runs.
+
+    Columns: ``recipe``, ``raw weights (%)``, ``averaged weights (%)``, ``gain (points)``,
+    ``averaged, shifts (%)`` (runs-style validation with the runs' shifts) and ``20 runs (of 400)``.
+    """
+    rows = []
+    for entry in experiments.values():
+        if entry["group"] != group:
+            continue
+        raw = max(accuracy for _, accuracy in entry["validation_raw_history"])
+        averaged = max(accuracy for _, accuracy in entry["validation_history"])
+        shifts = str(entry["runs"]["shifts"]) if "runs" in entry else "0"
+        rows.append({
+            "recipe": entry["label"],
+            "raw weights (%)": 100 * raw,
+            "averaged weights (%)": 100 * averaged,
+            "gain (points)": 100 * (averaged - raw),
+            "averaged, shifts (%)": 100 * entry["validation"]["runs"][shifts],
+            "20 runs (of 400)": entry.get("runs", {}).get("correct"),
+        })
+    return pd.DataFrame(rows)
 
 
 def shifts_table(entry: dict[str, Any]) -> pd.DataFrame:

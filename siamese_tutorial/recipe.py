@@ -47,6 +47,8 @@ from .training import (
     ModelSelection,
     ProgressBar,
     Trainer,
+    WeightAverage,
+    keep_freed_memory,
     make_objective,
     read_checkpoint,
     resolve_device,
@@ -107,6 +109,8 @@ class TrainConfig:
     steps: int = _setting(11000, "optimizer steps (the cosine learning-rate schedule ends there)")
     lr: float = _setting(1e-3, "Adam's learning rate at the start of the schedule")
     weight_decay: float = _setting(0.0, "Adam's weight decay")
+    ema: float = _setting(0.0, "decay of a moving average of the weights after every step, which is validated "
+                               "and kept instead of them (0: none; 0.999 averages over about 1,000 steps)")
     seed: int = _setting(0, "seeds the weights, the batches and the distortions")
     validate_every: int = _setting(500, "steps between validations (and checkpoints)")
     validation_episodes: int = _setting(200, "validation episodes the kept step is chosen on")
@@ -133,6 +137,7 @@ class TrainConfig:
         if self.validation_fraction >= 1:
             raise ValueError(f"validation_fraction must be below 1; got {self.validation_fraction}")
         check_number("weight_decay", self.weight_decay, low=0)
+        check_number("ema", self.ema, low=0, high=1, high_inclusive=False)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ValueError(f"seed must be an integer; got {self.seed!r}")
 
@@ -321,7 +326,8 @@ def train_encoder(
     P x K batches (Hermans et al., 2017) over ``train_set`` (plus its rotations as new classes if
     ``config.rotations``), drawn and distorted on the device (:class:`~siamese_tutorial.data.PKBatches`),
     Adam, and a cosine learning-rate schedule from ``config.lr`` down to 0 over ``config.steps``; the
-    step kept is the best on ``validation``. With ``loss="softmax"`` the encoder is trained inside a
+    step kept is the best on ``validation`` (of the moving average of the weights, with ``config.ema``:
+    :class:`~siamese_tutorial.training.WeightAverage`). With ``loss="softmax"`` the encoder is trained inside a
     :class:`~siamese_tutorial.models.SoftmaxClassifier` over the training classes, on the same batches.
 
     Parameters
@@ -357,6 +363,8 @@ def train_encoder(
     if resume and checkpoint_path is None:
         raise ValueError("resume=True needs the checkpoint_path to resume from")
     device = resolve_device(config.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # no page faults for each step's activations (see its docstring)
     state = _resume_state(Path(checkpoint_path), config) if resume else None
     seed_everything(config.seed)
     data = with_rotations(train_set) if config.rotations else train_set
@@ -366,6 +374,8 @@ def train_encoder(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)
     hooks: list[Callback] = [ProgressBar()] if progress else []
+    if config.ema:
+        hooks.append(WeightAverage(config.ema))
     if validation is not None:
         hooks.append(ModelSelection(validation, config.validate_every))
     if checkpoint_path is not None:

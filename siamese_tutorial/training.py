@@ -6,7 +6,8 @@ The pieces, from small to large:
   that works on one labelled batch (online mining: pairs and triplets are formed inside the batch);
 - :class:`Trainer` is the loop and the state it works on (model, optimizer, schedule, step,
   :class:`History`); everything else hooks into it as a :class:`Callback`: a progress bar,
-  :class:`ModelSelection` on a validation score, :class:`Checkpoint` files that a stopped run can
+  :class:`ModelSelection` on a validation score, :class:`WeightAverage` (a moving average of the
+  weights, validated and kept instead of them), :class:`Checkpoint` files that a stopped run can
   resume from, :class:`OnSteps` for anything to do at given steps (e.g. a chapter's snapshots);
 - :func:`fit` assembles the usual ones in one call;
 - :func:`save_checkpoint` / :func:`load_checkpoint` write and read weights together with the recipe
@@ -20,8 +21,10 @@ are read once every ``log_every`` steps, which is also when NaN or infinite valu
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
+import platform
 import random
 import signal
 import threading
@@ -35,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from . import mining
@@ -55,12 +59,14 @@ __all__ = [
     "OBJECTIVES",
     "Objective",
     "seed_everything",
+    "keep_freed_memory",
     "make_objective",
     "History",
     "Callback",
     "Trainer",
     "ProgressBar",
     "ModelSelection",
+    "WeightAverage",
     "Checkpoint",
     "OnSteps",
     "fit",
@@ -70,6 +76,30 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "siamese_tutorial.checkpoint/2"
 DIVERGED = "lower the learning rate (lr), or check the training images for NaN or infinite values"
+
+
+def keep_freed_memory() -> bool:
+    """Keep the memory a training step frees for the next step, instead of handing it back to the system.
+
+    glibc's ``malloc`` serves every block above 32 MB (a batch's activations: 128 x 64 x 40 x 40
+    floats are 52 MB) with a fresh mapping, unmapped again when the tensor is freed, so every step
+    faults its activations in page by page: on 2 cores of an AMD EPYC, 110 steps of the recipe took
+    4.7 million page faults and 14 s in the kernel, 314 ms a step; with this, 0.22 million, 0.8 s and
+    274 ms. It sets ``M_MMAP_MAX = 0`` (everything from the heap) and ``M_TRIM_THRESHOLD`` to 1 GiB
+    (the heap's free top is kept), for the whole process, which then keeps its peak memory until it
+    ends. The results do not change: where a tensor lives is not what it holds.
+
+    Returns
+    -------
+    bool
+        Whether it took effect: True on Linux with glibc, False elsewhere (macOS, Windows, musl),
+        where nothing is changed.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 30))
 
 
 def seed_everything(seed: int) -> None:
@@ -230,12 +260,16 @@ class History:
         One list per logged quantity, aligned with ``step``.
     validation : list of (int, float)
         ``(step, score)`` of every validation.
+    validation_raw : list of (int, float)
+        With a :class:`WeightAverage`: ``(step, score)`` of the raw weights at every validation
+        (``validation`` holds the averaged weights' scores).
     """
 
     step: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     values: dict[str, list[float]] = field(default_factory=dict)
     validation: list[tuple[int, float]] = field(default_factory=list)
+    validation_raw: list[tuple[int, float]] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> list[float]:
         return self.values[name]
@@ -274,6 +308,7 @@ class History:
             seconds=[float(s) for s in data.get("seconds", [])],
             values={name: [float(v) for v in values] for name, values in data.get("values", {}).items()},
             validation=[(int(step), float(score)) for step, score in data.get("validation", [])],
+            validation_raw=[(int(step), float(score)) for step, score in data.get("validation_raw", [])],
         )
 
     def as_dataframe(self):
@@ -597,12 +632,67 @@ class ProgressBar(Callback):
     on_interrupt = on_train_end
 
 
+class WeightAverage(Callback):
+    r"""An exponential moving average of the weights, updated after every step.
+
+    :math:`\bar\theta_t = d\,\bar\theta_{t-1} + (1 - d)\,\theta_t`, starting from the first step's
+    weights, with the batch-norm statistics averaged the same way (Polyak & Juditsky, 1992; the
+    averaged weights of Tarvainen & Valpola, 2017, and of most recent image models). The average
+    forgets over about :math:`1 / (1 - d)` steps: it smooths the noise of the last steps of SGD
+    without their cost. With a :class:`ModelSelection` in the same trainer, the averaged weights are
+    the ones validated and kept (the raw weights' scores go to ``history.validation_raw``).
+
+    Parameters
+    ----------
+    decay : float
+        :math:`d`, in (0, 1).
+    """
+
+    def __init__(self, decay: float) -> None:
+        check_number("decay", decay, low=0, high=1, low_inclusive=False, high_inclusive=False)
+        self.decay = decay
+        self.average: AveragedModel | None = None
+        self._restored: dict[str, Any] | None = None
+
+    @property
+    def model(self) -> nn.Module:
+        """The averaged network (the same architecture as the trained one)."""
+        if self.average is None:
+            raise RuntimeError("the weight average starts with training: call Trainer.fit first")
+        return self.average.module
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        if self.average is None:
+            self.average = AveragedModel(trainer.model, multi_avg_fn=get_ema_multi_avg_fn(self.decay),
+                                         use_buffers=True)
+        if self._restored is not None:
+            self.average.load_state_dict(self._restored)
+            self._restored = None
+
+    def on_step_end(self, trainer: Trainer) -> None:
+        self.average.update_parameters(trainer.model)
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.average is None:
+            return {}
+        return {"decay": self.decay, "average": {k: v.detach().cpu().clone() for k, v in
+                                                 self.average.state_dict().items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["decay"] != self.decay:
+            raise ValueError(f"the saved training averaged its weights with decay {state['decay']}, this trainer "
+                             f"with {self.decay}; resume with the same recipe")
+        self._restored = state["average"]
+
+
 class ModelSelection(Callback):
     """Score the model every ``every`` steps and after the last; keep the weights of the best score.
 
     Higher scores are better; the best step is the one with the highest score, the earliest on
     ties. Scores go to ``trainer.history.validation``. At the end the best weights are loaded back
-    into the model, so the trained model is the selected one.
+    into the model, so the trained model is the selected one. With a :class:`WeightAverage` in the
+    trainer (before this callback), it is the averaged weights that are scored and kept, and the
+    raw weights' scores go to ``trainer.history.validation_raw``, for comparison.
 
     Parameters
     ----------
@@ -617,19 +707,28 @@ class ModelSelection(Callback):
         self.validate, self.every = validate, every
         self.best_step, self.best_score, self.best_state = 0, -math.inf, None
 
-    def run(self, trainer: Trainer) -> None:
-        trainer.check_finite()
-        trainer.model.eval()
+    def score(self, trainer: Trainer, model: nn.Module) -> float:
+        """``validate(model)`` in eval mode, without gradients; a finite number or FloatingPointError."""
+        model.eval()
         with torch.no_grad():
-            score = float(self.validate(trainer.model))
-        trainer.model.train()
+            score = float(self.validate(model))
+        model.train()
         if not math.isfinite(score):
             raise FloatingPointError(f"the validation score at step {trainer.step} is {score}; "
                                      f"it must be a finite number")
+        return score
+
+    def run(self, trainer: Trainer) -> None:
+        trainer.check_finite()
+        average = trainer.callback(WeightAverage)
+        model = trainer.model if average is None else average.model
+        if average is not None:
+            trainer.history.validation_raw.append((trainer.step, self.score(trainer, trainer.model)))
+        score = self.score(trainer, model)
         trainer.history.validation.append((trainer.step, score))
         if score > self.best_score:
             self.best_step, self.best_score = trainer.step, score
-            self.best_state = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
+            self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
     def on_step_end(self, trainer: Trainer) -> None:
         if trainer.step % self.every == 0 or trainer.step == trainer.steps:

@@ -77,6 +77,8 @@ def test_train_config_round_trips_and_refuses_unknown_settings():
         ({"lr": math.inf}, "lr must be a finite number > 0; got inf"),
         ({"lr": math.nan}, "lr must be a finite number > 0; got nan"),
         ({"weight_decay": -1.0}, "weight_decay must be a finite number >= 0"),
+        ({"ema": 1.0}, "ema must be a finite number >= 0 and < 1; got 1.0"),
+        ({"ema": -0.1}, "ema must be a finite number >= 0 and < 1"),
         ({"validate_every": 0}, "validate_every must be an integer >= 1"),
         ({"validation_episodes": 0}, "validation_episodes must be an integer >= 1"),
         ({"image_size": 8, "blocks": 4}, "image_size must be >= 16"),
@@ -162,8 +164,9 @@ class StopAt(Callback):
             raise KeyboardInterrupt
 
 
-def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path):
-    config = tiny_config(steps=12, validate_every=4, log_every=2)
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path, ema):
+    config = tiny_config(steps=12, validate_every=4, log_every=2, ema=ema)
     validation = Validation(tiny_images(seed=5), episodes=2, n_way=3)
     full, history = train_encoder(config, tiny_images(), validation, tmp_path / "full.pt", progress=False)
     with pytest.raises(KeyboardInterrupt):  # between two checkpoints: the interrupt writes one
@@ -174,6 +177,7 @@ def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path):
                                              progress=False)
     assert same_weights(weights(tmp_path / "full.pt"), weights(tmp_path / "part.pt"))
     assert resumed_history.loss == history.loss and resumed_history.validation == history.validation
+    assert resumed_history.validation_raw == history.validation_raw and bool(history.validation_raw) == bool(ema)
 
 
 def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path):

@@ -4,7 +4,9 @@ import itertools
 import json
 import math
 import random
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +17,10 @@ from siamese_tutorial.models import ConvEncoder, MLPEncoder, SiameseNetwork, Sof
 from siamese_tutorial.training import (
     OBJECTIVES,
     History,
+    ModelSelection,
     OnSteps,
     Trainer,
+    WeightAverage,
     default_device,
     fit,
     load_checkpoint,
@@ -392,6 +396,52 @@ def test_fit_refuses_to_train_a_model_it_cannot_checkpoint(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_weight_average_is_the_exponential_moving_average_of_the_weights_and_the_norm_statistics():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(10, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 2))
+    snapshots, average = [], WeightAverage(0.9)
+    keep = OnSteps(lambda trainer: snapshots.append({k: v.clone() for k, v in model.state_dict().items()}),
+                   range(1, 7))
+    tiny_fit(model, steps=6, callbacks=[average, keep])
+    expected = {k: v.double() for k, v in snapshots[0].items()}  # the average starts at the first step's weights
+    for snapshot in snapshots[1:]:
+        expected = {k: 0.9 * expected[k] + 0.1 * v.double() for k, v in snapshot.items()}
+    averaged = average.model.state_dict()
+    for name in ("0.weight", "3.bias", "1.running_mean", "1.running_var"):
+        torch.testing.assert_close(averaged[name].double(), expected[name], rtol=1e-5, atol=1e-6)
+    assert not torch.equal(averaged["0.weight"], model.state_dict()["0.weight"])
+
+
+def test_with_a_weight_average_the_averaged_weights_are_validated_and_kept():
+    model = mlp()
+    average = WeightAverage(0.5)
+    scored = []
+
+    def validate(m):
+        scored.append("average" if m is average.model else "raw" if m is model else "other")
+        return {2: 0.2, 4: 0.6, 6: 0.4}[trainer.step] + (0.05 if m is model else 0.0)
+
+    selection = ModelSelection(validate, every=2)
+    trainer = Trainer(model, make_objective("batch_hard", MARGIN), torch.optim.Adam(model.parameters(), lr=1e-2),
+                      device="cpu", log_every=1, callbacks=[average, selection])
+    kept = OnSteps(lambda t: kept_state.update({k: v.clone() for k, v in average.model.state_dict().items()}), [4])
+    kept_state = {}
+    trainer.callbacks.insert(1, kept)
+    history = trainer.fit(blob_batches(0), 6)
+    assert scored == ["raw", "average"] * 3
+    assert history.validation == [(2, 0.2), (4, 0.6), (6, 0.4)]
+    assert [s for _, s in history.validation_raw] == pytest.approx([0.25, 0.65, 0.45])
+    for key, value in model.state_dict().items():  # the averaged weights of step 4, not the raw ones
+        torch.testing.assert_close(value, kept_state[key])
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, -0.5, math.nan])
+def test_weight_average_refuses_a_decay_outside_0_1(decay):
+    with pytest.raises(ValueError, match="decay must be a finite number > 0 and < 1"):
+        WeightAverage(decay)
+
+
 # ----------------------------------------------------------------------------- checkpoints
 
 
@@ -563,3 +613,58 @@ def test_a_softmax_classifier_trains_and_checkpoints(tmp_path):
     assert isinstance(loaded, SoftmaxClassifier) and loaded.num_classes == 4
     x = blobs(2, 3)[0]
     torch.testing.assert_close(loaded.embed(x), model.eval().embed(x))
+
+
+FAULTS = """
+import resource, sys, torch
+from siamese_tutorial.models import ConvEncoder
+from siamese_tutorial.training import keep_freed_memory
+torch.set_num_threads(1)
+print(keep_freed_memory() if sys.argv[1] == "keep" else None)
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+encoder = ConvEncoder(width=64, image_size=40)  # the recipe's encoder and batch
+images = torch.rand(128, 1, 40, 40)
+def step():
+    encoder.zero_grad()
+    encoder(images).sum().backward()
+step()  # the first step's memory is faulted in either way
+before = faults()
+for _ in range(3):
+    step()
+print((faults() - before) // 3)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc")
+def test_keep_freed_memory_stops_most_page_faults_of_a_training_step():
+    def run(mode):
+        out = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True)
+        return out.stdout.split()
+
+    took, kept = run("keep")
+    _, plain = run("plain")
+    assert took == "True"
+    # measured: 69,000 faults a step (the activations mapped afresh), 8,500 when they are kept
+    assert int(plain) > 30_000 and int(kept) < int(plain) / 4
+
+
+def test_keep_freed_memory_leaves_the_results_unchanged(tmp_path):
+    script = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from test_recipe import tiny_config, tiny_images
+from siamese_tutorial import training
+from siamese_tutorial.recipe import train_encoder
+torch.set_num_threads(1)
+if sys.argv[1] == "plain":
+    training.keep_freed_memory = lambda: False
+    import siamese_tutorial.recipe as recipe
+    recipe.keep_freed_memory = training.keep_freed_memory
+encoder, _ = train_encoder(tiny_config(steps=6), tiny_images(), progress=False)
+torch.save(encoder.state_dict(), sys.argv[2])
+""".format(tests=str(Path(__file__).resolve().parent))
+    for mode in ("keep", "plain"):
+        subprocess.run([sys.executable, "-c", script, mode, str(tmp_path / f"{mode}.pt")], check=True)
+    kept, plain = (torch.load(tmp_path / f"{mode}.pt", weights_only=True) for mode in ("keep", "plain"))
+    assert kept.keys() == plain.keys() and all(torch.equal(kept[k], plain[k]) for k in kept)

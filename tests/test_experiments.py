@@ -1,0 +1,46 @@
+"""Tests of siamese_tutorial.experiments: the tables and rows the appendix draws from the record."""
+
+import pytest
+
+from siamese_tutorial.experiments import average_table, budget_rows, load_experiments, seed_table
+
+
+def record():
+    validation = {"runs": {"0": 0.80, "3": 0.82}, "random": {"0": 0.78, "3": 0.79}}
+    return {
+        "plain": {"group": "recipe", "label": "plain", "steps": 4, "validation": validation,
+                  "validation_history": [[2, 0.7], [4, 0.8]], "runs": {"correct": 380, "shifts": 3}},
+        "avg-s0": {"group": "ema", "label": "averaged, seed 0", "steps": 4, "validation": validation,
+                   "validation_history": [[2, 0.75], [4, 0.80]], "validation_raw_history": [[2, 0.72], [4, 0.77]],
+                   "runs": {"correct": 390, "shifts": 3}},
+        "avg-s1": {"group": "ema", "label": "averaged, seed 1", "steps": 4, "validation": validation,
+                   "validation_history": [[2, 0.79], [4, 0.76]], "validation_raw_history": [[2, 0.70], [4, 0.80]]},
+    }
+
+
+def test_average_table_compares_the_best_raw_and_averaged_scores_of_each_seed():
+    table = average_table(record(), "ema")
+    assert table["recipe"].tolist() == ["averaged, seed 0", "averaged, seed 1"]
+    assert table["raw weights (%)"].tolist() == pytest.approx([77.0, 80.0])
+    assert table["averaged weights (%)"].tolist() == pytest.approx([80.0, 79.0])
+    assert table["gain (points)"].tolist() == pytest.approx([3.0, -1.0])
+    assert table["averaged, shifts (%)"].tolist() == pytest.approx([82.0, 80.0])  # the runs' shifts, else none
+    assert table["20 runs (of 400)"].tolist()[0] == 390
+
+
+def test_budget_rows_draw_the_kept_or_the_raw_weights_history():
+    names = {"ema": "averaged"}
+    assert [row["accuracy"] for row in budget_rows(record(), names)] == [0.75, 0.80, 0.79, 0.76]
+    raw = budget_rows(record(), names, history="validation_raw_history")
+    assert [(row["budget"], row["accuracy"]) for row in raw] == [(2, 0.72), (4, 0.77), (2, 0.70), (4, 0.80)]
+    assert budget_rows(record(), {"recipe": "plain"}, history="validation_raw_history") == []
+
+
+def test_the_shipped_record_has_the_fields_the_appendix_reads():
+    experiments = load_experiments()
+    recipe = seed_table(experiments, ("recipe",))
+    assert len(recipe) == 3 and recipe["20 runs (of 400)"].notna().all()
+    for entry in experiments.values():
+        assert {"group", "label", "command", "steps", "validation"} <= entry.keys()
+        if entry["group"] == "ema":  # the runs whose weights were averaged
+            assert len(entry["validation_raw_history"]) == len(entry["validation_history"])
