@@ -59,6 +59,11 @@ def chosen_validation(entry: dict[str, Any]) -> dict[str, dict[str, float]]:
     return entry[entry.get("chosen", "validation")]
 
 
+def _runs_shifts(entry: dict[str, Any]) -> str:
+    """The test-time shifts an experiment's runs were scored with (chosen on validation), or "0" if unscored."""
+    return str(entry["runs"]["shifts"]) if "runs" in entry else "0"
+
+
 def seed_table(experiments: dict[str, dict[str, Any]], groups: tuple[str, ...]) -> pd.DataFrame:
     """One row per experiment of ``groups``, group by group: validation (both styles, the runs' shifts)
     and the 20 runs.
@@ -69,7 +74,7 @@ def seed_table(experiments: dict[str, dict[str, Any]], groups: tuple[str, ...]) 
     rows = []
     chosen = [entry for entry in experiments.values() if entry["group"] in groups]
     for entry in sorted(chosen, key=lambda entry: groups.index(entry["group"])):  # in the order of groups
-        shifts = str(entry["runs"]["shifts"]) if "runs" in entry else "0"
+        shifts = _runs_shifts(entry)
         validation = chosen_validation(entry)
         rows.append({
             "recipe": entry["label"],
@@ -122,7 +127,7 @@ def average_table(experiments: dict[str, dict[str, Any]], group: str) -> pd.Data
             continue
         raw = max(accuracy for _, accuracy in entry["validation_raw_history"])
         averaged = max(accuracy for _, accuracy in entry["validation_history"])
-        shifts = str(entry["runs"]["shifts"]) if "runs" in entry else "0"
+        shifts = _runs_shifts(entry)
         rows.append({
             "recipe": entry["label"],
             "raw weights (%)": 100 * raw,

@@ -211,6 +211,11 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     assert not list(tmp_path.glob("*.part"))
 
 
+def test_averaged_weights_without_a_validation_are_refused_not_dropped():
+    with pytest.raises(ValueError, match="config.ema averages the weights for the validated selection"):
+        train_encoder(tiny_config(ema=0.9), tiny_images(), None, progress=False)
+
+
 def test_resume_refuses_another_recipe_or_a_file_without_state(tmp_path):
     path = tmp_path / "m.pt"
     train_encoder(tiny_config(steps=2), tiny_images(), None, path, progress=False)
