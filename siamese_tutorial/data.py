@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ __all__ = [
     "Episode",
     "n_way_k_shot_episodes",
     "with_rotations",
+    "with_reflections",
     "random_affine",
 ]
 
@@ -570,6 +572,8 @@ class PKBatches:
         Seeds both random streams.
     augment : bool
         Random affine distortions of every batch.
+    distortion : float
+        Their strength: the ranges of :func:`random_affine` times this (1: its defaults).
     group_batches : bool
         Draw each batch's classes from as few groups (alphabets) as possible.
     device : str or torch.device
@@ -585,6 +589,7 @@ class PKBatches:
         augment: bool = False,
         group_batches: bool = False,
         device: str | torch.device = "cpu",
+        distortion: float = 1.0,
     ):
         self.device = resolve_device(device)
         self.sampler = PKSampler(dataset.labels, p, k, seed=seed, device=self.device,
@@ -592,6 +597,7 @@ class PKBatches:
         self.images = dataset.images.to(self.device)
         self.labels = dataset.labels.to(self.device)
         self.augment = augment
+        self.distortion = distortion
         self.generator = torch.Generator(self.device).manual_seed(seed + 1)
         # What the batches are drawn from, kept with the random streams: a resumed run must draw from the same.
         self.data = {"classes": list(dataset.class_names), "shape": list(dataset.images.shape),
@@ -601,7 +607,9 @@ class PKBatches:
         while True:
             indices = self.sampler.sample()
             images = self.images[indices]
-            yield (random_affine(images, self.generator) if self.augment else images), self.labels[indices]
+            if self.augment:
+                images = random_affine(images, self.generator, strength=self.distortion)
+            yield images, self.labels[indices]
 
     def state_dict(self) -> dict[str, Any]:
         """The random streams, and what the data were (class names, images per class, shape)."""
@@ -885,6 +893,21 @@ def n_way_k_shot_episodes(
 # ----------------------------------------------------------------------------- augmentation
 
 
+def _as_new_classes(dataset: LabelledImages, transforms: Sequence[tuple[str, Callable[[Tensor], Tensor]]]
+                    ) -> LabelledImages:
+    """The data set once per ``(suffix, transform)`` of the images ``(N, C, S, S)``, each copy a set of new
+    classes and new groups named with the suffix (``""`` for the original): T x C classes, T x N images."""
+    c, g = dataset.num_classes, len(dataset.group_names)
+    return LabelledImages(
+        images=torch.cat([transform(dataset.images) for _, transform in transforms]),
+        labels=torch.cat([dataset.labels + t * c for t in range(len(transforms))]),
+        class_names=[name + suffix for suffix, _ in transforms for name in dataset.class_names],
+        group_names=[name + suffix for suffix, _ in transforms for name in dataset.group_names],
+        class_group=torch.cat([dataset.class_group + t * g for t in range(len(transforms))]),
+        drawers=None if dataset.drawers is None else dataset.drawers.repeat(len(transforms)),
+    )
+
+
 def with_rotations(dataset: LabelledImages) -> LabelledImages:
     """Add each class rotated by 90, 180 and 270 degrees as three new classes (4 x C classes).
 
@@ -892,19 +915,18 @@ def with_rotations(dataset: LabelledImages) -> LabelledImages:
     plausible new character, so the training set gains classes, not only images. Likewise each
     rotated group becomes a new group (``"Latin@rot90"``).
     """
-    c, g = dataset.num_classes, len(dataset.group_names)
+    return _as_new_classes(dataset, [("" if r == 0 else f"@rot{90 * r}", partial(torch.rot90, k=r, dims=(2, 3)))
+                                     for r in range(4)])
 
-    def rotated(name: str, r: int) -> str:
-        return name + ("" if r == 0 else f"@rot{90 * r}")
 
-    return LabelledImages(
-        images=torch.cat([torch.rot90(dataset.images, r, dims=(2, 3)) for r in range(4)]),
-        labels=torch.cat([dataset.labels + r * c for r in range(4)]),
-        class_names=[rotated(n, r) for r in range(4) for n in dataset.class_names],
-        group_names=[rotated(n, r) for r in range(4) for n in dataset.group_names],
-        class_group=torch.cat([dataset.class_group + r * g for r in range(4)]),
-        drawers=None if dataset.drawers is None else dataset.drawers.repeat(4),
-    )
+def with_reflections(dataset: LabelledImages) -> LabelledImages:
+    """Add each class mirrored left to right as a new class (2 x C classes), and each group as a new group.
+
+    A mirrored character is as plausible a new character as a rotated one (the flips of Shyam et al.
+    2017's augmentation, drawn here as new classes, not as distortions of a class); before
+    :func:`with_rotations` it gives the 8 symmetries of the square, 8 x C classes.
+    """
+    return _as_new_classes(dataset, [("", lambda images: images), ("@mirror", partial(torch.flip, dims=(3,)))])
 
 
 def random_affine(
@@ -914,12 +936,15 @@ def random_affine(
     max_shear: float = 0.15,
     scale: tuple[float, float] = (0.9, 1.1),
     max_translation: float = 0.1,
+    strength: float = 1.0,
 ) -> Tensor:
     """Small random affine distortions of a batch ``(B, C, S, S)``, one per image; uncovered pixels are 0.
 
     Rotation in degrees, shear as a fraction, scale as a range of factors, translation as a fraction
-    of the image size: the distortions of Koch et al. (2015), drawn continuously. The random numbers
-    are drawn on the images' device, from ``generator`` (which must live there) if given.
+    of the image size: the distortions of Koch et al. (2015), drawn continuously. ``strength``
+    multiplies every range (the scale's distance from 1): 1.5 gives rotations up to 15 degrees, shears
+    up to 0.225, scales of 0.85 to 1.15 and shifts up to 15%. The random numbers are drawn on the
+    images' device, from ``generator`` (which must live there) if given.
     """
     if images.dim() != 4:
         raise ValueError(f"images must have shape (B, C, S, S), got {tuple(images.shape)}.")
@@ -928,6 +953,11 @@ def random_affine(
     def uniform(low: float, high: float) -> Tensor:
         return low + (high - low) * torch.rand(b, generator=generator, device=images.device, dtype=images.dtype)
 
+    max_rotation, max_shear, max_translation = (strength * x for x in (max_rotation, max_shear, max_translation))
+    scale = (1 + strength * (scale[0] - 1), 1 + strength * (scale[1] - 1))
+    if not scale[0] > 0:
+        raise ValueError(f"the scales must stay above 0; got a range of {scale[0]:g} to {scale[1]:g} (strength "
+                         f"{strength:g}): use a smaller strength or a narrower scale")
     angle = uniform(-max_rotation, max_rotation) * (math.pi / 180)
     shear = uniform(-max_shear, max_shear)
     zoom = uniform(*scale)

@@ -33,6 +33,7 @@ from .data import (
     PKBatches,
     load_image_folder,
     split_classes,
+    with_reflections,
     with_rotations,
 )
 from .evaluation import OneShotResult, episode_accuracy
@@ -100,7 +101,11 @@ class TrainConfig:
     k: int = _setting(4, "images per class in a batch")
     image_size: int = _setting(40, "side of the training images in pixels")
     augment: bool = _setting(True, "random affine distortions of every batch")
+    distortion: float = _setting(1.0, "strength of the distortions, times their ranges (1: rotations up to 10 "
+                                      "degrees, shears up to 0.15, scales 0.9-1.1, shifts up to a tenth of the side)")
     rotations: bool = _setting(True, "add rotations by 90/180/270 degrees as new classes")
+    reflections: bool = _setting(False, "add mirror images as new classes (with --rotations: the 8 symmetries "
+                                        "of the square)")
     group_batches: bool = _setting(False, "draw a batch's classes from as few groups (alphabets) as possible")
     width: int = _setting(64, "filters per conv block")
     blocks: int = _setting(4, "conv blocks (each halves the image)")
@@ -137,6 +142,7 @@ class TrainConfig:
         if self.validation_fraction >= 1:
             raise ValueError(f"validation_fraction must be below 1; got {self.validation_fraction}")
         check_number("weight_decay", self.weight_decay, low=0)
+        check_number("distortion", self.distortion, low=0, high=10, high_inclusive=False)  # 10: scales down to 0
         check_number("ema", self.ema, low=0, high=1, high_inclusive=False)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ValueError(f"seed must be an integer; got {self.seed!r}")
@@ -323,8 +329,8 @@ def train_encoder(
 ) -> tuple[nn.Module, History]:
     """Train a :class:`~siamese_tutorial.models.ConvEncoder` with the recipe ``config``.
 
-    P x K batches (Hermans et al., 2017) over ``train_set`` (plus its rotations as new classes if
-    ``config.rotations``), drawn and distorted on the device (:class:`~siamese_tutorial.data.PKBatches`),
+    P x K batches (Hermans et al., 2017) over ``train_set`` (plus its mirror images and rotations as new
+    classes if ``config.reflections`` and ``config.rotations``), drawn and distorted on the device (:class:`~siamese_tutorial.data.PKBatches`),
     Adam, and a cosine learning-rate schedule from ``config.lr`` down to 0 over ``config.steps``; the
     step kept is the best on ``validation`` (of the moving average of the weights, with ``config.ema``:
     :class:`~siamese_tutorial.training.WeightAverage`). With ``loss="softmax"`` the encoder is trained inside a
@@ -370,9 +376,10 @@ def train_encoder(
         keep_freed_memory()  # no page faults for each step's activations (see its docstring)
     state = _resume_state(Path(checkpoint_path), config) if resume else None
     seed_everything(config.seed)
-    data = with_rotations(train_set) if config.rotations else train_set
+    data = with_reflections(train_set) if config.reflections else train_set
+    data = with_rotations(data) if config.rotations else data
     batches = PKBatches(data, config.p, config.k, seed=config.seed, augment=config.augment,
-                        group_batches=config.group_batches, device=device)
+                        group_batches=config.group_batches, device=device, distortion=config.distortion)
     model = build_model(config, data.images.shape[1], data.num_classes)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)

@@ -5,8 +5,16 @@ from collections import Counter
 import pytest
 import torch
 
-from siamese_tutorial.data import PKSampler, random_affine, random_pairs, random_triplets, with_rotations
+from siamese_tutorial.data import (
+    PKSampler,
+    random_affine,
+    random_pairs,
+    random_triplets,
+    with_reflections,
+    with_rotations,
+)
 from siamese_tutorial.omniglot import load_omniglot
+from siamese_tutorial.recipe import TrainConfig
 
 # ----------------------------------------------------------------------------- sampling
 
@@ -95,6 +103,29 @@ def test_with_rotations():
     assert rotated.group_names[a + 1] == ds.group_names[1] + "@rot90"
 
 
+
+def test_with_reflections_then_rotations_gives_the_8_symmetries_of_the_square():
+    ds = load_omniglot("background_small1", image_size=28, download=False)
+    n, c, a = len(ds), ds.num_classes, len(ds.group_names)
+    mirrored = with_reflections(ds)
+    assert mirrored.num_classes == 2 * c and len(mirrored) == 2 * n
+    torch.testing.assert_close(mirrored.images[n + 5], ds.images[5].flip(-1))
+    torch.testing.assert_close(mirrored.images[:n], ds.images)
+    assert mirrored.labels[n + 5] == ds.labels[5] + c
+    assert mirrored.class_names[c + 3] == ds.class_names[3] + "@mirror"
+    assert mirrored.group_names[a + 1] == ds.group_names[1] + "@mirror"
+    assert torch.equal(mirrored.drawers, ds.drawers.repeat(2))
+    square = with_rotations(mirrored)
+    assert square.num_classes == 8 * c
+    # copy r * 2 + m of the data set: character 0 mirrored m times, then rotated r quarter turns
+    image = ds.images[0]
+    for r in range(4):
+        for m in range(2):
+            copy = (r * 2 + m) * n
+            torch.testing.assert_close(square.images[copy], torch.rot90(image.flip(-1) if m else image, r, dims=(1, 2)))
+            assert square.labels[copy] == ds.labels[0] + (r * 2 + m) * c
+    assert len({tuple(square.images[t * n].flatten().tolist()) for t in range(8)}) == 8  # 8 distinct pictures
+
 def test_random_affine():
     images = torch.zeros(6, 1, 28, 28)
     images[:, :, 10:18, 12:16] = 1
@@ -111,6 +142,21 @@ def test_random_affine():
     assert random_affine(torch.zeros(2, 1, 8, 8)).abs().sum() == 0  # blank paper stays blank
     with pytest.raises(ValueError, match=r"\(B, C, S, S\)"):
         random_affine(torch.zeros(28, 28))
+
+
+def test_random_affine_strength_multiplies_every_range():
+    images = torch.zeros(6, 1, 28, 28)
+    images[:, :, 10:18, 12:16] = 1
+    torch.testing.assert_close(random_affine(images, strength=0), images)
+    stronger = random_affine(images, torch.Generator().manual_seed(3), strength=1.5)
+    by_hand = random_affine(images, torch.Generator().manual_seed(3), max_rotation=15, max_shear=0.225,
+                            scale=(0.85, 1.15), max_translation=0.15)
+    torch.testing.assert_close(stronger, by_hand)
+    assert not torch.allclose(stronger, random_affine(images, torch.Generator().manual_seed(3)))
+    with pytest.raises(ValueError, match="scales must stay above 0"):
+        random_affine(images, strength=11)
+    with pytest.raises(ValueError, match="distortion must be a finite number >= 0 and < 10"):
+        TrainConfig(distortion=10)
 
 
 

@@ -79,6 +79,8 @@ def test_train_config_round_trips_and_refuses_unknown_settings():
         ({"weight_decay": -1.0}, "weight_decay must be a finite number >= 0"),
         ({"ema": 1.0}, "ema must be a finite number >= 0 and < 1; got 1.0"),
         ({"ema": -0.1}, "ema must be a finite number >= 0 and < 1"),
+        ({"distortion": -0.5}, "distortion must be a finite number >= 0 and < 10"),
+        ({"distortion": 10.0}, "distortion must be a finite number >= 0 and < 10; got 10.0"),
         ({"validate_every": 0}, "validate_every must be an integer >= 1"),
         ({"validation_episodes": 0}, "validation_episodes must be an integer >= 1"),
         ({"image_size": 8, "blocks": 4}, "image_size must be >= 16"),
@@ -124,6 +126,24 @@ def test_train_encoder_trains_a_softmax_classifier_and_returns_its_encoder():
     encoder, history = train_encoder(tiny_config(loss="softmax", normalize=False, rotations=False), tiny_images(),
                                      progress=False)
     assert isinstance(encoder, ConvEncoder) and "batch_accuracy" in history.values
+
+
+def test_train_encoder_draws_from_the_mirror_images_and_distortions_it_is_told(monkeypatch):
+    from siamese_tutorial import recipe
+
+    drawn = {}
+
+    def spy(data, *args, **kwargs):
+        drawn.update(classes=data.class_names, distortion=kwargs["distortion"])
+        return PKBatches(data, *args, **kwargs)
+
+    monkeypatch.setattr(recipe, "PKBatches", spy)
+    train_encoder(tiny_config(reflections=True, distortion=1.5, steps=1), tiny_images(classes=6), progress=False)
+    assert len(drawn["classes"]) == 6 * 8 and drawn["distortion"] == 1.5
+    assert {"Alpha/character01@mirror", "Alpha/character01@mirror@rot270", "Alpha/character01@rot90"} <= set(
+        drawn["classes"])
+    train_encoder(tiny_config(steps=1), tiny_images(classes=6), progress=False)
+    assert len(drawn["classes"]) == 6 * 4 and drawn["distortion"] == 1.0  # the recipe: rotations, no mirrors
 
 
 def test_train_encoder_rejects_mismatched_image_size():
