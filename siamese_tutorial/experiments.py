@@ -64,24 +64,26 @@ def _runs_shifts(entry: dict[str, Any]) -> str:
     return str(entry["runs"]["shifts"]) if "runs" in entry else "0"
 
 
-def seed_table(experiments: dict[str, dict[str, Any]], groups: tuple[str, ...]) -> pd.DataFrame:
-    """One row per experiment of ``groups``, group by group: validation (both styles, the runs' shifts)
-    and the 20 runs.
+def seed_table(experiments: dict[str, dict[str, Any]], groups: tuple[str, ...],
+               shifts: int | None = None) -> pd.DataFrame:
+    """One row per experiment of ``groups``, group by group: validation (both styles) and the 20 runs.
 
-    Columns: ``recipe``, ``steps``, ``shifts``, ``validation, runs-style (%)``,
-    ``validation, random (%)`` and ``20 runs (of 400)`` (missing where the runs were not scored).
+    The validation is with ``shifts`` pixels of test-time shifts, by default those the runs were
+    scored with (0 where they were not). Columns: ``recipe``, ``steps``, ``shifts``,
+    ``validation, runs-style (%)``, ``validation, random (%)`` and ``20 runs (of 400)`` (missing where
+    the runs were not scored).
     """
     rows = []
     chosen = [entry for entry in experiments.values() if entry["group"] in groups]
     for entry in sorted(chosen, key=lambda entry: groups.index(entry["group"])):  # in the order of groups
-        shifts = _runs_shifts(entry)
+        shifts_of = _runs_shifts(entry) if shifts is None else str(shifts)
         validation = chosen_validation(entry)
         rows.append({
             "recipe": entry["label"],
             "steps": entry["steps"],
-            "shifts": int(shifts),
-            "validation, runs-style (%)": 100 * validation["runs"][shifts],
-            "validation, random (%)": 100 * validation["random"][shifts],
+            "shifts": int(shifts_of),
+            "validation, runs-style (%)": 100 * validation["runs"][shifts_of],
+            "validation, random (%)": 100 * validation["random"][shifts_of],
             "20 runs (of 400)": entry.get("runs", {}).get("correct"),
         })
     return pd.DataFrame(rows)

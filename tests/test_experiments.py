@@ -28,6 +28,17 @@ def test_average_table_compares_the_best_raw_and_averaged_scores_of_each_seed():
     assert table["20 runs (of 400)"].tolist()[0] == 390
 
 
+def test_seed_table_reads_validation_with_the_runs_shifts_or_the_shifts_asked_for():
+    table = seed_table(record(), ("ema", "recipe"))
+    assert table["recipe"].tolist() == ["averaged, seed 0", "averaged, seed 1", "plain"]  # in the order of groups
+    assert table["shifts"].tolist() == [3, 0, 3]  # the runs' shifts; none where the runs were not scored
+    assert table["validation, runs-style (%)"].tolist() == pytest.approx([82.0, 80.0, 82.0])
+    assert table["20 runs (of 400)"].tolist()[:1] == [390] and table["20 runs (of 400)"].isna().tolist()[1]
+    asked = seed_table(record(), ("ema",), shifts=3)
+    assert asked["shifts"].tolist() == [3, 3]
+    assert asked["validation, random (%)"].tolist() == pytest.approx([79.0, 79.0])
+
+
 def test_budget_rows_draw_the_kept_or_the_raw_weights_history():
     names = {"ema": "averaged"}
     assert [row["accuracy"] for row in budget_rows(record(), names)] == [0.75, 0.80, 0.79, 0.76]
