@@ -368,9 +368,6 @@ def train_encoder(
         )
     if resume and checkpoint_path is None:
         raise ValueError("resume=True needs the checkpoint_path to resume from")
-    if config.ema and validation is None:  # the average is kept through ModelSelection, which needs a score
-        raise ValueError("config.ema averages the weights for the validated selection to keep: give a validation, "
-                         "or set ema=0")
     device = resolve_device(config.device)
     if device.type == "cpu":
         keep_freed_memory()  # no page faults for each step's activations (see its docstring)

@@ -430,7 +430,7 @@ class Trainer:
     log_every : int
         Steps per :class:`History` entry.
     callbacks : sequence of Callback
-        Run in this order at each hook.
+        Run in this order at each hook, weight averages (:class:`WeightAverage`) first.
 
     Attributes
     ----------
@@ -462,7 +462,9 @@ class Trainer:
         self.forward = model.embed if isinstance(model, SiameseNetwork) else model
         self.objective, self.optimizer, self.scheduler = objective, optimizer, scheduler
         self.log_every = log_every
-        self.callbacks = list(callbacks)
+        # A weight average updates first, so that a validation or a checkpoint at a step sees that
+        # step's average, wherever the average was put in the list.
+        self.callbacks = sorted(callbacks, key=lambda callback: not isinstance(callback, WeightAverage))
         self.step, self.steps = 0, 0
         self.history = History()
         self.elapsed = 0.0  # seconds of training, earlier runs of a resumed training included
@@ -640,7 +642,8 @@ class WeightAverage(Callback):
     averaged weights of Tarvainen & Valpola, 2017, and of most recent image models). The average
     forgets over about :math:`1 / (1 - d)` steps: it smooths the noise of the last steps of SGD
     without their cost. With a :class:`ModelSelection` in the same trainer, the averaged weights are
-    the ones validated and kept (the raw weights' scores go to ``history.validation_raw``).
+    the ones validated and kept (the raw weights' scores go to ``history.validation_raw``); without
+    one, the trained model ends with the last average, and checkpoints hold the average.
 
     Parameters
     ----------
@@ -671,6 +674,10 @@ class WeightAverage(Callback):
 
     def on_step_end(self, trainer: Trainer) -> None:
         self.average.update_parameters(trainer.model)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if trainer.callback(ModelSelection) is None:  # else the selection loads the best average it kept
+            trainer.model.load_state_dict(self.average.module.state_dict())
 
     def state_dict(self) -> dict[str, Any]:
         if self.average is None:
@@ -750,7 +757,7 @@ class Checkpoint(Callback):
     """Write a checkpoint every ``every`` steps, at the end, and on Ctrl-C: never half-written.
 
     It holds the selected weights (those of :class:`ModelSelection`, if the trainer has one, else the
-    latest), the recipe ``config``, the history, and the whole training state
+    latest, or their :class:`WeightAverage`), the recipe ``config``, the history, and the whole training state
     (:meth:`Trainer.state_dict`) that ``train_encoder(..., resume=True)`` continues from.
 
     Parameters
@@ -770,11 +777,12 @@ class Checkpoint(Callback):
 
     def save(self, trainer: Trainer) -> None:
         trainer.check_finite()
-        selection = trainer.callback(ModelSelection)
+        selection, average = trainer.callback(ModelSelection), trainer.callback(WeightAverage)
         if selection is not None and selection.best_state is not None:
             weights, selected = selection.best_state, {"step": selection.best_step, "score": selection.best_score}
         else:
-            weights, selected = None, {"step": trainer.step, "score": None}
+            weights = None if average is None else average.model.state_dict()
+            selected = {"step": trainer.step, "score": None}
         save_checkpoint(self.path, trainer.model, self.config, trainer.history, selected, weights=weights,
                         steps_trained=trainer.step, complete=trainer.step >= trainer.steps,
                         resume=trainer.state_dict())

@@ -231,9 +231,11 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     assert not list(tmp_path.glob("*.part"))
 
 
-def test_averaged_weights_without_a_validation_are_refused_not_dropped():
-    with pytest.raises(ValueError, match="config.ema averages the weights for the validated selection"):
-        train_encoder(tiny_config(ema=0.9), tiny_images(), None, progress=False)
+def test_averaged_weights_without_a_validation_are_kept_not_dropped(tmp_path):
+    averaged, _ = train_encoder(tiny_config(ema=0.9), tiny_images(), None, tmp_path / "m.pt", progress=False)
+    raw, _ = train_encoder(tiny_config(), tiny_images(), None, progress=False)  # the same steps, not averaged
+    assert not same_weights(averaged.state_dict(), raw.state_dict())
+    assert same_weights(averaged.state_dict(), weights(tmp_path / "m.pt"))
 
 
 def test_resume_refuses_another_recipe_or_a_file_without_state(tmp_path):

@@ -410,7 +410,7 @@ def test_weight_average_is_the_exponential_moving_average_of_the_weights_and_the
     averaged = average.model.state_dict()
     for name in ("0.weight", "3.bias", "1.running_mean", "1.running_var"):
         torch.testing.assert_close(averaged[name].double(), expected[name], rtol=1e-5, atol=1e-6)
-    assert not torch.equal(averaged["0.weight"], model.state_dict()["0.weight"])
+    assert not torch.equal(averaged["0.weight"], snapshots[-1]["0.weight"])  # not the last raw weights
 
 
 def test_with_a_weight_average_the_averaged_weights_are_validated_and_kept():
@@ -434,6 +434,32 @@ def test_with_a_weight_average_the_averaged_weights_are_validated_and_kept():
     assert [s for _, s in history.validation_raw] == pytest.approx([0.25, 0.65, 0.45])
     for key, value in model.state_dict().items():  # the averaged weights of step 4, not the raw ones
         torch.testing.assert_close(value, kept_state[key])
+
+
+def test_a_weight_average_updates_before_the_selection_wherever_it_is_listed():
+    def kept_weights(order):
+        model, average = mlp(), WeightAverage(0.5)
+        selection = ModelSelection(lambda m: {2: 0.2, 4: 0.6, 6: 0.4}[trainer.step], every=2)
+        trainer = Trainer(model, make_objective("batch_hard", MARGIN), torch.optim.Adam(model.parameters(), lr=1e-2),
+                          device="cpu", log_every=1, callbacks=order(average, selection))
+        assert trainer.callbacks[0] is average
+        trainer.fit(blob_batches(0), 6)
+        return model.state_dict()
+
+    first, last = kept_weights(lambda a, s: [a, s]), kept_weights(lambda a, s: [s, a])
+    assert all(torch.equal(first[k], last[k]) for k in first)
+
+
+def test_without_a_selection_the_model_and_its_checkpoints_end_with_the_average(tmp_path):
+    model, average = mlp(), WeightAverage(0.8)
+    tiny_fit(model, checkpoint_path=tmp_path / "m.pt", callbacks=[average])
+    saved = load_checkpoint(tmp_path / "m.pt")[0].state_dict()
+    for key, value in average.model.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value)
+        torch.testing.assert_close(saved[key], value)
+    raw = mlp()
+    tiny_fit(raw)  # the same training without the average: the raw weights it ended with
+    assert not torch.equal(raw.state_dict()["net.0.weight"], model.state_dict()["net.0.weight"])
 
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.5, math.nan])
