@@ -36,10 +36,15 @@ def show_code(obj: Any):
 
 
 def show_table(frame, float_format: str = "{:.1f}"):
-    """A pandas DataFrame as an HTML table without the index column, numbers formatted alike."""
+    """A pandas DataFrame as an HTML table without the index column, numbers formatted alike, a dash
+    where a value is missing."""
     from IPython.display import HTML
 
-    formatters = {column: float_format.format for column in frame.select_dtypes("float").columns}
+    def number(value: Any) -> str:
+        return value if isinstance(value, str) else float_format.format(value)  # the dash stays
+
+    formatters = {column: number for column in frame.select_dtypes("float").columns}
+    frame = frame.astype(object).where(frame.notna(), "–")  # pandas would write NaN and <NA>
     return HTML(frame.to_html(index=False, formatters=formatters, border=0, classes="dataframe"))
 
 

@@ -86,7 +86,7 @@ def seed_table(experiments: dict[str, dict[str, Any]], groups: tuple[str, ...],
             "validation, random (%)": 100 * validation["random"][shifts_of],
             "20 runs (of 400)": entry.get("runs", {}).get("correct"),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"20 runs (of 400)": "Int64"})  # whole trials, <NA> where not scored
 
 
 def budget_rows(experiments: dict[str, dict[str, Any]], names: dict[str, str],

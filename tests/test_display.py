@@ -28,6 +28,10 @@ def test_show_code_is_a_python_block_and_tables_have_no_index():
     html = show_table(pd.DataFrame({"method": ["a", "b"], "accuracy (%)": [96.5, 94.25]})).data
     assert "<th>method</th>" in html and "96.5" in html and "94.2" in html
     assert "<th></th>" not in html  # no index column
+    gaps = pd.DataFrame({"accuracy (%)": [96.5, None], "runs": pd.array([388, None], dtype="Int64")})
+    cells = show_table(gaps).data
+    assert "<td>96.5</td>" in cells and "<td>388</td>" in cells and cells.count("<td>–</td>") == 2
+    assert "nan" not in cells.lower() and "&lt;NA&gt;" not in cells
 
 
 def test_glue_hands_plain_values_to_myst_nb(monkeypatch):
