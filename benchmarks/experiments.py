@@ -91,8 +91,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "distort1.5-s0": Experiment(_recipe(64, 28.5, 0, "--distortion", "1.5"), "distortion",
                                 "distortions 1.5 times the recipe's (11,000 steps)"),
     **{f"distort0.5-s{seed}": Experiment(_recipe(64, 28.5, seed, "--distortion", "0.5"), "distortion",
-                                         f"distortions 0.5 times the recipe's (11,000 steps)"
-                                         + (f", seed {seed}" if seed else ""))
+                                         f"distortions 0.5 times the recipe's (11,000 steps), seed {seed}")
        for seed in range(3)},
     # the large budget (hours on 2 CPU cores, minutes on a GPU)
     "large-30k": Experiment(("--width", "64", "--steps", "30000", "--seed", "0"), "large",
