@@ -330,8 +330,8 @@ def train_encoder(
     """Train a :class:`~siamese_tutorial.models.ConvEncoder` with the recipe ``config``.
 
     P x K batches (Hermans et al., 2017) over ``train_set`` (plus its mirror images and rotations as new
-    classes if ``config.reflections`` and ``config.rotations``), drawn and distorted on the device (:class:`~siamese_tutorial.data.PKBatches`),
-    Adam, and a cosine learning-rate schedule from ``config.lr`` down to 0 over ``config.steps``; the
+    classes if ``config.reflections`` and ``config.rotations``), drawn and distorted on the device
+    (:class:`~siamese_tutorial.data.PKBatches`), Adam, and a cosine learning-rate schedule from ``config.lr`` down to 0 over ``config.steps``; the
     step kept is the best on ``validation`` (of the moving average of the weights, with ``config.ema``:
     :class:`~siamese_tutorial.training.WeightAverage`). With ``loss="softmax"`` the encoder is trained inside a
     :class:`~siamese_tutorial.models.SoftmaxClassifier` over the training classes, on the same batches.

@@ -757,8 +757,8 @@ class Checkpoint(Callback):
     """Write a checkpoint every ``every`` steps, at the end, and on Ctrl-C: never half-written.
 
     It holds the selected weights (those of :class:`ModelSelection`, if the trainer has one, else the
-    latest, or their :class:`WeightAverage`), the recipe ``config``, the history, and the whole training state
-    (:meth:`Trainer.state_dict`) that ``train_encoder(..., resume=True)`` continues from.
+    latest, or their :class:`WeightAverage`), the recipe ``config``, the history, and the whole
+    training state (:meth:`Trainer.state_dict`) that ``train_encoder(..., resume=True)`` continues from.
 
     Parameters
     ----------
