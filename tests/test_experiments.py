@@ -1,5 +1,7 @@
 """Tests of siamese_tutorial.experiments: the tables and rows the appendix draws from the record."""
 
+from pathlib import Path
+
 import pytest
 
 from siamese_tutorial.experiments import average_table, budget_rows, load_experiments, seed_table
@@ -55,3 +57,25 @@ def test_the_shipped_record_has_the_fields_the_appendix_reads():
         assert {"group", "label", "command", "steps", "validation"} <= entry.keys()
         if entry["group"] == "ema":  # the runs whose weights were averaged
             assert len(entry["validation_raw_history"]) == len(entry["validation_history"])
+
+
+# The README's table of results is typed by hand: each row's start and the group of runs it reports.
+README_ROWS = {
+    "semi-hard triplets, 40 x 40": "recipe",
+    "semi-hard triplets, distortions half as strong (": "distortion0.5",
+    "semi-hard triplets, distortions half as strong, 30,000 steps": "long",
+    "contrastive loss": "contrastive",
+    "softmax classifier": "classifier",
+}
+
+
+def test_the_readme_reports_the_runs_of_the_record():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text().splitlines()
+    experiments = load_experiments()
+    for start, group in README_ROWS.items():
+        (row,) = [line for line in readme if line.startswith(f"| {start}")]
+        correct = seed_table(experiments, (group,))["20 runs (of 400)"].tolist()
+        figures = ", ".join(map(str, correct))
+        if len(correct) > 1:
+            figures += f" (mean {sum(correct) / len(correct) / 400:.2%})"
+        assert row.endswith(f"| {figures} |"), (row, figures)

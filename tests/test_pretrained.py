@@ -13,7 +13,7 @@ CARDS = available_pretrained()
 
 
 def test_the_book_s_encoders_are_shipped():
-    assert {"triplet", "contrastive"} <= set(CARDS)
+    assert {"triplet", "contrastive", "triplet_long"} <= set(CARDS)
 
 
 @pytest.mark.parametrize("name", sorted(CARDS))
