@@ -63,6 +63,7 @@ def test_the_shipped_record_has_the_fields_the_appendix_reads():
 README_ROWS = {
     "semi-hard triplets, 40 x 40": "recipe",
     "semi-hard triplets, distortions half as strong (": "distortion0.5",
+    "semi-hard triplets, distortions half as strong, 12,000 steps": "distortion0.5-12k",
     "semi-hard triplets, distortions half as strong, 30,000 steps": "long",
     "contrastive loss": "contrastive",
     "softmax classifier": "classifier",
