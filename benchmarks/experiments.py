@@ -54,7 +54,7 @@ class Experiment:
 
     options: tuple[str, ...]
     # the recipe a run is a seed of: search | recipe | classifier | contrastive | ema | mirror | distortion1.5 |
-    # distortion0.5 | distortion0.5-12k | long
+    # distortion0.5 | distortion0.5-12k | distortion0.25-12k | long
     group: str
     label: str
 
@@ -100,6 +100,12 @@ EXPERIMENTS: dict[str, Experiment] = {
     **{f"distort0.5-12k-s{seed}": Experiment(("--width", "64", "--steps", "12000", "--seed", str(seed),
                                               "--distortion", "0.5"), "distortion0.5-12k",
                                              f"distortions 0.5 times the recipe's, 12,000 steps, seed {seed}")
+       for seed in range(3)},
+    # the same half hour with weaker distortions still (every range a quarter of the recipe's): the trend
+    # from 1.5 to 1 to 0.5 pointed this way
+    **{f"distort0.25-12k-s{seed}": Experiment(("--width", "64", "--steps", "12000", "--seed", str(seed),
+                                               "--distortion", "0.25"), "distortion0.25-12k",
+                                              f"distortions 0.25 times the recipe's, 12,000 steps, seed {seed}")
        for seed in range(3)},
     # the long budget (an hour on 2 CPU cores, minutes on a GPU): the half-hour recipe chosen on
     # validation (distortions 0.5 times as strong), its schedule stretched to 30,000 steps

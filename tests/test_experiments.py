@@ -64,6 +64,7 @@ README_ROWS = {
     "semi-hard triplets, 40 x 40": "recipe",
     "semi-hard triplets, distortions half as strong (": "distortion0.5",
     "semi-hard triplets, distortions half as strong, 12,000 steps": "distortion0.5-12k",
+    "semi-hard triplets, distortions a quarter as strong": "distortion0.25-12k",
     "semi-hard triplets, distortions half as strong, 30,000 steps": "long",
     "contrastive loss": "contrastive",
     "softmax classifier": "classifier",
