@@ -54,7 +54,7 @@ class Experiment:
 
     options: tuple[str, ...]
     # the recipe a run is a seed of: search | recipe | classifier | contrastive | ema | mirror | distortion1.5 |
-    # distortion0.5 | distortion0.5-12k | distortion0.25-12k | pk64x2 | long
+    # distortion0.5 | distortion0.5-12k | distortion0.25-12k | pk64x2 | embedding64 | embedding256 | long
     group: str
     label: str
 
@@ -115,6 +115,13 @@ EXPERIMENTS: dict[str, Experiment] = {
                                          f"64 x 2 batches, distortions 0.5 times the recipe's, 12,000 steps, "
                                          f"seed {seed}")
        for seed in range(3)},
+    # the embedding size, half and twice the recipe's 128, one seed each (more seeds only for a size whose seed
+    # validates above every seed of the same recipe at 128)
+    **{f"embedding{dim}-12k-s0": Experiment(("--width", "64", "--steps", "12000", "--seed", "0",
+                                             "--distortion", "0.5", "--embedding-dim", str(dim)), f"embedding{dim}",
+                                            f"{dim}-dimensional embeddings, distortions 0.5 times the recipe's, "
+                                            f"12,000 steps, seed 0")
+       for dim in (64, 256)},
     # the long budget (an hour on 2 CPU cores, minutes on a GPU): the half-hour recipe chosen on
     # validation (distortions 0.5 times as strong), its schedule stretched to 30,000 steps
     "long-30k": Experiment(("--width", "64", "--steps", "30000", "--seed", "0", "--distortion", "0.5"), "long",
