@@ -46,6 +46,7 @@ __all__ = [
     "n_way_k_shot_episodes",
     "with_rotations",
     "with_reflections",
+    "affine",
     "random_affine",
 ]
 
@@ -929,6 +930,33 @@ def with_reflections(dataset: LabelledImages) -> LabelledImages:
     return _as_new_classes(dataset, [("", lambda images: images), ("@mirror", partial(torch.flip, dims=(3,)))])
 
 
+def affine(images: Tensor, angle: Tensor | float = 0.0, shear: Tensor | float = 0.0, zoom: Tensor | float = 1.0,
+           shift_x: Tensor | float = 0.0, shift_y: Tensor | float = 0.0) -> Tensor:
+    """Warp a batch ``(B, C, S, S)`` by a rotation, a shear, a scale and a shift; uncovered pixels are 0.
+
+    Each parameter is a number for the whole batch or a ``(B,)`` tensor, one per image: ``angle`` in
+    degrees (counter-clockwise as drawn), ``shear`` as a fraction, ``zoom`` a factor (1.2 draws the
+    character 20% larger), ``shift_x``, ``shift_y`` the fractions of the side by which the drawing moves
+    left and up (negative: right and down). The sampling grid maps each output pixel to the input pixel
+    it shows (:func:`torch.nn.functional.affine_grid`), hence the inverse scale and the shifts' sign.
+    """
+    if images.dim() != 4:
+        raise ValueError(f"images must have shape (B, C, S, S), got {tuple(images.shape)}.")
+
+    def per_image(value: Tensor | float) -> Tensor:
+        value = torch.as_tensor(value, dtype=images.dtype, device=images.device)
+        return value.expand(images.shape[0])
+
+    angle, shear, zoom = per_image(angle) * (math.pi / 180), per_image(shear), per_image(zoom)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([
+        torch.stack([cos, -sin + shear * cos, 2 * per_image(shift_x)], dim=1),
+        torch.stack([sin, cos + shear * sin, 2 * per_image(shift_y)], dim=1),
+    ], dim=1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
+
+
 def random_affine(
     images: Tensor,
     generator: torch.Generator | None = None,
@@ -941,10 +969,10 @@ def random_affine(
     """Small random affine distortions of a batch ``(B, C, S, S)``, one per image; uncovered pixels are 0.
 
     Rotation in degrees, shear as a fraction, scale as a range of factors, translation as a fraction
-    of the image size: the distortions of Koch et al. (2015), drawn continuously. ``strength``
-    multiplies every range (the scale's distance from 1): 1.5 gives rotations up to 15 degrees, shears
-    up to 0.225, scales of 0.85 to 1.15 and shifts up to 15%. The random numbers are drawn on the
-    images' device, from ``generator`` (which must live there) if given.
+    of the image size: the distortions of Koch et al. (2015), drawn continuously and applied by
+    :func:`affine`. ``strength`` multiplies every range (the scale's distance from 1): 1.5 gives
+    rotations up to 15 degrees, shears up to 0.225, scales of 0.85 to 1.15 and shifts up to 15%. The
+    random numbers are drawn on the images' device, from ``generator`` (which must live there) if given.
     """
     if images.dim() != 4:
         raise ValueError(f"images must have shape (B, C, S, S), got {tuple(images.shape)}.")
@@ -958,14 +986,7 @@ def random_affine(
     if not scale[0] > 0:
         raise ValueError(f"the scales must stay above 0; got a range of {scale[0]:g} to {scale[1]:g} (strength "
                          f"{strength:g}): use a smaller strength or a narrower scale")
-    angle = uniform(-max_rotation, max_rotation) * (math.pi / 180)
-    shear = uniform(-max_shear, max_shear)
-    zoom = uniform(*scale)
-    # affine_grid maps output to input coordinates, so the inverse scale zooms in by `zoom`.
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([
-        torch.stack([cos, -sin + shear * cos, 2 * uniform(-max_translation, max_translation)], dim=1),
-        torch.stack([sin, cos + shear * sin, 2 * uniform(-max_translation, max_translation)], dim=1),
-    ], dim=1)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
+    # drawn in this order, so that a seed gives the distortions it always gave
+    angle, shear, zoom = uniform(-max_rotation, max_rotation), uniform(-max_shear, max_shear), uniform(*scale)
+    shift_x, shift_y = uniform(-max_translation, max_translation), uniform(-max_translation, max_translation)
+    return affine(images, angle, shear, zoom, shift_x, shift_y)

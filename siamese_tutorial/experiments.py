@@ -13,8 +13,9 @@ Each experiment is a dict with ``group`` (``"recipe"``, ``"search"``, ``"contras
 ``validation_normalized`` (the classifier's features L2-normalised) and ``chosen`` (which of the
 two was chosen on validation), ``validation_history`` (``[step, accuracy]`` pairs, runs-style
 episodes without shifts), for a run whose weights were averaged (``--ema``) ``validation_raw_history``
-(the raw weights' scores at the same steps; ``validation_history`` holds the averaged weights') and
-``runs`` (the 20 official runs, scored once).
+(the raw weights' scores at the same steps; ``validation_history`` holds the averaged weights'),
+``test_time_views`` (runs-style validation with the 3-pixel shifts' 5 views alone and with each set of
+extra views, rotations, scales, shears, added to them) and ``runs`` (the 20 official runs, scored once).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "budget_rows",
     "average_table",
     "shifts_table",
+    "views_table",
 ]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -148,4 +150,28 @@ def shifts_table(entry: dict[str, Any]) -> pd.DataFrame:
         {"shifts (pixels)": int(shifts), "validation, runs-style (%)": 100 * validation["runs"][shifts],
          "validation, random (%)": 100 * validation["random"][shifts]}
         for shifts in sorted(validation["runs"], key=int)
+    ])
+
+
+def views_table(experiments: dict[str, dict[str, Any]], names: dict[str, str]) -> pd.DataFrame:
+    """Runs-style validation of the named experiments with each set of test-time views, one row per set.
+
+    Parameters
+    ----------
+    experiments : dict
+        From :func:`load_experiments`.
+    names : dict of str to str
+        The experiments to show (those measured with extra views), each with the name of its column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Column ``test-time views`` (the 3-pixel shifts alone first, then with each set of extra views),
+        then ``<name> (%)`` for each experiment.
+    """
+    columns = {f"{shown} (%)": experiments[name]["test_time_views"] for name, shown in names.items()}
+    first = next(iter(columns.values()))
+    return pd.DataFrame([
+        {"test-time views": views, **{column: 100 * scores[views] for column, scores in columns.items()}}
+        for views in first
     ])

@@ -7,6 +7,7 @@ import torch
 
 from siamese_tutorial.data import (
     PKSampler,
+    affine,
     random_affine,
     random_pairs,
     random_triplets,
@@ -142,6 +143,37 @@ def test_random_affine():
     assert random_affine(torch.zeros(2, 1, 8, 8)).abs().sum() == 0  # blank paper stays blank
     with pytest.raises(ValueError, match=r"\(B, C, S, S\)"):
         random_affine(torch.zeros(28, 28))
+
+
+def test_affine_moves_the_drawing_as_documented():
+    images = torch.zeros(1, 1, 11, 11)
+    images[0, 0, 1, 5] = 1  # one dot at the top, in the middle
+    quarter_turn = affine(images, angle=90)  # counter-clockwise as drawn: the dot goes to the left
+    torch.testing.assert_close(quarter_turn, torch.rot90(images, 1, dims=(2, 3)), atol=1e-5, rtol=0)
+    assert (quarter_turn[0, 0] > 0.5).nonzero().tolist() == [[5, 1]]
+    # positive shifts move the drawing left and up, by that fraction of the side
+    for kwargs, expected in [({"shift_x": 1 / 11}, torch.roll(images, -1, 3)),
+                             ({"shift_y": -1 / 11}, torch.roll(images, 1, 2))]:
+        torch.testing.assert_close(affine(images, **kwargs), expected, atol=1e-5, rtol=0)
+    larger = affine(images, zoom=1.2)  # away from the centre
+    assert larger[0, 0, :1].sum() > 0 and larger[0, 0, 2:].sum() == 0
+    torch.testing.assert_close(affine(images), images, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"\(B, C, S, S\)"):
+        affine(torch.zeros(11, 11))
+
+
+def test_affine_takes_one_parameter_per_image_and_random_affine_draws_them():
+    images = torch.rand(3, 1, 16, 16)
+    angles = torch.tensor([0.0, 90.0, -90.0])
+    turned = affine(images, angle=angles)
+    for image, angle in zip(range(3), angles.tolist()):
+        torch.testing.assert_close(turned[image], affine(images[image:image + 1], angle=angle)[0])
+    # random_affine draws angle, shear, zoom and the two shifts, in that order, then applies affine
+    g = torch.Generator().manual_seed(4)
+    u = torch.rand(5, 3, generator=g)
+    by_hand = affine(images, -10 + 20 * u[0], -0.15 + 0.3 * u[1], 0.9 + 0.2 * u[2], -0.1 + 0.2 * u[3],
+                     -0.1 + 0.2 * u[4])
+    torch.testing.assert_close(random_affine(images, torch.Generator().manual_seed(4)), by_hand)
 
 
 def test_random_affine_strength_multiplies_every_range():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from siamese_tutorial.experiments import average_table, budget_rows, load_experiments, seed_table
+from siamese_tutorial.experiments import average_table, budget_rows, load_experiments, seed_table, views_table
 
 
 def record():
@@ -47,6 +47,17 @@ def test_budget_rows_draw_the_kept_or_the_raw_weights_history():
     raw = budget_rows(record(), names, history="validation_raw_history")
     assert [(row["budget"], row["accuracy"]) for row in raw] == [(2, 0.72), (4, 0.77), (2, 0.70), (4, 0.80)]
     assert budget_rows(record(), {"recipe": "plain"}, history="validation_raw_history") == []
+
+
+def test_views_table_has_a_row_per_set_of_views_and_a_column_per_encoder():
+    experiments = record()
+    experiments["plain"]["test_time_views"] = {"3-pixel shifts alone": 0.82, "with rotations": 0.815}
+    experiments["avg-s0"]["test_time_views"] = {"3-pixel shifts alone": 0.80, "with rotations": 0.8025}
+    table = views_table(experiments, {"avg-s0": "averaged", "plain": "plain"})
+    assert table.columns.tolist() == ["test-time views", "averaged (%)", "plain (%)"]
+    assert table["test-time views"].tolist() == ["3-pixel shifts alone", "with rotations"]
+    assert table["averaged (%)"].tolist() == pytest.approx([80.0, 80.25])
+    assert table["plain (%)"].tolist() == pytest.approx([82.0, 81.5])
 
 
 def test_the_shipped_record_has_the_fields_the_appendix_reads():
