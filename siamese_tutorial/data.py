@@ -935,13 +935,29 @@ def affine(images: Tensor, angle: Tensor | float = 0.0, shear: Tensor | float = 
     """Warp a batch ``(B, C, S, S)`` by a rotation, a shear, a scale and a shift; uncovered pixels are 0.
 
     Each parameter is a number for the whole batch or a ``(B,)`` tensor, one per image: ``angle`` in
-    degrees (counter-clockwise as drawn), ``shear`` as a fraction, ``zoom`` a factor (1.2 draws the
-    character 20% larger), ``shift_x``, ``shift_y`` the fractions of the side by which the drawing moves
-    left and up (negative: right and down). The sampling grid maps each output pixel to the input pixel
-    it shows (:func:`torch.nn.functional.affine_grid`), hence the inverse scale and the shifts' sign.
+    degrees (counter-clockwise as drawn), ``shear`` as a fraction, ``zoom`` a factor above 0 (1.2 draws
+    the character 20% larger), ``shift_x``, ``shift_y`` the fractions of the side by which the drawing
+    moves left and up (negative: right and down). The sampling grid maps each output pixel to the input
+    pixel it shows (:func:`torch.nn.functional.affine_grid`), hence the inverse scale and the shifts' sign.
+    The parameters are checked (finite, a zoom above 0), which reads tensors back from a GPU;
+    :func:`random_affine` draws valid ones and warps without that check.
     """
     if images.dim() != 4:
         raise ValueError(f"images must have shape (B, C, S, S), got {tuple(images.shape)}.")
+    parameters = {"angle": angle, "shear": shear, "zoom": zoom, "shift_x": shift_x, "shift_y": shift_y}
+    for name, value in parameters.items():
+        value = torch.as_tensor(value)
+        if value.dim() > 1 or value.numel() not in (1, len(images)):
+            raise ValueError(f"{name} must be a number or one per image, shape ({len(images)},); "
+                             f"got shape {tuple(value.shape)}")
+        if not (torch.isfinite(value).all() and (name != "zoom" or (value > 0).all())):
+            raise ValueError(f"{name} must be finite{' and above 0' if name == 'zoom' else ''}; got {value.tolist()}")
+    return _warp(images, angle, shear, zoom, shift_x, shift_y)
+
+
+def _warp(images: Tensor, angle: Tensor | float, shear: Tensor | float, zoom: Tensor | float,
+          shift_x: Tensor | float, shift_y: Tensor | float) -> Tensor:
+    """:func:`affine` without its checks, which would wait for a GPU at every batch."""
 
     def per_image(value: Tensor | float) -> Tensor:
         value = torch.as_tensor(value, dtype=images.dtype, device=images.device)
@@ -989,4 +1005,4 @@ def random_affine(
     # drawn in this order, so that a seed gives the distortions it always gave
     angle, shear, zoom = uniform(-max_rotation, max_rotation), uniform(-max_shear, max_shear), uniform(*scale)
     shift_x, shift_y = uniform(-max_translation, max_translation), uniform(-max_translation, max_translation)
-    return affine(images, angle, shear, zoom, shift_x, shift_y)
+    return _warp(images, angle, shear, zoom, shift_x, shift_y)

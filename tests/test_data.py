@@ -160,6 +160,13 @@ def test_affine_moves_the_drawing_as_documented():
     torch.testing.assert_close(affine(images), images, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match=r"\(B, C, S, S\)"):
         affine(torch.zeros(11, 11))
+    # non-finite or impossible parameters are refused, never turned into blank or NaN pictures
+    for kwargs, message in [({"angle": float("nan")}, "angle must be finite"),
+                            ({"shift_x": torch.tensor([float("inf")])}, "shift_x must be finite"),
+                            ({"zoom": 0.0}, "zoom must be finite and above 0"),
+                            ({"shear": torch.zeros(3)}, r"shear must be a number or one per image, shape \(1,\)")]:
+        with pytest.raises(ValueError, match=message):
+            affine(images, **kwargs)
 
 
 def test_affine_takes_one_parameter_per_image_and_random_affine_draws_them():
