@@ -166,7 +166,7 @@ def views_table(experiments: dict[str, dict[str, Any]], names: dict[str, str]) -
     Returns
     -------
     pandas.DataFrame
-        Column ``test-time views`` (the 3-pixel shifts alone first, then with each set of extra views),
+        Column ``test-time views`` (the 3-pixel shifts' 5 views first, then each set of extra views added),
         then ``<name> (%)`` for each experiment.
     """
     columns = {f"{shown} (%)": experiments[name]["test_time_views"] for name, shown in names.items()}

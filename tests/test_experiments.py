@@ -51,11 +51,11 @@ def test_budget_rows_draw_the_kept_or_the_raw_weights_history():
 
 def test_views_table_has_a_row_per_set_of_views_and_a_column_per_encoder():
     experiments = record()
-    experiments["plain"]["test_time_views"] = {"3-pixel shifts alone": 0.82, "with rotations": 0.815}
-    experiments["avg-s0"]["test_time_views"] = {"3-pixel shifts alone": 0.80, "with rotations": 0.8025}
+    experiments["plain"]["test_time_views"] = {"3-pixel shifts: the 5 views": 0.82, "+ rotations": 0.815}
+    experiments["avg-s0"]["test_time_views"] = {"3-pixel shifts: the 5 views": 0.80, "+ rotations": 0.8025}
     table = views_table(experiments, {"avg-s0": "averaged", "plain": "plain"})
     assert table.columns.tolist() == ["test-time views", "averaged (%)", "plain (%)"]
-    assert table["test-time views"].tolist() == ["3-pixel shifts alone", "with rotations"]
+    assert table["test-time views"].tolist() == ["3-pixel shifts: the 5 views", "+ rotations"]
     assert table["averaged (%)"].tolist() == pytest.approx([80.0, 80.25])
     assert table["plain (%)"].tolist() == pytest.approx([82.0, 81.5])
 
