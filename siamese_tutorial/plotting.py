@@ -580,7 +580,7 @@ def plot_accuracy_by_budget(
     if not rows or missing:
         raise ValueError(f"rows must be a non-empty list of dicts with the keys {sorted(needed)}; "
                          f"{'missing ' + str(missing) if missing else 'got no rows'}.")
-    ax = _new_axes(ax, figsize=(6.4, 4.2))
+    ax = _new_axes(ax, figsize=(5.6, 4.6))
     for colour, recipe in zip(sns.color_palette(), sorted({row["recipe"] for row in rows})):
         scored = [row for row in rows if row["recipe"] == recipe]
         budgets = sorted({row["budget"] for row in scored})
@@ -593,5 +593,5 @@ def plot_accuracy_by_budget(
             ax.fill_between(budgets, [values.min() for values in seeds], [values.max() for values in seeds],
                             color=colour, alpha=0.25, linewidth=0)
     ax.set(xlabel=budget_label, ylabel="accuracy (%)", title=f"Accuracy against budget: {measure}")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15))  # below: it hides no point
     return ax

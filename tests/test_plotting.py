@@ -290,6 +290,8 @@ def test_plot_accuracy_by_budget_draws_the_seed_mean_and_spread():
     np.testing.assert_allclose(seeded.get_xydata(), [[500, 80.0], [1000, 87.0]])
     band = ax.collections[0].get_paths()[0].vertices[:, 1]
     assert band.min() == pytest.approx(80.0) and band.max() == pytest.approx(88.0)
+    ax.figure.canvas.draw()  # the legend lies below the axes, over no point
+    assert ax.get_legend().get_window_extent().y1 < ax.get_window_extent().y0
     with pytest.raises(ValueError, match=r"missing \['accuracy'\]"):
         plot_accuracy_by_budget([{"recipe": "x", "budget": 5}], measure="m")
     with pytest.raises(ValueError, match="got no rows"):
