@@ -59,8 +59,8 @@ benchmarks: data
 
 # The recipe search, the recipe's seeds, the softmax classifier, the contrastive recipe and the
 # long run: trains what runs/experiments/ lacks (resuming what stopped; hours of CPU), then scores
-# it on validation (siamese_tutorial/results/experiments.json), and the shipped triplet encoders' runs with
-# more test-time views. The 20 official runs are scored by hand, once per final recipe:
+# it on validation (siamese_tutorial/results/experiments.json), and the shipped triplet encoders with more
+# test-time views, on runs-style validation. The 20 official runs are scored by hand, once per final recipe:
 # python benchmarks/experiments.py runs NAME --shifts S.
 experiments: data
 	$(BIN)/python benchmarks/experiments.py train $$($(BIN)/python benchmarks/experiments.py list | cut -d' ' -f1)

@@ -26,7 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Sampler
 
-from .checks import as_labels, check_positive, resolve_device
+from .checks import as_labels, check_number, check_positive, resolve_device
 
 __all__ = [
     "LabelledImages",
@@ -936,22 +936,24 @@ def affine(images: Tensor, angle: Tensor | float = 0.0, shear: Tensor | float = 
 
     Each parameter is a number for the whole batch or a ``(B,)`` tensor, one per image: ``angle`` in
     degrees (counter-clockwise as drawn), ``shear`` as a fraction, ``zoom`` a factor above 0 (1.2 draws
-    the character 20% larger), ``shift_x``, ``shift_y`` the fractions of the side by which the drawing
-    moves left and up (negative: right and down). The sampling grid maps each output pixel to the input
-    pixel it shows (:func:`torch.nn.functional.affine_grid`), hence the inverse scale and the shifts' sign.
-    The parameters are checked (finite, a zoom above 0), which reads tensors back from a GPU;
-    :func:`random_affine` draws valid ones and warps without that check.
+    the character 20% larger), ``shift_x``, ``shift_y`` fractions of the side. Without rotation, shear
+    or zoom the drawing moves left and up by the shifts (negative: right and down); with them the shift
+    is turned and scaled too. The sampling grid maps each output pixel to the input pixel it shows
+    (:func:`torch.nn.functional.affine_grid`), hence the inverse scale and the shifts' sign. The
+    parameters are checked in the images' dtype (finite, a zoom above 0), which reads tensors back from
+    a GPU; :func:`random_affine` draws valid ones and warps without that check.
     """
     if images.dim() != 4:
         raise ValueError(f"images must have shape (B, C, S, S), got {tuple(images.shape)}.")
     parameters = {"angle": angle, "shear": shear, "zoom": zoom, "shift_x": shift_x, "shift_y": shift_y}
     for name, value in parameters.items():
-        value = torch.as_tensor(value)
+        value = torch.as_tensor(value, dtype=images.dtype, device=images.device)  # as the warp will read it
         if value.dim() > 1 or value.numel() not in (1, len(images)):
             raise ValueError(f"{name} must be a number or one per image, shape ({len(images)},); "
                              f"got shape {tuple(value.shape)}")
         if not (torch.isfinite(value).all() and (name != "zoom" or (value > 0).all())):
-            raise ValueError(f"{name} must be finite{' and above 0' if name == 'zoom' else ''}; got {value.tolist()}")
+            raise ValueError(f"{name} must be finite{' and above 0' if name == 'zoom' else ''} in the images' "
+                             f"dtype ({images.dtype}); got {value.tolist()}")
     return _warp(images, angle, shear, zoom, shift_x, shift_y)
 
 
@@ -997,6 +999,10 @@ def random_affine(
     def uniform(low: float, high: float) -> Tensor:
         return low + (high - low) * torch.rand(b, generator=generator, device=images.device, dtype=images.dtype)
 
+    ranges = {"max_rotation": max_rotation, "max_shear": max_shear, "max_translation": max_translation,
+              "the lowest scale": scale[0], "the highest scale": scale[1], "strength": strength}
+    for name, value in ranges.items():  # Python numbers: checked without waiting for a GPU
+        check_number(name, value)
     max_rotation, max_shear, max_translation = (strength * x for x in (max_rotation, max_shear, max_translation))
     scale = (1 + strength * (scale[0] - 1), 1 + strength * (scale[1] - 1))
     if not scale[0] > 0:

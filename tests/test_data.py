@@ -1,5 +1,6 @@
 """siamese_tutorial.data: labelled image sets, P x K batches, pairs, triplets, episodes, augmentation."""
 
+import math
 from collections import Counter
 
 import pytest
@@ -164,7 +165,9 @@ def test_affine_moves_the_drawing_as_documented():
     for kwargs, message in [({"angle": float("nan")}, "angle must be finite"),
                             ({"shift_x": torch.tensor([float("inf")])}, "shift_x must be finite"),
                             ({"zoom": 0.0}, "zoom must be finite and above 0"),
-                            ({"shear": torch.zeros(3)}, r"shear must be a number or one per image, shape \(1,\)")]:
+                            ({"shear": torch.zeros(3)}, r"shear must be a number or one per image, shape \(1,\)"),
+                            ({"zoom": torch.tensor([1e-50], dtype=torch.float64)}, "zoom must be finite and above 0 "
+                             r"in the images' dtype \(torch.float32\)")]:  # 0 in float32
         with pytest.raises(ValueError, match=message):
             affine(images, **kwargs)
 
@@ -194,6 +197,11 @@ def test_random_affine_strength_multiplies_every_range():
     assert not torch.allclose(stronger, random_affine(images, torch.Generator().manual_seed(3)))
     with pytest.raises(ValueError, match="scales must stay above 0"):
         random_affine(images, strength=11)
+    for kwargs, name in [({"max_rotation": math.inf}, "max_rotation"),
+                         ({"max_translation": math.nan}, "max_translation"),
+                         ({"scale": (0.9, math.inf)}, "the highest scale")]:
+        with pytest.raises(ValueError, match=f"{name} must be a finite number"):
+            random_affine(images, **kwargs)
     with pytest.raises(ValueError, match="distortion must be a finite number >= 0 and < 10"):
         TrainConfig(distortion=10)
 
