@@ -143,20 +143,17 @@ EXPERIMENTS: dict[str, Experiment] = {
     # rotation an alphabet of its own), so that the negatives are the look-alikes a run's 20 characters of one
     # alphabet are; the rule, fixed before it trained: seeds 1 and 2 only if seed 0 validates above every seed of
     # the same recipe with random batches (88.00% runs-style with 3-pixel shifts), the runs only if the mean of
-    # the three seeds is above theirs (87.79%)
-    **{f"group-12k-s{seed}": Experiment(("--width", "64", "--steps", "12000", "--seed", str(seed),
-                                         "--distortion", "0.5", "--group-batches"), "group",
-                                        f"batches of one alphabet, distortions 0.5 times the recipe's, "
-                                        f"12,000 steps, seed {seed}")
-       for seed in range(3)},
+    # the three seeds is above theirs (87.79%). Seed 0 validated at 87.38%: no more seeds
+    "group-12k-s0": Experiment(("--width", "64", "--steps", "12000", "--seed", "0", "--distortion", "0.5",
+                                "--group-batches"), "group",
+                               "batches of one alphabet, distortions 0.5 times the recipe's, 12,000 steps, seed 0"),
     # the hardest triplet of every anchor instead of a semi-hard one (--loss batch_hard, Hermans et al. 2017), the
     # same margin 0.2; the rule, fixed before it trained, as for one-alphabet batches: seeds 1 and 2 only if seed 0
-    # validates above 88.00% runs-style with 3-pixel shifts, the runs only if the three seeds' mean is above 87.79%
-    **{f"batchhard-12k-s{seed}": Experiment(("--width", "64", "--steps", "12000", "--seed", str(seed),
-                                             "--distortion", "0.5", "--loss", "batch_hard"), "batchhard",
-                                            f"batch-hard triplets, distortions 0.5 times the recipe's, "
-                                            f"12,000 steps, seed {seed}")
-       for seed in range(3)},
+    # validates above 88.00% runs-style with 3-pixel shifts, the runs only if the three seeds' mean is above
+    # 87.79%. Seed 0 validated at 87.50%: no more seeds
+    "batchhard-12k-s0": Experiment(("--width", "64", "--steps", "12000", "--seed", "0", "--distortion", "0.5",
+                                    "--loss", "batch_hard"), "batchhard",
+                                   "batch-hard triplets, distortions 0.5 times the recipe's, 12,000 steps, seed 0"),
     # the long budget (an hour on 2 CPU cores, minutes on a GPU): the half-hour recipe chosen on
     # validation (distortions 0.5 times as strong), its schedule stretched to 30,000 steps
     "long-30k": Experiment(("--width", "64", "--steps", "30000", "--seed", "0", "--distortion", "0.5"), "long",
