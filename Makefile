@@ -22,14 +22,6 @@ venv: $(STAMP)
 data: $(STAMP)
 	$(BIN)/python -m siamese_tutorial download
 
-# The execution cache knows the chapters' code, not what that code reads: start it afresh when the
-# package, the shipped encoders or the benchmark results are newer than it.
-CACHE_STAMP := .jupyter_cache/.inputs
-$(CACHE_STAMP): $(wildcard siamese_tutorial/*.py siamese_tutorial/weights/* siamese_tutorial/results/*.json)
-	rm -rf .jupyter_cache
-	mkdir -p .jupyter_cache
-	touch $@
-
 # The drawing page's JavaScript runtime, at the version of package-lock.json.
 NODE_STAMP := node_modules/.package-lock.json
 $(NODE_STAMP): package.json package-lock.json
@@ -38,23 +30,42 @@ $(NODE_STAMP): package.json package-lock.json
 
 # The drawing page's assets, from the package: the encoder as ONNX, the runs' images and prototypes,
 # the gallery threshold (chosen on the validation alphabets: a minute or two), onnxruntime-web's files.
-DRAW := _static/draw/generated
+DRAW := _extra/draw/generated
 $(DRAW)/.built: $(STAMP) $(NODE_STAMP) $(wildcard siamese_tutorial/*.py siamese_tutorial/weights/*) | data
 	$(BIN)/python -m siamese_tutorial.browser --out $(DRAW) --runtime node_modules/onnxruntime-web/dist
 	touch $@
 
-book: data $(CACHE_STAMP) $(DRAW)/.built
+# Each chapter runs once, under nbval, which checks it and records it in _build/executed/ (only the
+# chapters whose code or package changed since their record: a change to the prose runs nothing);
+# the book is built from those records, running nothing.
+# MathJax, served with the book rather than from a CDN: equations render offline, from files, and
+# with no third party (the components _config.yml loads, and their fonts).
+MATHJAX := _extra/mathjax
+$(MATHJAX)/.copied: $(NODE_STAMP)
+	rm -rf $(MATHJAX)
+	mkdir -p $(MATHJAX)/a11y
+	cd node_modules/mathjax/es5 && cp -r startup.js core.js input output $(abspath $(MATHJAX))/ \
+		&& cp a11y/assistive-mml.js $(abspath $(MATHJAX))/a11y/
+	touch $@
+
+book: data $(DRAW)/.built $(MATHJAX)/.copied
+	$(BIN)/python _ext/chapters.py execute
 	$(BIN)/jupyter-book build . -W --keep-going
 
-# Unit tests and every notebook under nbval, then the book with warnings as errors.
+# Unit tests (the chapters' shown cells alone among them) and every chapter under nbval, which
+# records them; the book with warnings as errors, from those records; the tests of the built book;
+# and chapter 1 run in a real JupyterLab, as a reader runs it.
+BUILT_TESTS := tests/test_browser.py tests/test_workflow.py tests/test_book_text.py tests/test_colab.py tests/test_pages.py
 test: data $(NODE_STAMP)
 	$(BIN)/python -m pytest
 	$(MAKE) book
-	SIAMESE_BOOK_HTML=_build/html $(BIN)/python -m pytest tests/test_browser.py tests/test_workflow.py tests/test_book_text.py -p no:cacheprovider
+	SIAMESE_BOOK_HTML=_build/html $(BIN)/python -m pytest $(BUILT_TESTS) -p no:cacheprovider
+	$(BIN)/python tools/check_jupyterlab.py 1_siamese_idea
 
 # Measurements, not tests: loss throughput against pytorch-metric-learning, training and
-# evaluation speed, chapter times; written to siamese_tutorial/results/benchmarks.json and benchmarks/RESULTS.md.
-benchmarks: data
+# evaluation speed, chapter times, and the built pages on a slow connection; written to
+# siamese_tutorial/results/benchmarks.json, benchmarks/pages.json and benchmarks/RESULTS.md.
+benchmarks: data book
 	$(BIN)/python benchmarks/run.py
 
 # The recipe search, the recipe's seeds, the softmax classifier, the contrastive recipe and the
@@ -68,4 +79,4 @@ experiments: data
 	$(BIN)/python benchmarks/experiments.py views w64-30min long-30k
 
 clean:
-	rm -rf _build .pytest_cache .jupyter_cache $(DRAW)
+	rm -rf _build .pytest_cache $(DRAW)

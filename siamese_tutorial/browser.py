@@ -1,15 +1,17 @@
 """The shipped encoder in a reader's browser: the assets of the book's drawing page.
 
-The page (``book/draw.md``, its code in ``_static/draw/``) runs the shipped triplet encoder with
-``onnxruntime-web`` on a character the reader draws, and answers with the nearest of the 20 training
-characters of an official run, or "unknown" above the gallery threshold. Everything it needs is built
-here, from the package, by ``make book``:
+The page (``book/draw.md``; its code in ``_extra/draw/``, which the book copies to ``draw/``) runs
+the shipped triplet encoder with ``onnxruntime-web`` on a character the reader draws, and answers
+with the nearest of the 20 training characters of an official run, or "unknown" above the gallery
+threshold. Everything it needs is built here, from the package, by ``make book``; the page loads
+``runs.js`` first and the rest after its canvas is drawn, over http the ``.onnx`` and ``.wasm``
+files themselves and from a file their base64 scripts:
 
 * ``encoder.onnx``: the encoder *with its test-time shifts inside* (:class:`ShiftAveragedEncoder`),
   so that one forward pass of a ``(1, 1, S, S)`` image gives :func:`~siamese_tutorial.evaluation.embed`'s
   embedding; ``encoder.js`` holds the same bytes in base64 for pages opened as files.
-* ``runs.js``: for each official run, its 20 training images (PNG, dark ink on white, as shown) and
-  their prototypes in the :class:`~siamese_tutorial.gallery.Gallery` of the shipped encoder, the
+* ``runs.js``: for each official run, its alphabet, its 20 training images (PNG, dark ink on white,
+  as shown) and their prototypes in the :class:`~siamese_tutorial.gallery.Gallery` of the shipped encoder, the
   gallery's threshold, and how a drawing is read.
 * the ``onnxruntime-web`` runtime copied from ``node_modules`` (``npm ci`` installs the version of
   ``package-lock.json``), with ``ort-wasm-embedded.js``, its WebAssembly in base64: a page opened as a
@@ -158,7 +160,7 @@ def _runs_content(encoder: nn.Module, shifts: int, threshold: float, calibration
             continue
         gallery = run_gallery(encoder, run, shifts, threshold)
         runs.append({
-            "name": run.name, "names": gallery.names,
+            "name": run.name, "alphabet": run.alphabet.replace("_", " "), "names": gallery.names,
             "images": [_png_data_uri(image) for image in original.train_images],
             "prototypes": _float32_base64(gallery.prototypes),
         })
@@ -176,7 +178,7 @@ def write_draw_assets(out: str | Path, runtime: str | Path, threshold: float | N
     Parameters
     ----------
     out : str or Path
-        The folder of the assets (``_static/draw/generated`` for the book).
+        The folder of the assets (``_extra/draw/generated`` for the book).
     runtime : str or Path
         ``onnxruntime-web``'s ``dist`` folder (``node_modules/onnxruntime-web/dist`` after ``npm ci``).
     threshold : float, optional

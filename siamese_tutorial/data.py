@@ -987,8 +987,11 @@ def random_affine(
     """Small random affine distortions of a batch ``(B, C, S, S)``, one per image; uncovered pixels are 0.
 
     Rotation in degrees, shear as a fraction, scale as a range of factors, translation as a fraction
-    of the image size: the distortions of Koch et al. (2015), drawn continuously and applied by
-    :func:`affine`. ``strength`` multiplies every range (the scale's distance from 1): 1.5 gives
+    of the image size, applied by :func:`affine`: distortions in the manner of Koch et al. (2015), not
+    theirs. Koch et al. drew rotations of up to 10 degrees, shears of up to 0.3 and scales of 0.8 to 1.2
+    on each axis, and shifts of up to 2 of 105 pixels, each component with probability 0.5, into 8
+    fixed copies of each training pair; here every image of every batch gets all four, fresh, with
+    one shear, one scale of 0.9 to 1.1 for both axes, and shifts of up to a tenth of the side. ``strength`` multiplies every range (the scale's distance from 1): 1.5 gives
     rotations up to 15 degrees, shears up to 0.225, scales of 0.85 to 1.15 and shifts up to 15%. The
     random numbers are drawn on the images' device, from ``generator`` (which must live there) if given.
     """

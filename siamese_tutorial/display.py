@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import ast
 import inspect
+import operator
 import textwrap
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["source_without_docstring", "show_code", "show_table", "glue"]
+__all__ = ["source_without_docstring", "show_code", "show_table", "Shown", "shown"]
 
 
 def source_without_docstring(obj: Any) -> str:
@@ -35,32 +37,132 @@ def show_code(obj: Any):
     return Markdown(f"```python\n{source_without_docstring(obj)}```")
 
 
-def show_table(frame, float_format: str = "{:.1f}"):
-    """A pandas DataFrame as an HTML table without the index column, numbers formatted alike, a dash
-    where a value is missing."""
+def show_table(frame, spec: str = ".1f"):
+    """A pandas DataFrame as an HTML table without the index column, a dash where a value is missing.
+
+    Its numbers are printed by :func:`shown` with ``spec``, as the text quotes them and the hidden
+    cells check them: a table and a sentence cannot round one value two ways. A cell that already
+    holds a :class:`Shown` value prints as it is.
+    """
     from IPython.display import HTML
 
     def number(value: Any) -> str:
-        return value if isinstance(value, str) else float_format.format(value)  # the dash stays
+        if isinstance(value, (str, Shown)):  # the dash stays; a Shown value as the text quotes it
+            return str(value)
+        return shown(value, spec).text
 
     formatters = {column: number for column in frame.select_dtypes("float").columns}
     frame = frame.astype(object).where(frame.notna(), "–")  # pandas would write NaN and <NA>
     return HTML(frame.to_html(index=False, formatters=formatters, border=0, classes="dataframe"))
 
 
-def glue(name: str, value: Any) -> None:
-    """Hand ``value`` to the chapter's text as ``{glue:text}`name``` (myst-nb's glue), showing nothing here.
+class Shown:
+    """A value as the reader reads it: formatted once, then printed, tabled and compared as printed.
 
-    The prose of the book never types a result: it pastes the value its cell computed, so that a
-    re-run cannot silently contradict the text. In the HTML book myst-nb inserts the value (with
-    the role's format, e.g. ``{glue:text}`auc:.3f```); where myst-nb is not installed (Colab, or a
-    plain JupyterLab) nothing is glued and the cell's printed output carries the number. Returns
-    nothing, so that a hidden cell ending in a glue prints nothing in JupyterLab either.
+    The chapters' text quotes a result with MyST's ``{eval}`name``` role, which JupyterLab
+    (jupyterlab-myst) evaluates in the kernel after Run All and the HTML book fills in from the
+    executed chapter: either way the reader sees ``repr(name)``, which is ``text`` here, with no
+    quotes. A table formats its numbers with the same :func:`shown`, and a hidden cell asserts the
+    text's claims on ``number``, the value *as printed*: ``Shown(64.05, ".1f")`` prints ``64.0`` or
+    ``64.1`` as Python rounds the float, and its comparisons and differences use whichever it printed,
+    so that a claim cannot hold for the unrounded values and fail for the printed ones.
+
+    Parameters
+    ----------
+    value : Any
+        The value (a 0-d numpy or torch scalar is read as its Python number).
+    spec : str
+        A format spec, as in ``format(value, spec)``: ``".3f"``, ``".1%"``, ``","``, ``""``.
+
+    Attributes
+    ----------
+    value : Any
+        The value given.
+    text : str
+        ``format(value, spec)``: what the reader sees.
+    number : decimal.Decimal or None
+        The printed text read back as a number (``"97.3%"`` is 0.973, ``"1,234"`` is 1234), exact in
+        decimal; ``None`` when the text is not a number (a name, a list of names).
     """
-    if getattr(value, "ndim", None) == 0:  # a numpy or torch scalar: its plain value, which formats alike
-        value = value.item()
+
+    __slots__ = ("value", "text", "number")
+
+    def __init__(self, value: Any, spec: str = "") -> None:
+        if getattr(value, "ndim", None) == 0:  # a numpy or torch scalar formats as its plain value
+            value = value.item()
+        self.value = value
+        self.text = format(value, spec)
+        self.number = _printed_number(self.text)
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return format(self.text, spec)
+
+    def number_or_fail(self) -> Decimal:
+        """``number``, or a TypeError that names the text when it is not a number."""
+        if self.number is None:
+            raise TypeError(f"{self.text!r} is not a number: it cannot be compared or subtracted")
+        return self.number
+
+    def _with(self, other: Any, operation) -> Any:
+        mine = self.number_or_fail()
+        if isinstance(other, Shown):
+            return operation(mine, other.number_or_fail())
+        if isinstance(other, (int, float, Decimal)) and not isinstance(other, bool):
+            return operation(mine, Decimal(str(other)))
+        return NotImplemented
+
+    def __eq__(self, other: Any) -> bool:
+        if self.number is None or (isinstance(other, Shown) and other.number is None):
+            return self.text == str(other)  # words compare as words
+        return self._with(other, operator.eq)
+
+    def __lt__(self, other: Any) -> bool:
+        return self._with(other, operator.lt)
+
+    def __le__(self, other: Any) -> bool:
+        return self._with(other, operator.le)
+
+    def __gt__(self, other: Any) -> bool:
+        return self._with(other, operator.gt)
+
+    def __ge__(self, other: Any) -> bool:
+        return self._with(other, operator.ge)
+
+    __hash__ = None  # equal to numbers of other types: not a dictionary key
+
+    def __sub__(self, other: Any) -> Decimal:
+        return self._with(other, operator.sub)
+
+    def __rsub__(self, other: Any) -> Decimal:
+        return self._with(other, lambda mine, theirs: theirs - mine)
+
+    def __add__(self, other: Any) -> Decimal:
+        return self._with(other, operator.add)
+
+    __radd__ = __add__
+
+    def __float__(self) -> float:
+        return float(self.number_or_fail())
+
+
+def shown(value: Any, spec: str = "") -> Shown:
+    """``value`` formatted once with ``spec``, for the text, a table and an assertion alike (:class:`Shown`)."""
+    return Shown(value, spec)
+
+
+def _printed_number(text: str) -> Decimal | None:
+    """The number a reader reads in ``text`` ("97.3%" is 0.973, "1,234" is 1234), else None."""
+    digits = text.strip().replace(",", "").replace("\u2212", "-")
+    percent = digits.endswith("%")
     try:
-        from myst_nb import glue as myst_nb_glue
-    except ImportError:  # a reader's kernel without the book's tools: the printed output suffices
-        return
-    myst_nb_glue(name, value, display=False)
+        number = Decimal(digits[:-1] if percent else digits)
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    return number / 100 if percent else number

@@ -428,6 +428,8 @@ class OneShotRun:
         (from the run's ``class_labels.txt``).
     train_files, test_files : list[str]
         The file names inside the run, e.g. ``"training/class01.png"``.
+    alphabet : str
+        The evaluation alphabet its characters come from (:data:`RUN_ALPHABETS`: two runs each).
     """
 
     name: str
@@ -436,6 +438,7 @@ class OneShotRun:
     test_labels: Tensor
     train_files: list[str]
     test_files: list[str]
+    alphabet: str = ""
 
 
 def load_one_shot_runs(
@@ -467,6 +470,7 @@ def load_one_shot_runs(
             test_labels=torch.tensor([train_files.index(a) for a in answers], dtype=torch.int64),
             train_files=train_files,
             test_files=test_files,
+            alphabet=RUN_ALPHABETS[(r - 1) // 2],
         ))
     return runs
 

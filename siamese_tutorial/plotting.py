@@ -22,7 +22,6 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from .checks import as_numpy
-from .evaluation import PUBLISHED_ACCURACY
 from .omniglot import OneShotRun
 from .training import History
 from .verification import OpenSetCurve, check_pairs, equal_error_rate, roc_auc, roc_curve

@@ -77,16 +77,16 @@ def originals():
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """A folder laid out like the built book: book/draw.html (the widget of book/draw.md) and _static/draw/."""
+    """A folder laid out like the built book: book/draw.html (the widget of book/draw.md) and draw/."""
     built = os.environ.get("SIAMESE_BOOK_HTML")
     if built:
         return Path(built).resolve()
     if not all((RUNTIME / name).is_file() for name in RUNTIME_FILES):
         missing(f"onnxruntime-web in {RUNTIME}")
     folder = tmp_path_factory.mktemp("site")
-    shutil.copytree(ROOT / "_static" / "draw", folder / "_static" / "draw", ignore=shutil.ignore_patterns("generated"))
+    shutil.copytree(ROOT / "_extra" / "draw", folder / "draw", ignore=shutil.ignore_patterns("generated"))
     # two runs, not 20: the page is the same, and the test a few seconds shorter
-    write_draw_assets(folder / "_static" / "draw" / "generated", RUNTIME, threshold=THRESHOLD, runs=["run01", "run02"])
+    write_draw_assets(folder / "draw" / "generated", RUNTIME, threshold=THRESHOLD, runs=["run01", "run02"])
     page = (ROOT / "book" / "draw.md").read_text()
     widget = re.search(r"<!-- draw-widget -->\s*```\{raw\} html\n(.*?)```\s*<!-- /draw-widget -->", page, re.S)
     assert widget, "book/draw.md lost its widget block (between <!-- draw-widget --> and <!-- /draw-widget -->)"
@@ -98,7 +98,7 @@ def site(tmp_path_factory):
 
 
 def page_data(site: Path) -> dict:
-    text = (site / "_static" / "draw" / "generated" / "runs.js").read_text()
+    text = (site / "draw" / "generated" / "runs.js").read_text()
     return json.loads(text.removeprefix("window.SIAMESE_DRAW_RUNS = ").rstrip().removesuffix(";"))
 
 
@@ -115,7 +115,7 @@ def test_shift_averaged_encoder_is_embed_with_shifts(encoder, shifts, runs, one_
 def test_onnx_encoder_gives_the_pytorch_embeddings(site, encoder, shifts, runs, one_thread):
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(site / "_static" / "draw" / "generated" / "encoder.onnx"))
+    session = onnxruntime.InferenceSession(str(site / "draw" / "generated" / "encoder.onnx"))
     images = torch.cat([runs[0].train_images[:5], runs[0].test_images[:5]])
     exported = np.concatenate([session.run(["embedding"], {"image": image[None].numpy()})[0] for image in images])
     assert np.abs(exported - embed(encoder, images, shifts=shifts).numpy()).max() < 1e-4
@@ -130,6 +130,7 @@ def test_page_data_holds_the_package_galleries(site, encoder, shifts, runs, one_
         gallery = run_gallery(encoder, by_name[shown["name"]], shifts, data["threshold"])
         prototypes = np.frombuffer(base64.b64decode(shown["prototypes"]), dtype="<f4")
         assert shown["names"] == gallery.names == [f"class{i:02d}" for i in range(1, 21)]
+        assert shown["alphabet"] == by_name[shown["name"]].alphabet.replace("_", " ") == "Atlantean"
         assert np.array_equal(prototypes.reshape(20, -1), gallery.prototypes.numpy())
         assert len(shown["images"]) == 20 and shown["images"][0].startswith("data:image/png;base64,")
 

@@ -1,6 +1,10 @@
-"""siamese_tutorial.display: the chapters show the package's own code without its docstring, and tables."""
+"""siamese_tutorial.display: the chapters show the package's own code without its docstring, tables, and
+the values their text quotes, each formatted once."""
+
+from decimal import Decimal
 
 import pandas as pd
+import pytest
 
 from siamese_tutorial.display import show_code, show_table, source_without_docstring
 from siamese_tutorial.losses import ContrastiveLoss, contrastive_loss
@@ -34,27 +38,41 @@ def test_show_code_is_a_python_block_and_tables_have_no_index():
     assert "nan" not in cells.lower() and "&lt;NA&gt;" not in cells
 
 
-def test_glue_hands_plain_values_to_myst_nb(monkeypatch):
-    import sys
-    import types
-
+def test_a_shown_value_reads_as_printed_everywhere():
     import numpy as np
     import torch
 
-    from siamese_tutorial.display import glue
+    from siamese_tutorial.display import shown
 
-    glued = {}
-    fake = types.ModuleType("myst_nb")
-    fake.glue = lambda name, value, display: glued.update({name: (value, display)})
-    monkeypatch.setitem(sys.modules, "myst_nb", fake)
-    assert glue("mean", np.float64(0.9675)) is None  # nothing to print at the end of a cell
-    glue("loss", torch.tensor(0.5))
-    glue("seeds", "388, 386")
-    # plain Python numbers, so that the text's format ({glue:text}`mean:.1%`) applies; nothing shown
-    assert glued == {"mean": (0.9675, False), "loss": (0.5, False), "seeds": ("388, 386", False)}
-    assert type(glued["mean"][0]) is float
-    monkeypatch.setitem(sys.modules, "myst_nb", None)  # no myst-nb (Colab): no error
-    assert glue("mean", 0.5) is None
+    auc = shown(np.float64(0.91234), ".3f")
+    assert repr(auc) == str(auc) == f"{auc}" == "0.912"  # what {eval} shows: no quotes, no type
+    assert auc.value == 0.91234 and type(auc.value) is float
+    assert shown(torch.tensor(27)).text == "27" and shown(0.9725, ".1%").number == Decimal("0.972")
+    assert shown(1234567, ",").number == 1234567 and shown("a #3 answered #7").number is None
+    assert shown("#3") == "#3"  # words compare as words
+
+
+def test_a_claim_is_checked_on_the_printed_numbers():
+    """Chapter 3 said "at least 3.1 points" where its table printed 64.1 and 61.1: the gap is 3.0."""
+    from siamese_tutorial.display import shown
+
+    # 64.05 prints as 64.0 or 64.1 as the float rounds; the claim must use what was printed
+    ahead, behind = shown(64.14999, ".1f"), shown(61.05001, ".1f")
+    assert (ahead.text, behind.text) == ("64.1", "61.1")
+    gap = ahead - behind
+    assert gap == Decimal("3.0") and shown(gap, ".1f").text == "3.0"
+    assert round(64.14999 - 61.05001, 1) == 3.1  # the unrounded difference, rounded, claims more
+    assert shown(0.641, ".1%") > shown(0.611, ".1%") > 0.6 and not shown(0.5, ".1f") < 0.45
+    assert shown(0.9725, ".1%") - shown(0.9605, ".1%") == Decimal("0.012")
+    with pytest.raises(TypeError, match="not a number"):
+        shown("alice") < shown(1)
+
+
+def test_tables_print_shown_values_as_the_text_quotes_them():
+    from siamese_tutorial.display import shown
+
+    html = show_table(pd.DataFrame({"method": ["a"], "accuracy (%)": [shown(97.25, ".2f")]})).data
+    assert "<td>97.25</td>" in html
 
 
 # Every object a chapter shows with show_code, by the name the chapter uses.

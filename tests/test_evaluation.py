@@ -395,3 +395,16 @@ def test_episode_accuracy_predicts_the_nearest_prototype():
     assert 0 < result.accuracy < 1
 
 
+
+
+def test_published_figures_say_what_they_were_measured_on():
+    """Koch et al.'s 92% was measured on trials of their own, on another split: not set against the runs."""
+    from siamese_tutorial.evaluation import PUBLISHED_ACCURACY, PUBLISHED_RESULTS
+
+    koch = next(r for r in PUBLISHED_RESULTS if r.source == "Koch et al. 2015")
+    assert not koch.on_official_runs and "400 trials of its own" in koch.measured_on
+    assert koch.label not in PUBLISHED_ACCURACY
+    assert PUBLISHED_ACCURACY == {r.label: r.accuracy for r in PUBLISHED_RESULTS if r.on_official_runs}
+    assert set(PUBLISHED_ACCURACY) == {"People (Lake et al. 2015)", "Bayesian Program Learning (Lake et al. 2015)",
+                                       "Attentive Recurrent Comparators (Shyam et al. 2017)"}
+    assert all(r.measured_on and 0 < r.accuracy < 1 for r in PUBLISHED_RESULTS)

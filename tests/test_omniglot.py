@@ -230,14 +230,15 @@ def test_one_shot_runs_missing_offline(tmp_path):
 def test_validation_alphabets_are_the_evaluation_alphabets_no_run_uses(omniglot_evaluation, one_shot_runs):
     assert set(omniglot.VALIDATION_ALPHABETS) | set(omniglot.RUN_ALPHABETS) == set(omniglot_evaluation.group_names)
     assert not set(omniglot.VALIDATION_ALPHABETS) & set(omniglot.RUN_ALPHABETS)
-    # Every image of run01 (Atlantean) is an evaluation image of a run alphabet.
+    # Every image of every run is an evaluation image of the alphabet the run names: two runs each.
     full = load_omniglot("evaluation", image_size=105, download=False)
-    flat = full.images.flatten(1)
-    for image in torch.cat([one_shot_runs[0].train_images, one_shot_runs[0].test_images]):
-        match = (flat == image.flatten()).all(dim=1).nonzero().flatten()
-        assert len(match) == 1
-        alphabet = full.group_names[full.group_labels[match[0]]]
-        assert alphabet == "Atlantean" and alphabet in omniglot.RUN_ALPHABETS
+    alphabet_of = {bytes(image.numpy().astype(bool)): full.group_names[g]
+                   for image, g in zip(full.images, full.group_labels.tolist())}
+    for run in one_shot_runs:
+        found = {alphabet_of[bytes(image.numpy().astype(bool))]
+                 for image in torch.cat([run.train_images, run.test_images])}
+        assert found == {run.alphabet} and run.alphabet in omniglot.RUN_ALPHABETS, run.name
+    assert [run.alphabet for run in one_shot_runs[:4]] == ["Atlantean", "Atlantean", "Ge_ez", "Ge_ez"]
     validation = omniglot.load_validation_set(image_size=28, download=False)
     assert sorted(validation.group_names) == sorted(omniglot.VALIDATION_ALPHABETS)
 

@@ -58,16 +58,32 @@ def test_the_workflow_builds_and_deploys_as_jupyter_book_describes():
     assert "actions/cache" in uses and "actions/upload-pages-artifact" in uses
     assert any(step.get("run") == "make book" for step in build)
     caches = [step["with"]["path"] for step in build if step.get("uses", "").startswith("actions/cache@")]
-    assert ".jupyter_cache" in caches
+    assert "_build/executed" in caches  # the chapters' records: make book runs only what changed
     assert next(step["with"]["path"] for step in build if "upload-pages-artifact" in step.get("uses", "")) == \
         "_build/html"
     assert [step["uses"].split("@")[0] for step in deploy] == ["actions/deploy-pages"]
     assert workflow["jobs"]["deploy"]["environment"]["name"] == "github-pages"
 
 
+def test_the_workflow_publishes_the_colab_editions_where_the_buttons_point():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("colab_ext", ROOT / "_ext" / "colab.py")
+    sys.path.insert(0, str(ROOT / "_ext"))
+    colab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(colab)
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    build = workflow["jobs"]["build"]
+    (publish,) = [step for step in build["steps"] if "colab" in step.get("name", "").lower()]
+    assert f"cd _build/html/{colab.FOLDER}" in publish["run"]
+    assert f"git init -q -b {colab.BRANCH}" in publish["run"] and publish["run"].rstrip().endswith(colab.BRANCH)
+    assert build["permissions"] == {"contents": "write"}  # to push the branch; the deploy job keeps Pages'
+
+
 def test_the_readme_links_the_published_book():
     assert published_address() == "https://siamese-tutorial.github.io/siamese-networks-book/"
     assert published_address() in (ROOT / "README.md").read_text()
+    assert yaml.safe_load((ROOT / "_config.yml").read_text())["html"]["baseurl"] == published_address()
 
 
 def test_the_books_download_of_a_chapter_has_its_outputs(built_book):

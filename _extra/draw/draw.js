@@ -1,10 +1,14 @@
 /* Draw a character, see the match: the shipped triplet encoder in the reader's browser.
  *
  * The assets come from the package (siamese_tutorial/browser.py, written by `make book` into
- * generated/): the encoder as ONNX with its test-time shifts inside (encoder.js), each official run's
- * 20 training images and their gallery prototypes and the gallery threshold (runs.js), and
- * onnxruntime-web's WebAssembly build. They are scripts, not fetched files, because a page opened
- * from the disk (file://) may load scripts but not fetch anything.
+ * generated/): each official run's 20 training images and their gallery prototypes and the gallery
+ * threshold (runs.js, 0.5 MB), the encoder as ONNX with its test-time shifts inside (encoder.onnx),
+ * and onnxruntime-web's WebAssembly build (14 MB). The page draws its canvas and run picker at once,
+ * from runs.js, and only then loads the runtime and the encoder, so that a reader can read and draw
+ * while they arrive; a drawing made before is answered when they have. Served over http the page
+ * fetches the .wasm and .onnx files themselves; opened from the disk (file://), where a page may
+ * load scripts but not fetch, it loads the same bytes in base64 as scripts (ort-wasm-embedded.js,
+ * encoder.js).
  *
  * A drawing is read as the package reads the official runs: a 105 x 105 binary picture, ink = 1,
  * area-averaged to the encoder's S x S exactly as PyTorch's adaptive average pooling does; the
@@ -39,6 +43,11 @@
     return bytes;
   }
 
+  /* A User Timing mark, for benchmarks/pages.py: when the canvas, the runs, the encoder and the first answer came. */
+  function mark(name) {
+    if (window.performance && performance.mark) performance.mark(name);
+  }
+
   function element(tag, className, text) {
     var node = document.createElement(tag);
     if (className) node.className = className;
@@ -48,7 +57,7 @@
 
   // ------------------------------------------------------------------ the page's elements
 
-  var status = element("p", "sdraw-status", "Loading the encoder\u2026");
+  var status = element("p", "sdraw-status", "Loading the characters\u2026");
   status.id = "sdraw-status";
   var canvas = element("canvas", "sdraw-canvas");
   canvas.id = "sdraw-canvas";
@@ -87,6 +96,7 @@
   layout.appendChild(drawPanel);
   layout.appendChild(resultPanel);
   root.appendChild(layout);
+  mark("sdraw-canvas");
 
   // ------------------------------------------------------------------ drawing
 
@@ -161,6 +171,7 @@
   canvas.addEventListener("pointerup", endStroke);
   canvas.addEventListener("pointercancel", endStroke);
 
+  clearCanvas();  // the canvas takes drawings at once, before the runs and the encoder arrive
   clearButton.addEventListener("click", function () { api.clear(); });
   runSelect.addEventListener("change", function () { api.selectRun(runSelect.value); });
 
@@ -281,6 +292,7 @@
         api.lastResult = result;
         api.answered += 1;
         showAnswer(result);
+        if (api.answered === 1) mark("sdraw-answer");
         return result;
       });
     }).catch(function (error) {
@@ -326,10 +338,12 @@
 
   // ------------------------------------------------------------------ starting
 
+  var fromDisk = location.protocol === "file:";
+
   function startRuntime() {
     ort.env.wasm.numThreads = 1;  // threads need cross-origin isolation, which neither files nor GitHub Pages give
     ort.env.wasm.proxy = false;
-    if (location.protocol === "file:") {
+    if (fromDisk) {
       // No fetch from a file: the WebAssembly and its loader come as a script, in base64 and as text.
       return loadScript(generated + "ort-wasm-embedded.js").then(function () {
         var embedded = window.SIAMESE_DRAW_ORT;
@@ -342,35 +356,60 @@
     return Promise.resolve();
   }
 
-  api.ready = loadScript(generated + "ort.wasm.min.js")
-    .then(function () { return Promise.all([loadScript(generated + "encoder.js"), loadScript(generated + "runs.js")]); })
-    .then(startRuntime)
-    .then(function () {
-      data = window.SIAMESE_DRAW_RUNS;
-      return ort.InferenceSession.create(base64Bytes(window.SIAMESE_DRAW_MODEL), { executionProviders: ["wasm"] });
-    })
-    .then(function (created) {
-      session = created;
-      for (var r = 0; r < data.runs.length; r++) {
-        var option = element("option", "", data.runs[r].name);
-        option.value = data.runs[r].name;
-        runSelect.appendChild(option);
-      }
-      clearCanvas();
-      status.textContent = "The " + data.encoder + " encoder runs in your browser (onnxruntime-web, " +
-        "test-time shifts " + data.shifts + "); gallery threshold " + data.threshold.toFixed(3) +
-        (data.calibration.false_accept === undefined ? "." :
-          ", chosen on " + data.calibration.on + ", where it lets in " +
-          (100 * data.calibration.false_accept).toFixed(1) + "% of strangers and turns away " +
-          (100 * data.calibration.false_reject).toFixed(1) + "% of enrolled characters.");
-      status.className = "sdraw-status sdraw-ready";
-      root.setAttribute("data-ready", "true");
-      return api.selectRun(data.runs[0].name);
-    })
-    .catch(function (error) {
-      status.textContent = "The encoder could not start: " + error.message;
+  /* The encoder's ONNX bytes: fetched by onnxruntime-web from its URL, or from a script on a file page. */
+  function model() {
+    if (!fromDisk) return Promise.resolve(new URL(generated + "encoder.onnx", location.href).href);
+    return loadScript(generated + "encoder.js").then(function () { return base64Bytes(window.SIAMESE_DRAW_MODEL); });
+  }
+
+  function describeThreshold() {
+    return "gallery threshold " + data.threshold.toFixed(3) +
+      (data.calibration.false_accept === undefined ? "." :
+        ", chosen on " + data.calibration.on + ", where it lets in " +
+        (100 * data.calibration.false_accept).toFixed(1) + "% of strangers and turns away " +
+        (100 * data.calibration.false_reject).toFixed(1) + "% of enrolled characters.");
+  }
+
+  function fail(prefix) {
+    return function (error) {
+      if (root.getAttribute("data-ready") === "error") throw error;  // said once, by the first step that failed
+      status.textContent = prefix + error.message;
       status.className = "sdraw-status sdraw-error";
       root.setAttribute("data-ready", "error");
       throw error;
-    });
+    };
+  }
+
+  // First the runs (the picker, the characters, the canvas), then the runtime and the encoder.
+  var runsReady = loadScript(generated + "runs.js")
+    .then(function () {
+      data = window.SIAMESE_DRAW_RUNS;
+      for (var r = 0; r < data.runs.length; r++) {
+        var option = element("option", "", data.runs[r].name + ": " + data.runs[r].alphabet);
+        option.value = data.runs[r].name;
+        runSelect.appendChild(option);
+      }
+      status.textContent = "Loading the encoder and its runtime (about 15 MB, once)\u2026 You can draw meanwhile.";
+      root.setAttribute("data-runs", "true");
+      var shown = api.selectRun(data.runs[0].name);
+      mark("sdraw-runs");
+      return shown;
+    })
+    .catch(fail("The runs could not be loaded: "));
+
+  api.ready = runsReady
+    .then(function () { return loadScript(generated + "ort.wasm.min.js"); })
+    .then(startRuntime)
+    .then(model)
+    .then(function (bytes) { return ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] }); })
+    .then(function (created) {
+      session = created;
+      mark("sdraw-ready");
+      status.textContent = "The " + data.encoder + " encoder runs in your browser (onnxruntime-web, " +
+        "test-time shifts " + data.shifts + "); " + describeThreshold();
+      status.className = "sdraw-status sdraw-ready";
+      root.setAttribute("data-ready", "true");
+      return hasInk ? classify() : null;
+    })
+    .catch(fail("The encoder could not start: "));
 })();
