@@ -134,17 +134,37 @@ def test_an_existing_checkpoint_is_not_silently_replaced(trained, tmp_path, caps
     assert out.read_bytes() == before
 
 
-def test_overwrite_removes_the_old_card_before_training(trained, tmp_path, capsys, monkeypatch):
+def test_overwrite_removes_the_old_card_once_new_weights_are_there(trained, tmp_path, capsys, monkeypatch):
     out = tmp_path / "m.pt"
     out.write_bytes(trained.read_bytes())
     out.with_suffix(".json").write_text(trained.with_suffix(".json").read_text())
 
-    def killed(*args, **kwargs):  # killed right after the first checkpoint of the new run
+    def killed(config, *args, **kwargs):  # killed right after the first checkpoint of the new run
+        save_checkpoint(out, MLPEncoder(4), config.to_dict(), complete=False)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "train_encoder", killed)
     assert run(capsys, "train", *TINY, "--margin", "0.3", "--overwrite", "--out", out)[0] == 130
     assert not out.with_suffix(".json").exists()  # no old card beside new weights
+
+
+def test_overwrite_with_a_full_disk_keeps_the_old_checkpoint_and_its_card(trained, tmp_path, capsys, monkeypatch):
+    # Issue 36, 2: the card was deleted before training; the new checkpoint could not be written: old weights, no card.
+    out = tmp_path / "m.pt"
+    out.write_bytes(trained.read_bytes())
+    out.with_suffix(".json").write_text(trained.with_suffix(".json").read_text())
+    before = out.read_bytes(), out.with_suffix(".json").read_text()
+    real_save = torch.save
+
+    def full(content, file, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    one_line_error(capsys, "train", *TINY, "--margin", "0.3", "--overwrite", "--out", out,
+                   match=f"could not write {out}: No space left on device")
+    monkeypatch.setattr(torch, "save", real_save)
+    assert (out.read_bytes(), out.with_suffix(".json").read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.pt"]
 
 
 def test_a_card_that_does_not_match_its_checkpoint_is_refused(trained, tmp_path, capsys):
@@ -285,7 +305,6 @@ def test_damaged_cards_are_one_clear_line(trained, tmp_path, capsys, monkeypatch
     folder.mkdir()
     (folder / "bad.json").write_text(content)
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", folder)
-    monkeypatch.setattr(cli, "available_pretrained", lambda: pretrained.available_pretrained(folder))
     one_line_error(capsys, "evaluate", "bad", "--runs", match=message)
 
 

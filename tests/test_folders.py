@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from siamese_tutorial import cli, files
+from siamese_tutorial import cli, files, recipe
 from siamese_tutorial.data import load_image_folder, load_images, split_classes
 from siamese_tutorial.gallery import Gallery
 from siamese_tutorial.recipe import TrainConfig, load_training_data
@@ -182,7 +182,12 @@ def test_gallery_mistakes_are_one_clear_line(folder_model, tmp_path, capsys):
     moved = tmp_path / "moved.pt"
     one_line_error(capsys, "enrol", moved, "zero", pics / "class00" / "0.png", "--model", other,
                    match="does not say which classes it held out; give --calibrate FOLDER")  # no card beside it
-    assert run(capsys, "enrol", moved, "zero", pics / "class00" / "0.png", "--model", other, "--calibrate", pics)[0] == 0
+    unseen = tmp_path / "unseen"  # classes the model never saw (its own folder is refused: issue 36, 7)
+    for c in range(4):
+        (unseen / f"new{c}").mkdir(parents=True)
+        for i in range(3):
+            picture(unseen / f"new{c}" / f"{i}.png", 10_000 + 100 * c + i)
+    assert run(capsys, "enrol", moved, "zero", pics / "class00" / "0.png", "--model", other, "--calibrate", unseen)[0] == 0
     checkpoint = torch.load(other, weights_only=True)
     first = next(k for k, v in checkpoint["state_dict"].items() if v.is_floating_point())
     checkpoint["state_dict"][first] = checkpoint["state_dict"][first] + 1
@@ -337,7 +342,7 @@ def test_a_threshold_chosen_on_omniglot_says_it_is_for_omniglot(tmp_path, capsys
     from siamese_tutorial.pretrained import load_pretrained
 
     pictures = shapes(tmp_path / "mine", size=40)
-    monkeypatch.setattr(cli, "load_validation_set", lambda size, data_dir=None: load_image_folder(pictures, size))
+    monkeypatch.setattr(recipe, "load_validation_set", lambda size, data_dir=None: load_image_folder(pictures, size))
     code, text, err = run(capsys, "enrol", tmp_path / "g.pt", "tri", pictures / "shape00" / "0.png", "--model", "triplet")
     assert code == 0, err
     assert "chosen on Omniglot's 10 validation alphabets" in text
