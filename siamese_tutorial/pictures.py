@@ -42,7 +42,7 @@ bomb" (a small file whose header claims a huge picture, which would fill the mem
 _HIGH_DEPTH_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 
 
-CONVERT = "convert it to PNG or JPEG (a phone or photo app exports them), then give that file"
+CONVERT = "convert it to PNG or JPEG (a phone's or a photo app's export does)"
 """What to do with a picture in a format that is not read (a HEIC photo, an SVG drawing, a PDF)."""
 
 _KINDS = {".heic": "a HEIC photo (the format of iPhones and many phones)", ".heif": "a HEIF photo (as phones take "
@@ -296,7 +296,7 @@ def _pictures_in(folder: Path, top: Path) -> list[Path]:
             kind, suffixes = _picture_kind(path), ", ".join(IMAGE_SUFFIXES)
             if kind is not None:
                 raise ValueError(f"{path} is {kind}, which is not read here (the suffixes read are {suffixes}); "
-                                 f"{CONVERT}, or move it out of {top}.")
+                                 f"{CONVERT} in its place, or move it out of {top}.")
             raise ValueError(f"{path} is not an image (the suffixes read are {suffixes}); move it out of {top}.")
     return files
 
