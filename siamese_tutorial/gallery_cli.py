@@ -45,9 +45,10 @@ def _calibration_set(card: dict[str, Any], image_size: int, folder: Path | None,
     if trained_on is not None and Path(trained_on).is_dir() and Path(folder).is_dir() \
             and Path(folder).resolve() == Path(trained_on).resolve():
         held = len(card.get("data", {}).get("validation_classes") or [])
+        instead = f", or leave --calibrate out to use the {held} classes it held out there" if held else ""
         raise ValueError(f"--calibrate {folder} is the folder the model was trained on: a threshold chosen on classes "
                          f"it learned lets in more strangers than it measures. Give a folder of classes the model "
-                         f"never saw, or leave --calibrate out to use the {held} classes it held out there.")
+                         f"never saw{instead}.")
     return load_image_folder(folder, image_size, **reading(card["config"])), str(folder)
 
 
