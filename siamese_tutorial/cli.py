@@ -34,7 +34,7 @@ from . import __version__, gallery_cli
 from .checks import check_identifier, check_shifts, printable
 from .data import INK_POLARITIES
 from .evaluation import one_shot_accuracy
-from .files import check_writable_file, file_lock, sha256_file, write_json, write_together
+from .files import check_writable_file, file_lock, read_json, sha256_file, write_json, write_together
 from .models import encoder_of
 from .omniglot import (
     SPLITS,
@@ -201,9 +201,18 @@ def _train_into(args: argparse.Namespace, out: Path, card: Path) -> int:
         if not out.is_file():
             raise FileNotFoundError(f"--resume: there is no checkpoint at {out} to continue; train without --resume.")
         settings = {**read_checkpoint(out)["config"], **given}
-    elif out.exists() and not args.overwrite:
-        raise ValueError(f"{out} exists: continue it with --resume, replace it with --overwrite, "
-                         f"or choose another --out.")
+    elif out.exists():
+        try:
+            read_checkpoint(out)
+        except ValueError:  # a gallery, a picture: never replaced by a training
+            raise ValueError(f"{out} exists and is not a checkpoint (a gallery? another file?): --overwrite replaces "
+                             f"checkpoints only; choose another --out.") from None
+        if not args.overwrite:
+            raise ValueError(f"{out} exists: continue it with --resume, replace it with --overwrite, "
+                             f"or choose another --out.")
+    elif card.exists() and not args.overwrite:  # its card would replace that file at the end
+        raise ValueError(f"{card} exists, where the card of {out} goes: move it, replace it with --overwrite, or "
+                         f"choose another --out.")
     config = TrainConfig.from_dict(settings)
     _refuse_unused(config, given)
     resolve_device(config.device)
@@ -264,11 +273,25 @@ def _validation_report(model, image_size: int, episodes: int, shifts: int, data_
     return report
 
 
+def _check_report_target(path: Path) -> None:
+    """``--json`` replaces an earlier report of ``evaluate``, never another file (a model's card, a picture)."""
+    if not path.exists():
+        return
+    try:
+        content = read_json(path, "a report of evaluate")
+    except ValueError:
+        content = None
+    if not (isinstance(content, dict) and {"model", "shifts"} <= content.keys() and "checkpoint_sha256" not in content):
+        raise ValueError(f"--json {path} exists and is not a report of evaluate (a card? another file?): it would be "
+                         f"replaced; choose another --json.")
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     if not (args.runs or args.validation):
         raise ValueError("say what to evaluate on: --runs (the 20 official runs), --validation, or both.")
     if args.json is not None:
         check_writable_file(args.json, "--json")
+        _check_report_target(args.json)
     model, image_size, card = load_model(args.model)
     check_shifts(args.shifts, image_size, "--shifts")
     report: dict[str, Any] = {"model": args.model, "shifts": args.shifts}
@@ -439,7 +462,8 @@ def _show_warning(message: Warning | str, category: type, filename: str, lineno:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 done, 2 a mistake or a missing file, 130 Ctrl-C).
+    """Run the command line; returns the exit status (0 done, 2 a mistake or a missing file, 130 Ctrl-C, 141
+    when the output's reader went away, as a program stopped by SIGPIPE).
 
     A mistake is one line on stderr, ``error: ...``, and a warning ``warning: ...``; names and paths in
     them are :func:`~siamese_tutorial.checks.printable`, so that neither breaks into more lines."""
@@ -454,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # the reader of the output has gone (`identify g.pt pictures/ | head`): no error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+            return 141  # 128 + SIGPIPE, as a program the signal stopped
         except (OmniglotDataError, ValueError, FileNotFoundError, FloatingPointError, OSError) as error:
             print(f"error: {printable(error)}", file=sys.stderr)
             return 2

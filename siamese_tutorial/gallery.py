@@ -249,7 +249,11 @@ class Gallery:
         """``(N, G)`` distances from each image to each enrolled prototype, in enrolment order."""
         if not self.names:
             raise ValueError("the gallery is empty; enrol a class first with gallery.enrol(name, images).")
-        return pairwise_distances(self._embed(images, "the images"), self.prototypes)
+        embeddings = self._embed(images, "the images")
+        if embeddings.shape[1] != self.prototypes.shape[1]:  # the same encoder (its fingerprint): the file was edited
+            raise ValueError(f"the gallery's prototypes have {self.prototypes.shape[1]} values each, the encoder's "
+                             f"embeddings {embeddings.shape[1]}: the gallery was edited or damaged; enrol again.")
+        return pairwise_distances(embeddings, self.prototypes)
 
     def nearest(self, images: Tensor) -> tuple[list[str], Tensor]:
         """The nearest enrolled name of each image, and its distance ``(N,)``, whatever the threshold."""

@@ -20,7 +20,7 @@ from .data import load_image_folder
 from .display import progress_bar
 from .files import absolute, check_writable_file, file_lock
 from .gallery import UNKNOWN, Gallery, calibrate_open_set
-from .pictures import IMAGE_SUFFIXES, PictureReader, class_folders, picture_files
+from .pictures import IMAGE_SUFFIXES, INK_POLARITIES, PictureReader, class_folders, picture_files
 from .pretrained import available_pretrained, load_model
 from .recipe import held_out_classes, reading
 
@@ -68,6 +68,11 @@ def _open_gallery(args: argparse.Namespace) -> tuple[Gallery, int, dict[str, Any
     if not isinstance(meta.get("model"), str) or not isinstance(meta.get("reading"), dict):
         raise ValueError(f"{args.gallery} does not say which model it belongs to (made with Gallery.save in Python?); "
                          f"use it with Gallery.load in Python, or make one with `enrol --model MODEL`.")
+    read = meta["reading"]
+    if not (isinstance(read.get("grayscale"), bool) and isinstance(read.get("invert"), bool)
+            and read.get("ink") in (None, *INK_POLARITIES)):
+        raise ValueError(f"{args.gallery} is damaged or was edited (how it reads pictures, {read!r}, is not what "
+                         f"enrol writes); delete it and enrol again.")
     model = meta["model"]
     if not Path(model).is_file() and model not in available_pretrained():
         raise FileNotFoundError(f"the model of {args.gallery}, {model}, is not there (moved, or a path relative to the "

@@ -284,9 +284,15 @@ def _visible(parent: Path) -> list[Path]:
     return sorted(p for p in parent.iterdir() if not p.name.startswith("."))
 
 
-def _pictures_in(folder: Path, top: Path) -> list[Path]:
-    """The picture files directly in ``folder`` (sorted), refusing a broken link or a file that is not a picture."""
+def _pictures_in(folder: Path, top: Path, nested: bool = True) -> list[Path]:
+    """The picture files directly in ``folder`` (sorted), refusing a broken link or a file that is not a picture,
+    and unless ``nested``, a folder inside it (its pictures would be left out without a word)."""
     entries = _visible(folder)
+    inside = [p for p in entries if p.is_dir() and not p.is_symlink()]  # a link to a folder (up?) is left alone
+    if inside and not nested:
+        raise ValueError(f"{inside[0]} is a folder inside the class folder {folder}: its pictures would be left out; "
+                         f"move them into {folder} (for the layout <group>/<class>/<picture>, give --groups to "
+                         f"train, or the group's folder to enrol --folder).")
     broken = [p for p in entries if p.is_symlink() and not p.exists()]
     if broken:
         raise ValueError(f"{broken[0]} is a link to a file that does not exist; remove the link or restore the file.")
@@ -317,7 +323,8 @@ def class_folders(folder: str | Path, groups: bool = False) -> list[tuple[str, l
     ------
     ValueError
         Naming what is wrong: ``folder`` is not a folder or has no class folders; a file that is not a
-        picture (its kind and what to do, e.g. a HEIC photo: convert it); a link to nothing.
+        picture (its kind and what to do, e.g. a HEIC photo: convert it); a link to nothing; a folder
+        inside a class folder (its pictures would be left out).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -330,15 +337,16 @@ def class_folders(folder: str | Path, groups: bool = False) -> list[tuple[str, l
     if not class_dirs:
         layout = "<group>/<class>/<image>" if groups else "<class>/<image>"
         raise ValueError(f"{folder} has no class folders; the layout is {folder}/{layout}.")
-    return [(class_dir.relative_to(folder).as_posix(), _pictures_in(class_dir, folder)) for class_dir in class_dirs]
+    return [(class_dir.relative_to(folder).as_posix(), _pictures_in(class_dir, folder, nested=False))
+            for class_dir in class_dirs]
 
 
 def picture_files(paths: Sequence[str | Path]) -> list[Path]:
     """Picture files, and the pictures in folders: each file as given, each folder's pictures (in its
     sub-folders too, hidden ones left out) sorted by their path, in the order given.
 
-    Raises ``ValueError`` for a path that does not exist, or a file in a folder that is not a picture
-    (see :func:`class_folders`).
+    Raises ``ValueError`` for a path that does not exist, a folder without pictures, or a file in a
+    folder that is not a picture (see :func:`class_folders`).
     """
     found: list[Path] = []
     for path in map(Path, paths):
@@ -351,6 +359,8 @@ def picture_files(paths: Sequence[str | Path]) -> list[Path]:
                 seen.add(folder.resolve())
                 pictures += _pictures_in(folder, path)
                 pending += [p for p in _visible(folder) if p.is_dir()]
+            if not pictures:
+                raise ValueError(f"{path} holds no pictures; give a folder of pictures (in its sub-folders too).")
             found += sorted(pictures, key=lambda p: p.relative_to(path).parts)
         elif path.is_file():
             found.append(path)

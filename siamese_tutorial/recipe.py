@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checks import check_number, check_positive
+from .checks import check_number, check_positive, listing
 from .data import (
     EPISODE_STYLES,
     INK_POLARITIES,
@@ -159,7 +159,8 @@ class TrainConfig:
         """A config from :meth:`to_dict` (e.g. a checkpoint's or a card's), refusing unknown settings."""
         unknown = sorted(set(settings) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f"unknown training settings {unknown}: written by another version of siamese_tutorial?")
+            raise ValueError(f"unknown training settings [{listing([repr(name) for name in unknown])}]: written by "
+                             f"another version of siamese_tutorial? Use the version that wrote them.")
         return cls(**settings)
 
     def recipe(self) -> dict[str, Any]:

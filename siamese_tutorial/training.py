@@ -980,11 +980,16 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
+        # Not "delete it": it may be a picture or another file given by mistake.
         raise ValueError(
-            f"{path} could not be read as a checkpoint (corrupted, truncated, or not written by "
-            f"save_checkpoint): {str(error).splitlines()[0]}. Delete it and train again, or restore a good copy."
+            f"{path} could not be read as a checkpoint ({type(error).__name__}): it is another kind of file, or a "
+            f"checkpoint that is damaged (truncated?). Give a checkpoint written by save_checkpoint (`train` writes "
+            f"them); a damaged one cannot be repaired: train again, or restore a good copy."
         ) from error
     if not check_format(checkpoint, CHECKPOINT_FORMAT, path, "checkpoint", "train again."):
+        if isinstance(checkpoint, dict) and str(checkpoint.get("format")).startswith("siamese_tutorial.gallery/"):
+            raise ValueError(f"{path} is a gallery, not a checkpoint (a model); give a checkpoint written by "
+                             f"save_checkpoint (`train` writes them), or a shipped encoder's name.")
         raise ValueError(
             f"{path} is not a siamese_tutorial checkpoint (expected format {CHECKPOINT_FORMAT!r}); "
             "write checkpoints with save_checkpoint"
