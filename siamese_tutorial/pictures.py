@@ -311,7 +311,8 @@ def class_folders(folder: str | Path, groups: bool = False) -> list[tuple[str, l
     """The classes of a folder in torchvision's ``ImageFolder`` layout, with their picture files.
 
     ``folder/<class>/<picture>``, or with ``groups`` ``folder/<group>/<class>/<picture>``; hidden folders
-    and files (their names start with ``.``) are left out.
+    and files (their names start with ``.``) are left out, and so are files beside the class folders
+    that are not pictures (a README).
 
     Returns
     -------
@@ -324,18 +325,27 @@ def class_folders(folder: str | Path, groups: bool = False) -> list[tuple[str, l
     ValueError
         Naming what is wrong: ``folder`` is not a folder or has no class folders; a file that is not a
         picture (its kind and what to do, e.g. a HEIC photo: convert it); a link to nothing; a folder
-        inside a class folder (its pictures would be left out).
+        inside a class folder, or a picture beside the class folders (it would be left out).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder; give the folder that holds one sub-folder per class.")
 
     def folders(parent: Path) -> list[Path]:
-        return [p for p in _visible(parent) if p.is_dir()]
+        """The folders in ``parent``; a picture beside them belongs to no class: said, not left out."""
+        entries = _visible(parent)
+        loose = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        inside = [p for p in entries if p.is_dir()]
+        if loose and not inside:
+            raise ValueError(f"{parent} holds pictures, not class folders; the layout is {folder}/{layout}.")
+        if loose:
+            raise ValueError(f"{loose[0]} is a picture outside any class folder: it would be left out; move it into "
+                             f"the folder of its class (the layout is {folder}/{layout}).")
+        return inside
 
+    layout = "<group>/<class>/<image>" if groups else "<class>/<image>"
     class_dirs = [c for g in folders(folder) for c in folders(g)] if groups else folders(folder)
     if not class_dirs:
-        layout = "<group>/<class>/<image>" if groups else "<class>/<image>"
         raise ValueError(f"{folder} has no class folders; the layout is {folder}/{layout}.")
     return [(class_dir.relative_to(folder).as_posix(), _pictures_in(class_dir, folder, nested=False))
             for class_dir in class_dirs]

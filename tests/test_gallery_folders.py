@@ -15,6 +15,7 @@ from siamese_tutorial import cli, gallery as gallery_module
 from siamese_tutorial.data import load_images
 from siamese_tutorial.gallery import Gallery
 from siamese_tutorial.models import ConvEncoder
+from siamese_tutorial.pictures import picture_files
 from siamese_tutorial.training import load_checkpoint
 from test_folders import folder_model, one_line_error, picture, run  # noqa: F401 (folder_model: a fixture)
 
@@ -82,9 +83,21 @@ def test_enrol_folder_is_all_or_nothing(tmp_path):
     (folder / "person2" / "notes.txt").write_text("hello")
     with pytest.raises(ValueError, match=r"person2/notes.txt is not an image"):
         gallery.enrol_folder(folder)
+    (folder / "person2" / "notes.txt").unlink()
+    with pytest.raises(ValueError, match="person1 holds pictures, not class folders; the layout is"):
+        gallery.enrol_folder(folder / "person1")  # a class's folder, not a folder of classes
+    picture(folder / "loose.png", 5)
+    with pytest.raises(ValueError, match="loose.png is a picture outside any class folder: it would be left out"):
+        gallery.enrol_folder(folder)
+    (folder / "loose.png").unlink()
     assert gallery.names == ["first"] and torch.equal(gallery.prototypes, before)
-    with pytest.raises(ValueError, match="has no class folders"):
-        gallery.enrol_folder(tmp_path / "people" / "person0")
+    (folder / "README.txt").write_text("my people")  # beside the class folders, and no picture: no class either
+    (folder / "person0" / "loop").symlink_to(folder)  # a link back up: no trap
+    assert len(gallery.enrol_folder(folder)) == 5
+    with pytest.raises(ValueError, match="README.txt is not an image"):  # a folder to identify: every file is read
+        picture_files([folder])
+    (folder / "README.txt").unlink()
+    assert picture_files([folder]) == sorted(folder.glob("person*/*.png"), key=lambda p: p.relative_to(folder).parts)
 
 
 def test_the_pictures_read_in_chunks_are_said_once(tmp_path, monkeypatch):

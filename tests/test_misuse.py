@@ -90,8 +90,8 @@ def test_output_read_by_a_program_that_stops_reading_is_no_error(gallery, tmp_pa
 
 
 def test_a_folder_inside_a_class_folder_is_said_not_left_out(folder_model, tmp_path, capsys):
-    # Before: pics/class00/2019/*.png were left out of the training without a word, and a <group>/<class> folder
-    # given to enrol --folder became classes named after the groups, or "has no pictures".
+    # Before: pics/class00/2019/*.png, or pics/loose.png, were left out of the training without a word, and a
+    # <group>/<class> folder given to enrol --folder was "has no pictures".
     root, model = folder_model
     pics = make_folder(tmp_path / "pics", classes=6)
     (pics / "class00" / "2019").mkdir()
@@ -99,6 +99,10 @@ def test_a_folder_inside_a_class_folder_is_said_not_left_out(folder_model, tmp_p
     one_line_error(capsys, "train", "--data", pics, *TINY, "--out", tmp_path / "m.pt",
                    match=f"{pics / 'class00' / '2019'} is a folder inside the class folder {pics / 'class00'}: its "
                          f"pictures would be left out")
+    (pics / "class00" / "2019" / "0.png").rename(pics / "loose.png")
+    (pics / "class00" / "2019").rmdir()
+    one_line_error(capsys, "train", "--data", pics, *TINY, "--out", tmp_path / "m.pt",
+                   match=f"{pics / 'loose.png'} is a picture outside any class folder: it would be left out")
     groups = make_folder(tmp_path / "groups", classes=4, groups=2)
     one_line_error(capsys, "enrol", tmp_path / "g.pt", "--folder", groups, "--model", model,
                    match="is a folder inside the class folder")
