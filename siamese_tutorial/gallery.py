@@ -20,6 +20,7 @@ import hashlib
 import io
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from .models import encoder_of
 from .pictures import PictureReader, class_folders
 from .verification import OpenSetCurve, choose_open_set_threshold, open_set_curve
 
-__all__ = ["UNKNOWN", "Gallery", "check_name", "check_plain", "encoder_fingerprint", "OpenSetCalibration",
+__all__ = ["UNKNOWN", "Gallery", "check_name", "folder_classes", "check_plain", "encoder_fingerprint", "OpenSetCalibration",
            "calibrate_open_set"]
 
 UNKNOWN = "unknown"
@@ -205,19 +206,7 @@ class Gallery:
         if size is None:
             raise ValueError("the encoder has no image_size: it cannot say what size to read the pictures at; "
                              "read them yourself and enrol each class with gallery.enrol(name, images).")
-        classes = class_folders(folder)
-        for name, files in classes:
-            where = Path(folder) / name
-            try:
-                check_name(name)
-            except ValueError as error:
-                raise ValueError(f"the class folder {where} cannot be a class's name ({error}); rename the "
-                                 f"folder.") from None
-            if name in self.names:
-                raise ValueError(f"the class folder {where}: {name!r} is already enrolled; remove it from the gallery "
-                                 f"first, or move the folder out of {folder}.")
-            if not files:
-                raise ValueError(f"the class folder {where} has no pictures; add some, or remove the folder.")
+        classes = folder_classes(folder, self.names)
         reader = PictureReader(size, grayscale, invert, ink)
         prototypes = []
         with progress_bar(len(classes), "enrolling", "class", shown=progress) as bar:
@@ -369,6 +358,29 @@ def _check_entries(names: Any, counts: Any, prototypes: Any) -> None:
         raise ValueError("its names, counts and prototypes do not match")
     if not torch.isfinite(prototypes).all():
         raise ValueError("its prototypes hold NaN or infinite values")
+
+
+def folder_classes(folder: str | Path, enrolled: Sequence[str] = ()) -> list[tuple[str, list[Path]]]:
+    """The classes :meth:`Gallery.enrol_folder` would enrol from ``folder``, checked: ``(name, pictures)`` each.
+
+    Each sub-folder's name must be a name :func:`check_name` accepts and not one of ``enrolled``, and
+    it must hold pictures (:func:`~siamese_tutorial.pictures.class_folders` says what else is refused);
+    else a ``ValueError`` naming the folder. No picture is read.
+    """
+    classes = class_folders(folder)
+    for name, files in classes:
+        where = Path(folder) / name
+        try:
+            check_name(name)
+        except ValueError as error:
+            raise ValueError(f"the class folder {where} cannot be a class's name ({error}); rename the "
+                             f"folder.") from None
+        if name in enrolled:
+            raise ValueError(f"the class folder {where}: {name!r} is already enrolled; remove it from the gallery "
+                             f"first, or move the folder out of {folder}.")
+        if not files:
+            raise ValueError(f"the class folder {where} has no pictures; add some, or remove the folder.")
+    return classes
 
 
 FOLDER_CHUNK = 512

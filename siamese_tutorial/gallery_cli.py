@@ -19,8 +19,8 @@ from .checks import check_shifts, listing, printable
 from .data import load_image_folder
 from .display import progress_bar
 from .files import absolute, check_writable_file, file_lock
-from .gallery import UNKNOWN, Gallery, calibrate_open_set
-from .pictures import IMAGE_SUFFIXES, INK_POLARITIES, PictureReader, class_folders, picture_files
+from .gallery import UNKNOWN, Gallery, calibrate_open_set, check_name, folder_classes
+from .pictures import IMAGE_SUFFIXES, INK_POLARITIES, PictureReader, picture_files
 from .pretrained import available_pretrained, load_model
 from .recipe import held_out_classes, reading
 
@@ -112,14 +112,11 @@ def _existing_gallery(args: argparse.Namespace) -> tuple[Gallery, int, dict[str,
     return gallery, image_size, settings
 
 
-def _new_gallery(args: argparse.Namespace, classes: int, said: list[str]) -> tuple[Gallery, int, dict[str, Any]]:
-    """A gallery for ``args.model``, its threshold chosen on held-out classes for a gallery of ``--expected-size``
-    (default: :data:`EXPECTED_SIZE`, or the ``classes`` about to be enrolled if more); how, and what it could not do
-    as asked, goes to ``said`` (printed once the gallery is written)."""
-    if args.model is None:
-        raise ValueError(f"{args.gallery} does not exist yet: give --model (a checkpoint or a shipped encoder) "
-                         f"to create it.")
-    model, image_size, card = load_model(args.model)
+def _new_gallery(args: argparse.Namespace, model: Any, image_size: int, card: dict[str, Any], classes: int,
+                 said: list[str]) -> Gallery:
+    """A gallery for ``model`` (``args.model``, with its ``card``), its threshold chosen on held-out classes for a
+    gallery of ``--expected-size`` (default: :data:`EXPECTED_SIZE`, or the ``classes`` about to be enrolled if more);
+    how, and what it could not do as asked, goes to ``said`` (printed once the gallery is written)."""
     settings = reading(card["config"])
     shifts = card.get("runs", {}).get("shifts", 0) if args.shifts is None else args.shifts
     check_shifts(shifts, image_size, "--shifts")
@@ -146,7 +143,7 @@ def _new_gallery(args: argparse.Namespace, classes: int, said: list[str]) -> tup
     if args.calibrate is None and card["config"].get("data") is None:
         said.append("note: these rates are for Omniglot's characters; for pictures of another kind, choose the "
                     "threshold on classes of that kind the model never saw: --calibrate FOLDER")
-    return gallery, image_size, settings
+    return gallery
 
 
 def _check_enrol_arguments(args: argparse.Namespace) -> None:
@@ -184,18 +181,30 @@ def _enrol_holding_lock(args: argparse.Namespace) -> int:
     said: list[str] = []  # said once the gallery is written: a picture that fails makes no "new gallery"
     if args.gallery.is_file():
         gallery, image_size, settings = _existing_gallery(args)
+    elif args.model is None:
+        raise ValueError(f"{args.gallery} does not exist yet: give --model (a checkpoint or a shipped encoder) "
+                         f"to create it.")
     else:
-        classes = len(class_folders(args.folder)) if args.folder is not None else 1
-        gallery, image_size, settings = _new_gallery(args, classes, said)
+        gallery = None
+        model, image_size, card = load_model(args.model)
+        settings = reading(card["config"])
     read = _with_ink(settings, args.ink)
+    # What is enrolled is checked (and a class's pictures read) before a new gallery's threshold is chosen: minutes.
+    if args.folder is not None:
+        classes = len(folder_classes(args.folder, gallery.names if gallery is not None else ()))
+    else:
+        check_name(args.name)
+        reader = PictureReader(image_size, **read)
+        files = picture_files(args.pictures)  # a folder given among them: its pictures
+        images, classes = reader.read(files), 1
+        reader.warn(stacklevel=2)
+    if gallery is None:
+        gallery = _new_gallery(args, model, image_size, card, classes, said)
     if args.folder is not None:
         names = gallery.enrol_folder(args.folder, **read, progress=True)
         pictures = sum(gallery.counts[-len(names):])
     else:
-        files = picture_files(args.pictures)  # a folder given among them: its pictures
-        reader = PictureReader(image_size, **read)
-        gallery.enrol(args.name, reader.read(files))
-        reader.warn(stacklevel=2)
+        gallery.enrol(args.name, images)
         names, pictures = [args.name], len(files)
     gallery.save(args.gallery)
     for line in said:

@@ -170,3 +170,22 @@ def test_settings_that_cannot_act_are_said_from_python_too(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train_encoder(TrainConfig(**{**config.to_dict(), "margin": 0.2}), data, progress=False)  # the default: quiet
+
+
+def test_what_is_enrolled_is_checked_before_the_threshold_is_chosen(folder_model, tmp_path, capsys, monkeypatch):
+    # Before: a new gallery chose its threshold first (minutes, on Omniglot's alphabets), and then refused the name
+    # 'unknown', a picture that could not be read, or a folder of classes named wrong.
+    from siamese_tutorial import gallery_cli
+
+    root, model = folder_model
+    monkeypatch.setattr(gallery_cli, "calibrate_open_set", lambda *a, **k: pytest.fail("threshold chosen"))
+    (tmp_path / "broken.png").write_bytes(b"not a picture")
+    one_line_error(capsys, "enrol", tmp_path / "g.pt", "x", tmp_path / "broken.png", "--model", model,
+                   match="broken.png could not be read as an image")
+    one_line_error(capsys, "enrol", tmp_path / "g.pt", "Unknown", root / "pics" / "class00" / "0.png", "--model",
+                   model, match="reads like 'unknown'")
+    (tmp_path / "people" / "unknown").mkdir(parents=True)
+    picture(tmp_path / "people" / "unknown" / "0.png", 0)
+    one_line_error(capsys, "enrol", tmp_path / "g.pt", "--folder", tmp_path / "people", "--model", model,
+                   match="unknown cannot be a class's name")
+    assert not (tmp_path / "g.pt").exists()
