@@ -20,12 +20,15 @@ Every mistake a user can make ends with one line that says what was wrong, and e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import signal
 import sys
+import threading
 import typing
 import warnings
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
@@ -184,6 +187,24 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def _stops_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a scheduler's or ``kill``'s "stop") and SIGINT (also in a background job, where the shell ignores
+    it) stop a command as Ctrl-C does: a training saves its state, a lock is let go, nothing is half-written.
+    The handlers that were there are back afterwards (main() may run inside a notebook)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
 def _train(args: argparse.Namespace) -> int:
     out: Path = args.out
     card = card_path(out)  # refuses names that do not end in .pt: the card must never overwrite the weights
@@ -228,8 +249,6 @@ def _train_into(args: argparse.Namespace, out: Path, card: Path) -> int:
         print(f"note: validation episodes are {validation.n_way}-way, not {Validation.n_way}-way: the "
               f"{validation_set.num_classes} held-out classes allow no more (add classes, or raise "
               f"--validation-fraction)", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's "stop" saves the state, as Ctrl-C does
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
     old_card = _OldCardGoes(out, card) if args.overwrite else None
     try:
         _, history = train_encoder(config, train_set, validation, out, resume=args.resume, progress=not args.quiet,
@@ -467,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
 
     A mistake is one line on stderr, ``error: ...``, and a warning ``warning: ...``; names and paths in
     them are :func:`~siamese_tutorial.checks.printable`, so that neither breaks into more lines."""
-    with warnings.catch_warnings():  # the caller's way of showing warnings is back once the command is done
+    with warnings.catch_warnings(), _stops_as_ctrl_c():  # the caller's ways are back once the command is done
         warnings.showwarning = _show_warning
         try:
             args = build_parser().parse_args(argv)

@@ -189,3 +189,22 @@ def test_what_is_enrolled_is_checked_before_the_threshold_is_chosen(folder_model
     one_line_error(capsys, "enrol", tmp_path / "g.pt", "--folder", tmp_path / "people", "--model", model,
                    match="unknown cannot be a class's name")
     assert not (tmp_path / "g.pt").exists()
+
+
+def test_an_enrolment_stopped_by_sigterm_leaves_the_gallery_as_it_was_and_nothing_else(gallery, tmp_path):
+    # Before: `kill` (SIGTERM) stopped `enrol --folder` at once: the gallery was kept, but its lock file was left.
+    folder = tmp_path / "many"
+    for c in range(1500):
+        (folder / f"c{c:04d}").mkdir(parents=True)
+        picture(folder / f"c{c:04d}" / "0.png", c)
+    before = gallery.read_bytes()
+    env = {key: value for key, value in os.environ.items() if key != "TQDM_DISABLE"}  # the bar says it has begun
+    enrol = subprocess.Popen([sys.executable, "-m", "siamese_tutorial", "enrol", str(gallery), "--folder", str(folder)],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**env, "OMP_NUM_THREADS": "1"})
+    said = b""
+    while b"enrolling:" not in said and enrol.poll() is None:
+        said += enrol.stderr.read1(100)
+    enrol.terminate()
+    _, err = enrol.communicate(timeout=120)
+    assert enrol.returncode == 130 and (said + err).decode().endswith("interrupted\n"), (said + err).decode()
+    assert gallery.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["g.pt", "many"]
