@@ -354,8 +354,12 @@ def held_out_classes(card: dict[str, Any], image_size: int,
         raise ValueError("the model's card does not say which classes it held out; give --calibrate FOLDER, a folder "
                          "of classes the model was not trained on.")
     settings = reading(config)
-    where = card.get("data", {}).get("folder")
-    where = where if where is not None and Path(where).is_dir() else config["data"]
+    recorded = card.get("data", {}).get("folder")
+    where = recorded if recorded is not None and Path(recorded).is_dir() else config["data"]
+    if not Path(where).is_dir():
+        raise ValueError(f"the classes the model held out for validation are in {recorded or where}, which is no "
+                         f"folder now (moved, or deleted?): put it back to use them (enrol can choose its threshold "
+                         f"on other classes the model never saw instead: --calibrate FOLDER).")
     everything = load_image_folder(where, image_size, settings["grayscale"], config["groups"],
                                    settings["invert"], settings.get("ink"))
     keep = torch.tensor([name in names for name in everything.class_names])

@@ -208,3 +208,15 @@ def test_an_enrolment_stopped_by_sigterm_leaves_the_gallery_as_it_was_and_nothin
     _, err = enrol.communicate(timeout=120)
     assert enrol.returncode == 130 and (said + err).decode().endswith("interrupted\n"), (said + err).decode()
     assert gallery.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["g.pt", "many"]
+
+
+def test_a_training_folder_that_moved_is_said_as_such(tmp_path, capsys):
+    # Before: "pics is not a folder; give the folder that holds one sub-folder per class", for a folder not given.
+    pics = make_folder(tmp_path / "pics", classes=6)
+    model = tmp_path / "m.pt"
+    assert run(capsys, "train", "--data", pics, *TINY, "--out", model)[0] == 0
+    pics.rename(tmp_path / "moved")
+    for argv in (["evaluate", model, "--validation"], ["enrol", tmp_path / "g.pt", "x", tmp_path / "moved" /
+                                                        "class00" / "0.png", "--model", model]):
+        one_line_error(capsys, *argv, match=f"the classes the model held out for validation are in {pics}, which is "
+                                            f"no folder now (moved, or deleted?): put it back")
