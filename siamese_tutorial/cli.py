@@ -99,7 +99,7 @@ def _download(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown split(s) {unknown}; choose from {sorted(SPLITS)}.")
     for split in args.splits or list(SPLITS):
         path = download(split, args.data_dir, force=args.force)
-        print(f"{split}: {path} ({prepare(split, args.data_dir)} images decoded into the cache)", flush=True)
+        print(f"{split}: {printable(path)} ({prepare(split, args.data_dir)} images decoded into the cache)", flush=True)
     return 0
 
 
@@ -241,9 +241,9 @@ def _train_into(args: argparse.Namespace, out: Path, card: Path) -> int:
     _refuse_unused(config, given, record["groups"])
     config, note = fit_batch(config, train_set, validation_set.num_classes, adapt=adapt_p)
     command = _command(config, out, record["groups"])
-    print("command:", command, flush=True)
+    print("command:", printable(command), flush=True)
     if note is not None:
-        print(note, flush=True)
+        print(printable(note), flush=True)
     validation = Validation(validation_set, episodes=config.validation_episodes)
     if validation.n_way < Validation.n_way:
         print(f"note: validation episodes are {validation.n_way}-way, not {Validation.n_way}-way: the "
@@ -254,8 +254,8 @@ def _train_into(args: argparse.Namespace, out: Path, card: Path) -> int:
         _, history = train_encoder(config, train_set, validation, out, resume=args.resume, progress=not args.quiet,
                                    callbacks=[old_card] if old_card else [])
     except KeyboardInterrupt:
-        print(f"interrupted; the checkpoint {printable(out)} holds the last step: continue with "
-              f"python -m siamese_tutorial train --resume --out {shlex.quote(str(out))}", file=sys.stderr)
+        print(printable(f"interrupted; the checkpoint {out} holds the last step: continue with "
+                        f"python -m siamese_tutorial train --resume --out {shlex.quote(str(out))}"), file=sys.stderr)
         raise
     finally:
         if old_card is not None:
@@ -263,7 +263,7 @@ def _train_into(args: argparse.Namespace, out: Path, card: Path) -> int:
     write_json(card, make_card(command, config, out, history, validation, record))
     step, score = history.best_validation
     print(f"trained {history.step[-1]} steps in {history.seconds[-1] / 60:.1f} min; kept step {step} "
-          f"(validation accuracy {score:.4f}: {validation.describe()}); saved {out} and {card}")
+          f"(validation accuracy {score:.4f}: {validation.describe()}); saved {printable(out)} and {printable(card)}")
     return 0
 
 
@@ -287,7 +287,7 @@ def _validation_report(model, image_size: int, episodes: int, shifts: int, data_
     for style in styles:
         validation = Validation(dataset, episodes=episodes, style=style, shifts=shifts)
         result = validation.result(model)
-        print(f"validation on {source}, {validation.describe()}:\n{result.summary(per_run=False)}")
+        print(f"validation on {printable(source)}, {validation.describe()}:\n{result.summary(per_run=False)}")
         report[style] = {"accuracy": result.accuracy, "ci95": list(result.confidence_interval), "task": validation.describe()}
     return report
 
@@ -319,7 +319,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.runs:
         result = one_shot_accuracy(model, load_one_shot_runs(image_size, args.data_dir), shifts=args.shifts)
         if card["config"].get("data") is not None:
-            print(f"note: {args.model} was trained on {card['config']['data']}, not on Omniglot; the runs are "
+            print(f"note: {printable(args.model)} was trained on {printable(card['config']['data'])}, not on "
+                  f"Omniglot; the runs are "
                   f"Omniglot's characters")
         print("the 20 official runs of 20-way within-alphabet one-shot classification (Lake et al. 2015)")
         print(result.summary(per_run=True))
@@ -382,7 +383,7 @@ def _export(args: argparse.Namespace) -> int:
         _check_export_target(target, args.overwrite)  # again: another export may have written it meanwhile
         write_together([(target, write_weights), (card_path(target), lambda temporary: write_json(temporary, card))])
     print(result.summary(per_run=True))
-    print(f"shipped as {name}: {target}")
+    print(f"shipped as {name}: {printable(target)}")
     return 0
 
 

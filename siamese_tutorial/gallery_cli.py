@@ -173,7 +173,7 @@ def enrol(args: argparse.Namespace) -> int:
     missing), holding the gallery's lock from reading it to writing it back: enrolments started together all land."""
     _check_enrol_arguments(args)
     check_writable_file(args.gallery, "the gallery")
-    with file_lock(args.gallery, "the gallery", on_wait=lambda message: print(message, file=sys.stderr, flush=True)):
+    with file_lock(args.gallery, "the gallery", on_wait=lambda message: print(printable(message), file=sys.stderr, flush=True)):
         return _enrol_holding_lock(args)
 
 
@@ -208,7 +208,7 @@ def _enrol_holding_lock(args: argparse.Namespace) -> int:
         names, pictures = [args.name], len(files)
     gallery.save(args.gallery)
     for line in said:
-        print(line)
+        print(printable(line))
     what = repr(names[0]) if args.folder is None else f"{len(names):,} classes of {printable(args.folder)}"
     print(f"enrolled {what} from {pictures:,} picture(s); {printable(args.gallery)} holds {len(gallery):,}: "
           f"{listing(gallery.names, 10)}")

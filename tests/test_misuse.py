@@ -220,3 +220,15 @@ def test_a_training_folder_that_moved_is_said_as_such(tmp_path, capsys):
                                                         "class00" / "0.png", "--model", model]):
         one_line_error(capsys, *argv, match=f"the classes the model held out for validation are in {pics}, which is "
                                             f"no folder now (moved, or deleted?): put it back")
+
+
+def test_a_folder_name_with_a_line_break_never_breaks_a_line_of_output(tmp_path, capsys):
+    pics = make_folder(tmp_path / "my\npictures: note: forged", classes=6)
+    model = tmp_path / "m.pt"
+    code, out, err = run(capsys, "train", "--data", pics, *TINY, "--out", model)
+    assert code == 0, err
+    assert all(line.startswith(("command: ", "note: ", "trained 4 steps")) for line in out.splitlines()), out
+    assert "my\\npictures: note: forged" in out
+    code, out, err = run(capsys, "evaluate", model, "--validation", "--episodes", "2")
+    assert code == 0 and out.startswith("validation on 2 held-out classes of ") and "my\\npictures" in out, out
+    assert not any(line.startswith("pictures") for line in out.splitlines()), out
