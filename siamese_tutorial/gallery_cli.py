@@ -23,6 +23,7 @@ from .gallery import UNKNOWN, Gallery, calibrate_open_set, check_name, folder_cl
 from .pictures import IMAGE_SUFFIXES, INK_POLARITIES, PictureReader, picture_files
 from .pretrained import available_pretrained, load_model
 from .recipe import held_out_classes, reading
+from .training import keep_freed_memory
 
 __all__ = ["EXPECTED_SIZE", "enrol", "identify", "verify"]
 
@@ -173,6 +174,7 @@ def enrol(args: argparse.Namespace) -> int:
     missing), holding the gallery's lock from reading it to writing it back: enrolments started together all land."""
     _check_enrol_arguments(args)
     check_writable_file(args.gallery, "the gallery")
+    keep_freed_memory()  # embedding thousands of pictures on the CPU: half the time (see its docstring)
     with file_lock(args.gallery, "the gallery", on_wait=lambda message: print(printable(message), file=sys.stderr, flush=True)):
         return _enrol_holding_lock(args)
 
@@ -225,6 +227,7 @@ def _answers(args: argparse.Namespace, opened: tuple[Gallery, int, dict[str, Any
     ``answer(paths, images)``'s lines, a chunk of pictures at a time; a bar on stderr where a folder was given."""
     gallery, image_size, settings = opened
     paths = picture_files(args.pictures)
+    keep_freed_memory()  # embedding thousands of pictures on the CPU: half the time (see its docstring)
     shown = any(Path(p).is_dir() for p in args.pictures)
     reader = PictureReader(image_size, **_with_ink(settings, args.ink))
     with progress_bar(len(paths), "reading", "picture", shown=shown) as bar:
