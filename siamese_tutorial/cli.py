@@ -305,6 +305,14 @@ def _check_report_target(path: Path) -> None:
                          f"replaced; choose another --json.")
 
 
+def _check_scores_runs(model: Any, name: str, then: str = "") -> None:
+    """Refuse, before any work, a model the 20 runs cannot score: they are black-and-white (one channel)."""
+    channels = getattr(encoder_of(model), "in_channels", 1)
+    if channels != 1:
+        raise ValueError(f"{name} reads colour pictures ({channels} channels: trained with --no-grayscale); the 20 "
+                         f"official runs are Omniglot's black-and-white characters and cannot score it{then}.")
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     if not (args.runs or args.validation):
         raise ValueError("say what to evaluate on: --runs (the 20 official runs), --validation, or both.")
@@ -313,6 +321,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         _check_report_target(args.json)
     model, image_size, card = load_model(args.model)
     check_shifts(args.shifts, image_size, "--shifts")
+    if args.runs:
+        _check_scores_runs(model, args.model, ": leave out --runs")
     report: dict[str, Any] = {"model": args.model, "shifts": args.shifts}
     if args.validation:
         report["validation"] = _validation_report(model, image_size, args.episodes, args.shifts, args.data_dir, card)
@@ -320,8 +330,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         result = one_shot_accuracy(model, load_one_shot_runs(image_size, args.data_dir), shifts=args.shifts)
         if card["config"].get("data") is not None:
             print(f"note: {printable(args.model)} was trained on {printable(card['config']['data'])}, not on "
-                  f"Omniglot; the runs are "
-                  f"Omniglot's characters")
+                  f"Omniglot; the runs are Omniglot's characters")
         print("the 20 official runs of 20-way within-alphabet one-shot classification (Lake et al. 2015)")
         print(result.summary(per_run=True))
         report["runs"] = _runs_report(result)
@@ -366,6 +375,8 @@ def _export(args: argparse.Namespace) -> int:
     model = encoder_of(model)  # a softmax classifier ships its encoder: load_pretrained gives embeddings
     image_size = model.image_size
     check_shifts(args.shifts, image_size, "--shifts")
+    _check_scores_runs(model, str(args.checkpoint), ", and export records that score: use the checkpoint itself "
+                                                    "(enrol GALLERY ... --model CHECKPOINT)")
     card["validation"]["shifts"] = args.shifts
     card["validation"]["with_shifts"] = _validation_report(model, image_size, card["validation"]["episodes"],
                                                            args.shifts, args.data_dir, card)

@@ -232,3 +232,18 @@ def test_a_folder_name_with_a_line_break_never_breaks_a_line_of_output(tmp_path,
     code, out, err = run(capsys, "evaluate", model, "--validation", "--episodes", "2")
     assert code == 0 and out.startswith("validation on 2 held-out classes of ") and "my\\npictures" in out, out
     assert not any(line.startswith("pictures") for line in out.splitlines()), out
+
+
+def test_a_colour_model_is_never_scored_on_the_black_and_white_runs(folder_model, tmp_path, capsys, monkeypatch):
+    # Before: "ConvEncoder expects images of shape (B, 3, 16, 16); got (20, 1, 16, 16). Resize the images to
+    # 16x16 (e.g. load_omniglot(image_size=16))", after the validation episodes were scored.
+    root, _ = folder_model
+    model = tmp_path / "colour.pt"
+    assert run(capsys, "train", "--data", root / "pics", *TINY, "--no-grayscale", "--out", model)[0] == 0
+    monkeypatch.setattr(cli, "_validation_report", lambda *a, **k: pytest.fail("scored"))
+    one_line_error(capsys, "evaluate", model, "--runs", "--validation",
+                   match="reads colour pictures (3 channels: trained with --no-grayscale); the 20 official runs are "
+                         "Omniglot's black-and-white characters and cannot score it: leave out --runs")
+    one_line_error(capsys, "export", model, "--name", "colour", "--to", tmp_path / "out",
+                   match="cannot score it, and export records that score: use the checkpoint itself")
+    assert not (tmp_path / "out").exists()
