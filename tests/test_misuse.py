@@ -41,6 +41,16 @@ def test_a_gallery_or_a_picture_given_as_the_model_is_said_for_what_it_is(folder
     assert "Delete it" not in err and "weights_only" not in err
 
 
+def test_a_model_given_as_the_gallery_is_never_to_be_deleted(folder_model, capsys):
+    # Before: "m.pt is not a gallery written by siamese_tutorial (ValueError); delete it and enrol again": the model.
+    root, model = folder_model
+    for argv in (["identify", model], ["enrol", model, "x"]):
+        code, _, err = run(capsys, *argv, root / "pics" / "class00" / "0.png")
+        assert code == 2 and f"{model} is a checkpoint (a model), not a gallery; give the gallery's file" in err, err
+        assert "delete" not in err
+    assert load_checkpoint(model)[1]["complete"]
+
+
 def test_train_never_replaces_a_file_that_is_not_its_own(folder_model, gallery, tmp_path, capsys):
     # Before: `train --out g.pt --overwrite` replaced a gallery with a checkpoint; `train --out results.pt` replaced
     # the user's results.json with its card at the end.
