@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
+from .checks import check_shifts
 from .evaluation import shift_images
 from .files import atomic_write, write_text
 from .gallery import Gallery, OpenSetCalibration, calibrate_open_set
@@ -70,6 +71,11 @@ class ShiftAveragedEncoder(nn.Module):
     def __init__(self, encoder: nn.Module, shifts: int) -> None:
         super().__init__()
         self.encoder = encoder_of(encoder)
+        size = getattr(self.encoder, "image_size", None)
+        if size is None:
+            raise ValueError("the encoder has no image_size attribute; only encoders of fixed-size images can be "
+                             "exported.")
+        check_shifts(shifts, size)  # as embed() refuses them: never an ONNX model whose embeddings are not embed()'s
         self.shifts = shifts
         # The offsets of evaluation.embed, in its order.
         self.offsets = [(0, 0)] + ([(shifts, 0), (-shifts, 0), (0, shifts), (0, -shifts)] if shifts else [])
@@ -84,12 +90,12 @@ def export_onnx(encoder: nn.Module, shifts: int, path: str | Path) -> Path:
     """Write ``encoder`` with its test-time ``shifts`` as an ONNX model taking one image, atomically.
 
     The model's input ``image`` is ``(1, C, S, S)`` float32 (ink = 1), its output ``embedding`` ``(1, D)``.
+    ``shifts`` must be what :func:`~siamese_tutorial.evaluation.embed` accepts (0 to ``S - 1``), else
+    ``ValueError`` and nothing is written.
     """
     inner = encoder_of(encoder)
-    size, channels = getattr(inner, "image_size", None), getattr(inner, "in_channels", 1)
-    if size is None:
-        raise ValueError("the encoder has no image_size attribute; only encoders of fixed-size images can be exported.")
-    model = ShiftAveragedEncoder(inner, shifts).eval()
+    model = ShiftAveragedEncoder(inner, shifts).eval()  # refuses shifts that embed() refuses
+    size, channels = inner.image_size, getattr(inner, "in_channels", 1)
     buffer = io.BytesIO()
     was_training = inner.training
     inner.eval()

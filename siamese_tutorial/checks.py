@@ -15,6 +15,9 @@ __all__ = [
     "check_number",
     "check_finite",
     "check_identifier",
+    "check_shifts",
+    "printable",
+    "listing",
     "as_numpy",
     "as_labels",
     "default_device",
@@ -67,6 +70,33 @@ def check_identifier(name: str, what: str) -> str:
             f"(not a path); got {name!r}"
         )
     return name
+
+
+def check_shifts(shifts: int, image_size: int, what: str = "shifts") -> int:
+    """``shifts`` if it is a whole number of pixels from 0 to ``image_size - 1`` (test-time shifts of
+    :func:`~siamese_tutorial.evaluation.embed`), else a ``ValueError`` naming ``what`` (e.g. ``"--shifts"``)."""
+    whole = isinstance(shifts, int) and not isinstance(shifts, bool)
+    if whole and 0 <= shifts < image_size:
+        return shifts
+    why = f"is not smaller than the {image_size}-pixel images" if whole and shifts > 0 else "is not a whole number >= 0"
+    raise ValueError(f"{what} {shifts!r} {why}: shifts must be a whole number of pixels from 0 to {image_size - 1} "
+                     f"(the images are {image_size} pixels wide); got {shifts!r}.")
+
+
+def printable(text: object) -> str:
+    """``str(text)`` with every character that does not print (a line break, a tab, an escape code, a byte
+    that is not UTF-8) written as its Python escape (``\\n``, ``\\x1b``, ``\\udcff``), so that a name or a
+    path from a user's files can never break or forge a line of output."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def listing(names: Sequence[object], most: int = 5) -> str:
+    """Up to ``most`` names, comma-separated and :func:`printable`, then how many more: ``"a, b, c and 1,997 more"``."""
+    shown = ", ".join(printable(name) for name in names[:most])
+    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
 
 
 def as_numpy(x: Tensor | np.ndarray | Sequence[float]) -> np.ndarray:

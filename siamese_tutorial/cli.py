@@ -8,7 +8,8 @@
     python -m siamese_tutorial export runs/triplet.pt --name mine --to my_encoders/
     python -m siamese_tutorial train --data my_pictures/ --image-size 64 --out runs/mine.pt
     python -m siamese_tutorial enrol gallery.pt alice alice1.png alice2.png --model runs/mine.pt
-    python -m siamese_tutorial identify gallery.pt someone.png
+    python -m siamese_tutorial enrol gallery.pt --folder my_people/       # each sub-folder a class
+    python -m siamese_tutorial identify gallery.pt someone.png           # or a folder of pictures
     python -m siamese_tutorial verify gallery.pt alice someone.png
 
 Training never looks at the 20 test runs: the step to keep is chosen on validation episodes drawn
@@ -19,22 +20,24 @@ Every mistake a user can make ends with one line that says what was wrong, and e
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shlex
 import signal
 import sys
+import threading
 import typing
+import warnings
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-import torch
-
-from . import __version__
-from .checks import check_identifier
-from .data import INK_POLARITIES, load_image_folder, load_images
-from .gallery import UNKNOWN, Gallery, calibrate_open_set
+from . import __version__, gallery_cli
+from .checks import check_identifier, check_shifts, printable
+from .data import INK_POLARITIES
 from .evaluation import one_shot_accuracy
-from .files import absolute, check_writable_file, file_lock, sha256_file, write_json, write_together
+from .files import check_writable_file, file_lock, read_json, sha256_file, write_json, write_together
 from .models import encoder_of
 from .omniglot import (
     SPLITS,
@@ -42,21 +45,21 @@ from .omniglot import (
     default_data_dir,
     download,
     load_one_shot_runs,
-    load_validation_set,
     prepare,
 )
-from .pretrained import PRETRAINED_DIR, available_pretrained, load_pretrained, read_card
+from .pretrained import PRETRAINED_DIR, load_model, read_card
 from .recipe import (
     TrainConfig,
     Validation,
     card_path,
     fit_batch,
+    held_out_classes,
     load_training_data,
     make_card,
-    reading,
     train_encoder,
+    unused_settings,
 )
-from .training import load_checkpoint, read_checkpoint, resolve_device, save_checkpoint
+from .training import Callback, load_checkpoint, read_checkpoint, resolve_device, save_checkpoint
 
 __all__ = ["build_parser", "main"]
 
@@ -64,7 +67,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with its errors on one line (and no usage dump) and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+        self.exit(2, f"error: {printable(message)} (see: {self.prog} --help)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -96,7 +99,7 @@ def _download(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown split(s) {unknown}; choose from {sorted(SPLITS)}.")
     for split in args.splits or list(SPLITS):
         path = download(split, args.data_dir, force=args.force)
-        print(f"{split}: {path} ({prepare(split, args.data_dir)} images decoded into the cache)", flush=True)
+        print(f"{split}: {printable(path)} ({prepare(split, args.data_dir)} images decoded into the cache)", flush=True)
     return 0
 
 
@@ -129,19 +132,77 @@ def _explicit_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
 
 
-def _command(config: TrainConfig, out: Path) -> str:
-    """The command that trains this recipe: every setting that differs from the defaults."""
-    defaults = TrainConfig()
+def _flag(name: str, value: Any) -> list[str]:
+    """The words of the option that sets ``name`` to ``value``: ``["--margin", "0.5"]``, ``["--no-augment"]``."""
+    flag = "--" + name.replace("_", "-")
+    return [flag if value else "--no-" + flag[2:]] if isinstance(value, bool) else [flag, str(value)]
+
+
+def _command(config: TrainConfig, out: Path, groups: int | None = None) -> str:
+    """The command that trains this recipe: every setting that differs from the defaults and can act
+    (``groups``: the training data's, see :func:`~siamese_tutorial.recipe.unused_settings`)."""
+    defaults, unused = TrainConfig(), unused_settings(config, groups)
     words = ["python", "-m", "siamese_tutorial", "train"]
     for name, value in config.recipe().items():
-        if value != getattr(defaults, name):
-            flag = "--" + name.replace("_", "-")
-            words += [flag if value else "--no-" + flag[2:]] if isinstance(value, bool) else [flag, str(value)]
+        if value != getattr(defaults, name) and name not in unused:
+            words += _flag(name, value)
     return shlex.join(words + ["--out", str(out)])
+
+
+def _refuse_unused(config: TrainConfig, given: dict[str, Any], groups: int | None = None) -> None:
+    """Refuse the options given that cannot act (the card would record them as if they had)."""
+    unused = {name: why for name, why in unused_settings(config, groups).items() if name in given}
+    if unused:
+        raise ValueError("; ".join(f"{shlex.join(_flag(name, given[name]))} cannot act: {why}"
+                                   for name, why in unused.items()) + "; leave it out.")
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """What tells a file from the file that replaced it (an atomic write makes a new one), or None if missing."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+class _OldCardGoes(Callback):
+    """``train --overwrite``: the old card goes once a checkpoint of the new training has replaced the old one.
+
+    Not before: a new checkpoint that cannot be written (a full disk) leaves the old checkpoint with its
+    card; and never after: no old card stays beside new weights."""
+
+    def __init__(self, out: Path, card: Path) -> None:
+        self.out, self.card, self.old = out, card, _identity(out)
+
+    def check(self, trainer: Any = None) -> None:
+        if self.old is not None and _identity(self.out) != self.old:
+            self.card.unlink(missing_ok=True)
+            self.old = None
+
+    on_step_end = on_interrupt = on_train_end = check
 
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stops_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a scheduler's or ``kill``'s "stop") and SIGINT (also in a background job, where the shell ignores
+    it) stop a command as Ctrl-C does: a training saves its state, a lock is let go, nothing is half-written.
+    The handlers that were there are back afterwards (main() may run inside a notebook)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -155,70 +216,60 @@ def _train(args: argparse.Namespace) -> int:
 
 def _train_into(args: argparse.Namespace, out: Path, card: Path) -> int:
     """``train``, while holding the lock of ``out``."""
-    settings = _explicit_settings(args)
-    adapt_p = "p" not in settings and not args.resume  # a small folder: fewer classes per batch, said
+    given = settings = _explicit_settings(args)
+    adapt_p = "p" not in given and not args.resume  # a small folder: fewer classes per batch, said
     if args.resume:
         if not out.is_file():
             raise FileNotFoundError(f"--resume: there is no checkpoint at {out} to continue; train without --resume.")
-        settings = {**read_checkpoint(out)["config"], **settings}
-    elif out.exists() and not args.overwrite:
-        raise ValueError(f"{out} exists: continue it with --resume, replace it with --overwrite, "
-                         f"or choose another --out.")
+        settings = {**read_checkpoint(out)["config"], **given}
+    elif out.exists():
+        try:
+            read_checkpoint(out)
+        except ValueError:  # a gallery, a picture: never replaced by a training
+            raise ValueError(f"{out} exists and is not a checkpoint (a gallery? another file?): --overwrite replaces "
+                             f"checkpoints only; choose another --out.") from None
+        if not args.overwrite:
+            raise ValueError(f"{out} exists: continue it with --resume, replace it with --overwrite, "
+                             f"or choose another --out.")
+    elif card.exists() and not args.overwrite:  # its card would replace that file at the end
+        raise ValueError(f"{card} exists, where the card of {out} goes: move it, replace it with --overwrite, or "
+                         f"choose another --out.")
     config = TrainConfig.from_dict(settings)
+    _refuse_unused(config, given)
     resolve_device(config.device)
-    if args.overwrite and not args.resume:
-        card.unlink(missing_ok=True)  # an old card must never sit beside new weights
     train_set, validation_set, record = load_training_data(config, args.data_dir, check_batch=False)
+    _refuse_unused(config, given, record["groups"])
     config, note = fit_batch(config, train_set, validation_set.num_classes, adapt=adapt_p)
-    print("command:", _command(config, out), flush=True)
+    command = _command(config, out, record["groups"])
+    print("command:", printable(command), flush=True)
     if note is not None:
-        print(note, flush=True)
+        print(printable(note), flush=True)
     validation = Validation(validation_set, episodes=config.validation_episodes)
     if validation.n_way < Validation.n_way:
         print(f"note: validation episodes are {validation.n_way}-way, not {Validation.n_way}-way: the "
               f"{validation_set.num_classes} held-out classes allow no more (add classes, or raise "
               f"--validation-fraction)", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's "stop" saves the state, as Ctrl-C does
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
+    old_card = _OldCardGoes(out, card) if args.overwrite else None
     try:
-        _, history = train_encoder(config, train_set, validation, out, resume=args.resume, progress=not args.quiet)
+        _, history = train_encoder(config, train_set, validation, out, resume=args.resume, progress=not args.quiet,
+                                   callbacks=[old_card] if old_card else [])
     except KeyboardInterrupt:
-        print(f"interrupted; the checkpoint {out} holds the last step: continue with "
-              f"python -m siamese_tutorial train --resume --out {out}", file=sys.stderr)
+        print(printable(f"interrupted; the checkpoint {out} holds the last step: continue with "
+                        f"python -m siamese_tutorial train --resume --out {shlex.quote(str(out))}"), file=sys.stderr)
         raise
-    write_json(card, make_card(_command(config, out), config, out, history, validation, record))
+    finally:
+        if old_card is not None:
+            old_card.check()  # also when a step's checkpoint was written and then something failed
+    write_json(card, make_card(command, config, out, history, validation, record))
     step, score = history.best_validation
     print(f"trained {history.step[-1]} steps in {history.seconds[-1] / 60:.1f} min; kept step {step} "
-          f"(validation accuracy {score:.4f}: {validation.describe()}); saved {out} and {card}")
+          f"(validation accuracy {score:.4f}: {validation.describe()}); saved {printable(out)} and {printable(card)}")
     return 0
 
 
 # ----------------------------------------------------------------------------------------------
 # evaluate and export
 # ----------------------------------------------------------------------------------------------
-
-
-def _load_model(name_or_path: str):
-    """A checkpoint file or a shipped encoder's name -> (model, its image size, its card or None)."""
-    path = Path(name_or_path)
-    if path.is_file():
-        model, checkpoint = load_checkpoint(path)
-        card = read_card(card_path(path)) if path.suffix == ".pt" and card_path(path).is_file() else None
-        card = card or {"config": checkpoint["config"]}
-    elif name_or_path in available_pretrained():
-        model, card = load_pretrained(name_or_path), available_pretrained()[name_or_path]
-    else:
-        raise ValueError(f"{name_or_path!r} is neither a checkpoint file nor a shipped pretrained encoder "
-                         f"({', '.join(available_pretrained()) or 'none'}).")
-    size = getattr(encoder_of(model), "image_size", None)
-    if size is None:
-        raise ValueError(f"{name_or_path} is not an image encoder (it has no image_size): it cannot compare pictures.")
-    return model, size, card
-
-
-def _check_shifts(shifts: int, image_size: int) -> None:
-    if shifts >= image_size:
-        raise ValueError(f"--shifts {shifts} is not smaller than the {image_size}-pixel images; use 0 to {image_size - 1}.")
 
 
 def _runs_report(result) -> dict[str, Any]:
@@ -229,19 +280,37 @@ def _runs_report(result) -> dict[str, Any]:
 def _validation_report(model, image_size: int, episodes: int, shifts: int, data_dir: Path | None,
                        card: dict[str, Any]) -> dict[str, Any]:
     """Validation episodes of the classes the model was validated on: Omniglot's 10 alphabets, or its folder's."""
-    if card["config"].get("data") is None:
-        dataset, source, styles = load_validation_set(image_size, data_dir), "Omniglot's 10 validation alphabets", \
-            ("runs", "random")
-    else:  # a model trained on a folder is scored on the classes it held out there, not on Omniglot
-        dataset, source = _calibration_set(card, image_size, None, data_dir)
-        styles = ("random",)  # a folder does not say who drew each picture
+    dataset, source = held_out_classes(card, image_size, data_dir)
+    # a folder does not say who drew each picture: its episodes are random
+    styles = ("runs", "random") if card["config"].get("data") is None else ("random",)
     report = {}
     for style in styles:
         validation = Validation(dataset, episodes=episodes, style=style, shifts=shifts)
         result = validation.result(model)
-        print(f"validation on {source}, {validation.describe()}:\n{result.summary(per_run=False)}")
+        print(f"validation on {printable(source)}, {validation.describe()}:\n{result.summary(per_run=False)}")
         report[style] = {"accuracy": result.accuracy, "ci95": list(result.confidence_interval), "task": validation.describe()}
     return report
+
+
+def _check_report_target(path: Path) -> None:
+    """``--json`` replaces an earlier report of ``evaluate``, never another file (a model's card, a picture)."""
+    if not path.exists():
+        return
+    try:
+        content = read_json(path, "a report of evaluate")
+    except ValueError:
+        content = None
+    if not (isinstance(content, dict) and {"model", "shifts"} <= content.keys() and "checkpoint_sha256" not in content):
+        raise ValueError(f"--json {path} exists and is not a report of evaluate (a card? another file?): it would be "
+                         f"replaced; choose another --json.")
+
+
+def _check_scores_runs(model: Any, name: str, then: str = "") -> None:
+    """Refuse, before any work, a model the 20 runs cannot score: they are black-and-white (one channel)."""
+    channels = getattr(encoder_of(model), "in_channels", 1)
+    if channels != 1:
+        raise ValueError(f"{name} reads colour pictures ({channels} channels: trained with --no-grayscale); the 20 "
+                         f"official runs are Omniglot's black-and-white characters and cannot score it{then}.")
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -249,16 +318,19 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError("say what to evaluate on: --runs (the 20 official runs), --validation, or both.")
     if args.json is not None:
         check_writable_file(args.json, "--json")
-    model, image_size, card = _load_model(args.model)
-    _check_shifts(args.shifts, image_size)
+        _check_report_target(args.json)
+    model, image_size, card = load_model(args.model)
+    check_shifts(args.shifts, image_size, "--shifts")
+    if args.runs:
+        _check_scores_runs(model, args.model, ": leave out --runs")
     report: dict[str, Any] = {"model": args.model, "shifts": args.shifts}
     if args.validation:
         report["validation"] = _validation_report(model, image_size, args.episodes, args.shifts, args.data_dir, card)
     if args.runs:
         result = one_shot_accuracy(model, load_one_shot_runs(image_size, args.data_dir), shifts=args.shifts)
         if card["config"].get("data") is not None:
-            print(f"note: {args.model} was trained on {card['config']['data']}, not on Omniglot; the runs are "
-                  f"Omniglot's characters")
+            print(f"note: {printable(args.model)} was trained on {printable(card['config']['data'])}, not on "
+                  f"Omniglot; the runs are Omniglot's characters")
         print("the 20 official runs of 20-way within-alphabet one-shot classification (Lake et al. 2015)")
         print(result.summary(per_run=True))
         report["runs"] = _runs_report(result)
@@ -269,6 +341,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _in_source_checkout() -> bool:
     return (PRETRAINED_DIR.parent.parent / "pyproject.toml").is_file()
+
+
+def _check_export_target(target: Path, overwrite: bool) -> None:
+    """Refuse to replace an exported encoder (or a shipped one) unless ``--overwrite`` says so."""
+    there = [path for path in (target, card_path(target)) if path.exists()]
+    if there and not overwrite:
+        what = "a shipped encoder" if target.parent.resolve() == PRETRAINED_DIR.resolve() else "an encoder"
+        raise ValueError(f"{there[0]} exists ({what} named {target.stem}): replace it with --overwrite, or choose "
+                         f"another --name.")
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -287,16 +368,20 @@ def _export(args: argparse.Namespace) -> int:
     if card["checkpoint_sha256"] != sha256_file(args.checkpoint):
         raise ValueError(f"{card_file} does not belong to {args.checkpoint} (the SHA-256 it records differs): the "
                          f"checkpoint was replaced after the card was written. Finish its training, or train again.")
-    check_writable_file(Path(folder) / f"{name}.pt", "--to")  # before scoring, not after
+    target = Path(folder) / f"{name}.pt"
+    check_writable_file(target, "--to")  # before scoring, not after
+    _check_export_target(target, args.overwrite)
     model, checkpoint = load_checkpoint(args.checkpoint)
-    image_size = encoder_of(model).image_size
-    _check_shifts(args.shifts, image_size)
+    model = encoder_of(model)  # a softmax classifier ships its encoder: load_pretrained gives embeddings
+    image_size = model.image_size
+    check_shifts(args.shifts, image_size, "--shifts")
+    _check_scores_runs(model, str(args.checkpoint), ", and export records that score: use the checkpoint itself "
+                                                    "(enrol GALLERY ... --model CHECKPOINT)")
     card["validation"]["shifts"] = args.shifts
     card["validation"]["with_shifts"] = _validation_report(model, image_size, card["validation"]["episodes"],
                                                            args.shifts, args.data_dir, card)
     result = one_shot_accuracy(model, load_one_shot_runs(image_size, args.data_dir), shifts=args.shifts)
     card["runs"] = {**_runs_report(result), "shifts": args.shifts}
-    target = Path(folder) / f"{name}.pt"
 
     def write_weights(temporary: Path) -> None:
         save_checkpoint(temporary, model, checkpoint["config"], checkpoint["history"], checkpoint["selected"],
@@ -306,166 +391,10 @@ def _export(args: argparse.Namespace) -> int:
     # Both or neither: weights without their card (a full disk) would be neither shipped nor replaceable cleanly;
     # and one export at a time, so that two exports under one name never leave one's weights with the other's card.
     with file_lock(target, "the export"):
+        _check_export_target(target, args.overwrite)  # again: another export may have written it meanwhile
         write_together([(target, write_weights), (card_path(target), lambda temporary: write_json(temporary, card))])
     print(result.summary(per_run=True))
-    print(f"shipped as {name}: {target}")
-    return 0
-
-
-# ----------------------------------------------------------------------------------------------
-# a gallery in a file: enrol, identify, verify
-# ----------------------------------------------------------------------------------------------
-
-
-def _calibration_set(card: dict[str, Any], image_size: int, folder: Path | None, data_dir: Path | None):
-    """Held-out classes to choose the open-set threshold on: a folder given, else those the model was validated on."""
-    settings = reading(card["config"])
-    if folder is not None:
-        return load_image_folder(folder, image_size, **settings), str(folder)
-    if card["config"].get("data") is None:
-        return load_validation_set(image_size, data_dir), "Omniglot's 10 validation alphabets"
-    names = card.get("data", {}).get("validation_classes")
-    if not names:
-        raise ValueError("the model's card does not say which classes it held out; give --calibrate FOLDER, a folder "
-                         "of classes the model was not trained on.")
-    config = card["config"]
-    # The folder as `train` recorded it, absolute (its config holds it as typed, maybe relative to another folder);
-    # as typed if it has moved since.
-    where = card.get("data", {}).get("folder")
-    where = where if where is not None and Path(where).is_dir() else config["data"]
-    everything = load_image_folder(where, image_size, settings["grayscale"], config["groups"],
-                                   settings["invert"], settings.get("ink"))
-    keep = torch.tensor([name in names for name in everything.class_names])
-    return everything.select_classes(keep.nonzero().flatten()), f"{len(names)} held-out classes of {config['data']}"
-
-
-def _model_key(name_or_path: str) -> str:
-    """How a gallery records its model: a checkpoint's absolute path (it works from any folder), or a shipped name."""
-    return str(absolute(name_or_path)) if Path(name_or_path).is_file() else name_or_path
-
-
-def _open_gallery(args: argparse.Namespace) -> tuple[Gallery, int, dict[str, Any]]:
-    """The gallery of ``args.gallery`` with its encoder, the encoder's image size and how to read pictures."""
-    if args.gallery.is_dir():
-        raise ValueError(f"{args.gallery} is a folder, not a gallery file; give the gallery's file, e.g. "
-                         f"{args.gallery / 'gallery.pt'}.")
-    if not args.gallery.is_file():
-        raise FileNotFoundError(f"no gallery at {args.gallery}; create it with `enrol --model MODEL {args.gallery} ...`.")
-    meta = Gallery.read_meta(args.gallery)
-    if not isinstance(meta.get("model"), str) or not isinstance(meta.get("reading"), dict):
-        raise ValueError(f"{args.gallery} does not say which model it belongs to (made with Gallery.save in Python?); "
-                         f"use it with Gallery.load in Python, or make one with `enrol --model MODEL`.")
-    model = meta["model"]
-    if not Path(model).is_file() and model not in available_pretrained():
-        raise FileNotFoundError(f"the model of {args.gallery}, {model}, is not there (moved, or a path relative to the "
-                                f"folder the gallery was made in?); put it back, or enrol again with --model.")
-    model, image_size, _ = _load_model(model)
-    gallery = Gallery.load(args.gallery, model)
-    if gallery.threshold is None:
-        raise ValueError(f"{args.gallery} has no threshold (made with Gallery(...) in Python?); set one from "
-                         f"calibrate_open_set, or enrol again with --model to make a calibrated gallery.")
-    return gallery, image_size, meta["reading"]
-
-
-def _with_ink(settings: dict[str, Any], ink: str | None) -> dict[str, Any]:
-    """The model's reading of pictures, with the ink polarity the user chose (``--ink``), if any."""
-    return settings if ink is None else {**settings, "ink": ink}
-
-
-def _existing_gallery(args: argparse.Namespace) -> tuple[Gallery, int, dict[str, Any]]:
-    """The gallery ``enrol`` adds to, refusing options that only a new gallery can apply (unless they agree with it)."""
-    gallery, image_size, settings = _open_gallery(args)
-    meta = Gallery.read_meta(args.gallery)
-    if args.model is not None and _model_key(args.model) != _model_key(meta["model"]):
-        raise ValueError(f"{args.gallery} belongs to the model {meta['model']}; enrol into another gallery file to "
-                         f"use {args.model}.")
-    calibration = meta.get("calibration", {})
-    chosen = {
-        "--shifts": (args.shifts, gallery.shifts),
-        "--expected-size": (args.expected_size, calibration.get("expected_size", calibration.get("gallery_size"))),
-        "--calibrate": (None if args.calibrate is None else str(absolute(args.calibrate)), calibration.get("folder")),
-    }
-    for option, (given, recorded) in chosen.items():
-        if given is not None and given != recorded:
-            made = recorded if recorded is not None else "(none)"
-            raise ValueError(f"{args.gallery} exists, made with {option} {made}; {option} is applied when a gallery "
-                             f"is created (its threshold depends on it): drop it to enrol into this gallery, or enrol "
-                             f"into a new gallery file.")
-    return gallery, image_size, settings
-
-
-def _new_gallery(args: argparse.Namespace, said: list[str]) -> tuple[Gallery, int, dict[str, Any]]:
-    """A gallery for ``args.model``, its threshold chosen on held-out classes; how, and what it could not do as
-    asked, goes to ``said`` (printed once the gallery is written)."""
-    if args.model is None:
-        raise ValueError(f"{args.gallery} does not exist yet: give --model (a checkpoint or a shipped encoder) "
-                         f"to create it.")
-    model, image_size, card = _load_model(args.model)
-    settings = reading(card["config"])
-    shifts = card.get("runs", {}).get("shifts", 0) if args.shifts is None else args.shifts
-    _check_shifts(shifts, image_size)
-    held_out, source = _calibration_set(card, image_size, args.calibrate, args.data_dir)
-    expected = EXPECTED_SIZE if args.expected_size is None else args.expected_size
-    size = min(expected, held_out.num_classes - 1)
-    if size < 1:
-        raise ValueError(f"{source} has {held_out.num_classes} class(es): choosing a threshold needs 2 or more (one "
-                         f"enrolled, one stranger); give --calibrate FOLDER with more classes the model never saw.")
-    calibration = calibrate_open_set(model, held_out, gallery_size=size, shifts=shifts)
-    gallery = Gallery(model, calibration.threshold, shifts, meta={
-        "model": _model_key(args.model), "reading": settings,
-        "calibration": {"on": source, "gallery_size": size, "expected_size": expected,
-                        "folder": None if args.calibrate is None else str(absolute(args.calibrate)),
-                        **calibration.rates}})
-    rates = calibration.rates
-    said.append(f"new gallery; threshold {calibration.threshold:.3f} chosen on {source} (galleries of {size}): "
-                f"{rates['false_accept']:.1%} strangers accepted, {rates['false_reject']:.1%} enrolled rejected")
-    if size < expected:
-        said.append(f"note: the threshold is chosen for galleries of {size}, not of {expected} (--expected-size): "
-                    f"there are only {held_out.num_classes} classes to choose it on ({source}); a larger gallery lets in "
-                    f"more strangers than said above. Give --calibrate FOLDER with more than {expected} classes the "
-                    f"model never saw.")
-    if args.calibrate is None and card["config"].get("data") is None:
-        said.append("note: these rates are for Omniglot's characters; for pictures of another kind, choose the "
-                    "threshold on classes of that kind the model never saw: --calibrate FOLDER")
-    return gallery, image_size, settings
-
-
-def _enrol(args: argparse.Namespace) -> int:
-    check_writable_file(args.gallery, "the gallery")
-    # Read, enrol, write back while holding the gallery's lock: enrolments started together all land, in turn.
-    with file_lock(args.gallery, "the gallery", on_wait=lambda message: print(message, file=sys.stderr, flush=True)):
-        return _enrol_holding_lock(args)
-
-
-def _enrol_holding_lock(args: argparse.Namespace) -> int:
-    said: list[str] = []  # said once the gallery is written: a picture that fails makes no "new gallery"
-    gallery, image_size, settings = _existing_gallery(args) if args.gallery.is_file() else _new_gallery(args, said)
-    gallery.enrol(args.name, load_images(args.pictures, image_size, **_with_ink(settings, args.ink)))
-    gallery.save(args.gallery)
-    for line in said:
-        print(line)
-    print(f"enrolled {args.name!r} from {len(args.pictures)} picture(s); {args.gallery} holds {len(gallery)}: "
-          f"{', '.join(gallery.names)}")
-    return 0
-
-
-def _identify(args: argparse.Namespace) -> int:
-    gallery, image_size, settings = _open_gallery(args)
-    names, distances = gallery.nearest(load_images(args.pictures, image_size, **_with_ink(settings, args.ink)))
-    for picture, name, distance in zip(args.pictures, names, distances.tolist()):
-        answer = name if distance <= gallery.threshold else UNKNOWN
-        print(f"{picture}: {answer} (nearest {name!r} at {distance:.3f}; threshold {gallery.threshold:.3f})")
-    return 0
-
-
-def _verify(args: argparse.Namespace) -> int:
-    gallery, image_size, settings = _open_gallery(args)
-    pictures = load_images(args.pictures, image_size, **_with_ink(settings, args.ink))
-    accepted = gallery.verify(pictures, args.name)
-    distances = gallery.distances(pictures)[:, gallery.names.index(args.name)]
-    for picture, ok, distance in zip(args.pictures, accepted.tolist(), distances.tolist()):
-        print(f"{picture}: {'yes' if ok else 'no'}, {'is' if ok else 'is not'} {args.name!r} "
-              f"(distance {distance:.3f}; threshold {gallery.threshold:.3f})")
+    print(f"shipped as {name}: {printable(target)}")
     return 0
 
 
@@ -473,8 +402,6 @@ def _verify(args: argparse.Namespace) -> int:
 # the parser
 # ----------------------------------------------------------------------------------------------
 
-EXPECTED_SIZE = 10
-"""The gallery size a new gallery's threshold is chosen for when ``enrol --expected-size`` is not given."""
 SHIFTS_HELP = "test-time augmentation: average the embedding over shifts by this many pixels (0: none)"
 INK = {"choices": INK_POLARITIES, "default": None,
        "help": "how the pictures are drawn: dark ink on light paper, light ink on dark paper, or auto (each "
@@ -523,11 +450,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--to", type=Path, default=None,
                         help="the folder to write it to (default: the package's weights, from a source checkout only)")
     export.add_argument("--shifts", type=_non_negative_int, default=0, help=SHIFTS_HELP)
+    export.add_argument("--overwrite", action="store_true", help="replace an encoder of that name in the folder")
 
-    enrol = command("enrol", _enrol, "enrol a class from its pictures into a gallery file (created if missing)")
+    enrol = command("enrol", gallery_cli.enrol, "enrol a class from its pictures, or a folder of classes (--folder), "
+                                               "into a gallery file (created if missing)")
     enrol.add_argument("gallery", type=Path, help="the gallery file (e.g. gallery.pt)")
-    enrol.add_argument("name", help="the name to enrol the pictures under")
-    enrol.add_argument("pictures", nargs="+", help="one or more pictures of that class")
+    enrol.add_argument("name", nargs="?", help="the name to enrol the pictures under")
+    enrol.add_argument("pictures", nargs="*", help="one or more pictures of that class (or folders of them)")
+    enrol.add_argument("--folder", type=Path, default=None,
+                       help="enrol each sub-folder of this folder as a class named after it, from its pictures "
+                            "(instead of NAME PICTURE...)")
     enrol.add_argument("--ink", **INK)
     enrol.add_argument("--model", default=None,
                        help="a checkpoint or a shipped encoder's name (to create the gallery; kept in it)")
@@ -536,34 +468,50 @@ def build_parser() -> argparse.ArgumentParser:
                             "classes the model was validated on)")
     enrol.add_argument("--expected-size", type=_positive_int, default=None,
                        help=f"about how many classes the gallery will hold (the threshold depends on it; default "
-                            f"{EXPECTED_SIZE}; only when the gallery is created)")
+                            f"{gallery_cli.EXPECTED_SIZE}; only when the gallery is created)")
     enrol.add_argument("--shifts", type=_non_negative_int, default=None,
                        help=SHIFTS_HELP + " (default: the shipped encoder's own; only when the gallery is created)")
 
-    identify = command("identify", _identify, "name each picture with its nearest enrolled class, or 'unknown'")
+    identify = command("identify", gallery_cli.identify, "name each picture with its nearest enrolled class, or 'unknown'")
     identify.add_argument("gallery", type=Path, help="a gallery file made by `enrol`")
-    identify.add_argument("pictures", nargs="+", help="the pictures to identify")
+    identify.add_argument("pictures", nargs="+", help="the pictures to identify, or folders of them")
     identify.add_argument("--ink", **INK)
 
-    verify = command("verify", _verify, "say whether each picture is of an enrolled class")
+    verify = command("verify", gallery_cli.verify, "say whether each picture is of an enrolled class")
     verify.add_argument("gallery", type=Path, help="a gallery file made by `enrol`")
     verify.add_argument("name", help="the enrolled class to check the pictures against")
-    verify.add_argument("pictures", nargs="+", help="the pictures to check")
+    verify.add_argument("pictures", nargs="+", help="the pictures to check, or folders of them")
     verify.add_argument("--ink", **INK)
     return parser
 
 
+def _show_warning(message: Warning | str, category: type, filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """A warning on the command line: ``warning: ...`` on one line of stderr, not Python's ``file.py:454:
+    UserWarning:`` and a line of the package's source."""
+    print(f"warning: {printable(message)}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 done, 2 a mistake or a missing file, 130 Ctrl-C)."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as stop:  # --help, --version, or an argument error already printed on one line
-        return int(stop.code or 0)
-    try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (OmniglotDataError, ValueError, FileNotFoundError, FloatingPointError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    """Run the command line; returns the exit status (0 done, 2 a mistake or a missing file, 130 Ctrl-C, 141
+    when the output's reader went away, as a program stopped by SIGPIPE).
+
+    A mistake is one line on stderr, ``error: ...``, and a warning ``warning: ...``; names and paths in
+    them are :func:`~siamese_tutorial.checks.printable`, so that neither breaks into more lines."""
+    with warnings.catch_warnings(), _stops_as_ctrl_c():  # the caller's ways are back once the command is done
+        warnings.showwarning = _show_warning
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as stop:  # --help, --version, or an argument error already printed on one line
+            return int(stop.code or 0)
+        try:
+            return args.run(args)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:  # the reader of the output has gone (`identify g.pt pictures/ | head`): no error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+            return 141  # 128 + SIGPIPE, as a program the signal stopped
+        except (OmniglotDataError, ValueError, FileNotFoundError, FloatingPointError, OSError) as error:
+            print(f"error: {printable(error)}", file=sys.stderr)
+            return 2

@@ -6,27 +6,35 @@
 drawn from one group hold the look-alike negatives of a within-group task.
 
 Images are float32 tensors ``(N, C, S, S)`` with values in ``[0, 1]``; for Omniglot **ink = 1 and
-paper = 0**, so that zero padding (shifts, rotations) adds paper.
+paper = 0**, so that zero padding (shifts, rotations) adds paper. Picture files are read by
+:func:`load_images` (of :mod:`siamese_tutorial.pictures`, importable from here too).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Sampler
 
-from .checks import as_labels, check_number, check_positive, resolve_device
+from .checks import as_labels, check_number, check_positive, listing, resolve_device
+from .pictures import (  # reading picture files: its own module, and importable from here as before
+    IMAGE_SUFFIXES,
+    INK_POLARITIES,
+    MAX_PIXELS,
+    PictureReader,
+    class_folders,
+    load_images,
+    paper_is_light,
+    picture_files,
+)
 
 __all__ = [
     "LabelledImages",
@@ -36,6 +44,9 @@ __all__ = [
     "load_images",
     "paper_is_light",
     "load_image_folder",
+    "PictureReader",
+    "class_folders",
+    "picture_files",
     "split_classes",
     "PKSampler",
     "PKBatches",
@@ -151,194 +162,6 @@ class LabelledImages:
         return self.subset(torch.isin(self.labels, torch.as_tensor(classes)))
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-"""The file suffixes :func:`load_image_folder` reads (any case); other files are reported."""
-
-INK_POLARITIES = ("auto", "dark", "light")
-"""How pictures are drawn (the ``ink`` of :func:`load_images`): ``"dark"`` ink on light paper (read as
-``1 - value``), ``"light"`` ink on dark paper (read as it is), or ``"auto"``: each picture's paper is the
-most common level at its border (:func:`paper_is_light`)."""
-
-MAX_PIXELS = 120_000_000
-"""The largest picture read (width x height): a 108-megapixel phone photo passes; a "decompression
-bomb" (a small file whose header claims a huge picture, which would fill the memory) is refused."""
-
-_HIGH_DEPTH_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
-
-
-def _check_ink(ink: str | None) -> None:
-    if ink is not None and ink not in INK_POLARITIES:
-        raise ValueError(f"ink must be one of {INK_POLARITIES} (or None: use invert); got {ink!r}")
-
-
-def _high_depth_values(image: Image.Image, path: Path) -> np.ndarray:
-    """A 16-bit, 32-bit integer or float picture as float32 in [0, 1]: 16 bits scaled by 65535 (the
-    format's range, so nothing saturates), floats taken as they are (they must be finite, in 0 .. 1)."""
-    if image.mode == "F":
-        values = np.asarray(image, dtype=np.float32)
-        if not np.isfinite(values).all():
-            raise ValueError(f"{path} holds NaN or infinite pixel values ({int((~np.isfinite(values)).sum())} of "
-                             f"{values.size}); replace it with a picture of finite values in 0 .. 1.")
-        if values.size and (values.min() < 0 or values.max() > 1):
-            raise ValueError(f"{path} is a float picture with values in {values.min():g} .. {values.max():g}; "
-                             f"float pictures must hold values in 0 .. 1 (or save it as an 8- or 16-bit picture).")
-        return values
-    values = np.asarray(image).astype(np.float64)
-    if values.size and (values.min() < 0 or values.max() > 65535):
-        raise ValueError(f"{path} is a 32-bit integer picture with values in {values.min():g} .. {values.max():g}, "
-                         f"beyond 16 bits (0 .. 65535); save it as an 8- or 16-bit picture.")
-    return (values / 65535).astype(np.float32)
-
-
-def _resized(channels: np.ndarray, image_size: int) -> np.ndarray:
-    """``(H, W, C)`` float32 values resized (area-averaged) to ``(S, S, C)``, in float: nothing rounded to 8 bits."""
-    if channels.shape[:2] == (image_size, image_size):
-        return channels
-    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(channels[..., c]), mode="F").resize(
-        (image_size, image_size), Image.Resampling.BOX)) for c in range(channels.shape[2])], axis=2)
-
-
-def _on_paper(image: Image.Image, ink: str | None) -> Image.Image:
-    """A picture with transparency, composited on its paper: white under dark ink, black under light ink.
-
-    With ``ink`` None or ``"auto"`` the paper is the opposite of the visible pixels' mean brightness (a
-    drawing on a transparent background: its strokes are the opaque pixels)."""
-    rgba = image.convert("RGBA")
-    if ink in ("dark", "light"):
-        light_paper = ink == "dark"
-    else:  # a sample of the pixels says (a full-size float copy of a large picture would take gigabytes)
-        values = np.asarray(rgba.resize((min(rgba.width, 256), min(rgba.height, 256)), Image.Resampling.NEAREST),
-                            dtype=np.float32)
-        alpha = values[..., 3] / 255
-        seen = alpha.sum()
-        brightness = (values[..., :3].mean(axis=2) * alpha).sum() / (255 * seen) if seen else 0.0
-        light_paper = brightness < 0.5
-    paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255) if light_paper else (0, 0, 0, 255))
-    return Image.alpha_composite(paper, rgba).convert("RGB")
-
-
-def _has_transparency(image: Image.Image) -> bool:
-    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
-
-
-def _picture_values(image: Image.Image, path: Path, grayscale: bool, ink: str | None) -> np.ndarray:
-    """An opened picture as ``(H, W, C)`` float32 in [0, 1], upright, in ``L`` or ``RGB``."""
-    image = ImageOps.exif_transpose(image)  # a phone's photo is stored sideways, with a tag saying so
-    if image.mode in _HIGH_DEPTH_MODES:
-        values = _high_depth_values(image, path)[..., None]
-        return values if grayscale else np.repeat(values, 3, axis=2)
-    if _has_transparency(image):
-        image = _on_paper(image, ink)
-    image = image.convert("L" if grayscale else "RGB")  # palette, 1-bit, CMYK, YCbCr...: Pillow's conversions
-    values = np.asarray(image, dtype=np.float32) / 255.0
-    return values[..., None] if grayscale else values
-
-
-def _read_image(path: Path, image_size: int, grayscale: bool, ink: str | None = None) -> tuple[np.ndarray, bool]:
-    """One picture as an ``(C, S, S)`` float32 array in [0, 1], resized (area-averaged) to ``S x S``,
-    and whether it was square. An animated picture gives its first frame."""
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns above its own limit and raises above twice that; MAX_PIXELS decides here.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:  # reads the header only
-                if image.width * image.height > MAX_PIXELS:
-                    raise ValueError(f"its header claims {image.width} x {image.height} pixels, more than the "
-                                     f"{MAX_PIXELS:,} read (a damaged file or a decompression bomb?)")
-                if image.width == 0 or image.height == 0:
-                    raise ValueError(f"it is {image.width} x {image.height} pixels, empty")
-                square = image.width == image.height
-                if image.mode not in _HIGH_DEPTH_MODES and not _has_transparency(image):
-                    # 8-bit pictures are resized in 8 bits, as they always were (same values as before).
-                    image = ImageOps.exif_transpose(image).convert("L" if grayscale else "RGB")
-                    if image.size != (image_size, image_size):
-                        image = image.resize((image_size, image_size), Image.Resampling.BOX)
-                    array = np.asarray(image, dtype=np.float32) / 255.0
-                    array = array[..., None] if grayscale else array
-                else:
-                    array = _resized(_picture_values(image, path, grayscale, ink), image_size)
-    except Image.DecompressionBombError as error:
-        raise ValueError(f"{path} could not be read as an image (its header claims more than the {MAX_PIXELS:,} "
-                         f"pixels read, a damaged file or a decompression bomb?: {error}); remove it or replace it."
-                         ) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        message = str(error)
-        if message.startswith(str(path)):
-            raise
-        raise ValueError(f"{path} could not be read as an image ({message}); remove it or replace it.") from error
-    return np.ascontiguousarray(array.transpose(2, 0, 1)), square
-
-
-def paper_is_light(images: Tensor) -> Tensor:
-    """``(N,)`` bool: whether each picture of ``(N, C, H, W)`` values in [0, 1] has light paper.
-
-    The paper is the most common level at a picture's border (its median there, over the channels'
-    mean): a drawing rarely covers most of its border. Light paper means dark ink, read as ``1 - value``.
-    """
-    if images.dim() != 4:
-        raise ValueError(f"images must have shape (N, C, H, W); got {tuple(images.shape)}")
-    gray = images.mean(dim=1)
-    border = torch.cat([gray[:, 0], gray[:, -1], gray[:, 1:-1, 0], gray[:, 1:-1, -1]], dim=1)
-    return border.median(dim=1).values > 0.5
-
-
-def load_images(
-    paths: Sequence[str | Path], image_size: int, grayscale: bool = True, invert: bool = False, ink: str | None = None
-) -> Tensor:
-    """Picture files as one ``(N, C, S, S)`` float32 tensor in [0, 1], each resized to ``S x S``.
-
-    The same reading as :func:`load_image_folder`, for images to enrol or identify. Any picture Pillow
-    opens is read as Pillow users expect: turned upright by its EXIF orientation; 16-bit pictures scaled
-    by their range (65535); float pictures as they are (NaN, infinity or values beyond 0 .. 1 are
-    refused); transparency composited on the paper (so that a drawing on a transparent background keeps
-    its strokes); palette, 1-bit and CMYK pictures converted by Pillow; the first frame of an animation.
-    Pictures that are not square are stretched to a square, with a warning that names the first of them.
-
-    Ink polarity: the encoders of this package see **ink = 1 on paper = 0** (as in Omniglot).
-    ``ink="dark"`` reads dark ink on light paper (``1 - value``), ``ink="light"`` light ink on dark
-    paper (as it is); both warn, naming the first, about pictures whose paper is then not dark (drawn the
-    other way). ``ink="auto"`` decides for each picture (:func:`paper_is_light`). Without ``ink``,
-    ``invert`` gives ``1 - value`` or not, with no check (the reading of earlier versions).
-
-    Raises
-    ------
-    ValueError
-        Naming the file that is missing, is not a readable image, or holds values that are not finite.
-    """
-    check_positive(image_size=image_size)
-    _check_ink(ink)
-    if len(paths) == 0:
-        raise ValueError("no image files given")
-    arrays, stretched = [], []
-    paths = [Path(path) for path in paths]
-    for path in paths:
-        if not path.is_file():
-            raise ValueError(f"{path} is not a file; give the path of a picture.")
-        array, square = _read_image(path, image_size, grayscale, ink)
-        arrays.append(array)
-        if not square:
-            stretched.append(path)
-    if stretched:
-        warnings.warn(f"{len(stretched)} picture(s) are not square, e.g. {stretched[0]}: they are stretched to "
-                      f"{image_size} x {image_size}; crop them to squares first if their shape matters",
-                      stacklevel=2)
-    images = torch.from_numpy(np.stack(arrays))
-    if ink is None:
-        return 1.0 - images if invert else images
-    light = paper_is_light(images)
-    if ink == "auto":
-        return torch.where(light[:, None, None, None], 1.0 - images, images)
-    expected = ink == "dark"
-    disagree = (light != expected).nonzero().flatten().tolist()
-    if disagree:
-        other = "light" if expected else "dark"
-        warnings.warn(f"{len(disagree)} of {len(paths)} picture(s), e.g. {paths[disagree[0]]}, look drawn with "
-                      f"{other} ink on {'dark' if expected else 'light'} paper, not {ink} ink as told: the encoder "
-                      f"expects ink = 1 on paper = 0; read them with ink={other!r} or ink='auto' (on the command line: "
-                      f"--ink {other} or --ink auto)", stacklevel=2)
-    return 1.0 - images if expected else images
-
-
 def load_image_folder(
     folder: str | Path,
     image_size: int,
@@ -382,40 +205,18 @@ def load_image_folder(
         image, a class with a single image (it gives no positive pair), or fewer than two classes.
     """
     check_positive(image_size=image_size)
-    _check_ink(ink)
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"{folder} is not a folder; give the folder that holds one sub-folder per class.")
-    def folders(parent: Path) -> list[Path]:  # hidden ones (.ipynb_checkpoints, .git) are not classes
-        return sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-    class_dirs = [c for g in folders(folder) for c in folders(g)] if groups else folders(folder)
-    if not class_dirs:
-        layout = "<group>/<class>/<image>" if groups else "<class>/<image>"
-        raise ValueError(f"{folder} has no class folders; the layout is {folder}/{layout}.")
-    files_of_class, labels, class_names = [], [], []
-    for label, class_dir in enumerate(class_dirs):
-        broken = sorted(p for p in class_dir.iterdir() if p.is_symlink() and not p.exists())
-        if broken:
-            raise ValueError(f"{broken[0]} is a link to a file that does not exist; remove the link or restore "
-                             f"the file.")
-        files = sorted(p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-        not_images = [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
-        if not_images:
-            raise ValueError(
-                f"{not_images[0]} is not an image (the suffixes read are {', '.join(IMAGE_SUFFIXES)}); "
-                f"move it out of {folder}."
-            )
+    classes = class_folders(folder, groups)
+    for name, files in classes:
         if len(files) < 2:
             raise ValueError(
-                f"class folder {class_dir} has {len(files)} image(s); every class needs at least 2 "
+                f"class folder {Path(folder) / name} has {len(files)} image(s); every class needs at least 2 "
                 f"(a positive pair is two images of one class). Add images or remove the folder."
             )
-        files_of_class += files
-        labels += [label] * len(files)
-        class_names.append(str(class_dir.relative_to(folder).as_posix()))
-    if len(class_dirs) < 2:
-        raise ValueError(f"{folder} has a single class ({class_names[0]}); at least 2 are needed for negatives.")
+    if len(classes) < 2:
+        raise ValueError(f"{folder} has a single class ({classes[0][0]}); at least 2 are needed for negatives.")
+    files_of_class = [file for _, files in classes for file in files]
+    labels = [label for label, (_, files) in enumerate(classes) for _ in files]
+    class_names = [name for name, _ in classes]
     group_of = [name.split("/")[0] if groups else "all" for name in class_names]
     group_names = sorted(set(group_of))
     return LabelledImages(
@@ -634,12 +435,8 @@ def _data_change(then: dict[str, Any], now: dict[str, Any]) -> str:
     if not (added or removed):
         return (f"{sum(then['counts'])} images of shape {then['shape'][1:]} then, {sum(now['counts'])} of shape "
                 f"{now['shape'][1:]} now")
-
-    def some(names: list[str]) -> str:
-        return ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
-
     return (f"{len(then['classes'])} classes then, {len(now['classes'])} now"
-            + (f"; new: {some(added)}" if added else "") + (f"; gone: {some(removed)}" if removed else ""))
+            + (f"; new: {listing(added, 3)}" if added else "") + (f"; gone: {listing(removed, 3)}" if removed else ""))
 
 
 def _check_count(name: str, value: int) -> None:

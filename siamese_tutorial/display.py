@@ -1,4 +1,4 @@
-"""What the book's chapters show besides figures: the package's own code, and tables.
+"""What the book's chapters show besides figures: the package's own code, tables, progress bars.
 
 The chapters show the package's code rather than a second copy, so the text and the tested code
 cannot drift apart; the docstring is left out, since the chapter renders its formula above the code.
@@ -9,11 +9,24 @@ from __future__ import annotations
 import ast
 import inspect
 import operator
+import os
 import textwrap
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["source_without_docstring", "show_code", "show_table", "Shown", "shown"]
+from tqdm.auto import tqdm
+
+__all__ = ["source_without_docstring", "show_code", "show_table", "Shown", "shown", "progress_bar"]
+
+
+def progress_bar(total: int, desc: str, unit: str, visible: bool = True, initial: int = 0) -> tqdm:
+    """A tqdm progress bar: a widget in a notebook, a line on stderr elsewhere.
+
+    ``TQDM_DISABLE=1`` in the environment hides it, in a notebook too (tqdm's own notebook bar ignores
+    that variable): the book's build and its tests set it, a reader at a notebook sees the bar.
+    """
+    hidden = not visible or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=hidden)
 
 
 def source_without_docstring(obj: Any) -> str:

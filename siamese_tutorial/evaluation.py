@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checks import check_finite, check_positive
+from .checks import check_finite, check_positive, check_shifts
 from .data import LabelledImages, n_way_k_shot_episodes
 from .distances import pairwise_distances
 from .models import encoder_of
@@ -308,13 +308,7 @@ def embed(
             f"got shape {tuple(images.shape)}."
         )
     check_positive(batch_size=batch_size)
-    side = images.shape[-1]
-    whole = isinstance(shifts, int) and not isinstance(shifts, bool)
-    if not whole or not 0 <= shifts < side:
-        raise ValueError(
-            f"shifts must be a whole number of pixels from 0 to {side - 1} "
-            f"(the images are {side} pixels wide); got {shifts!r}."
-        )
+    check_shifts(shifts, images.shape[-1])
     # the twins' shared encoder, or a classifier's feature extractor
     encoder_only = encoder_of(encoder)
     if shifts:

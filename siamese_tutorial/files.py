@@ -32,7 +32,7 @@ except ImportError:  # Windows: no advisory locks; file_lock then only creates a
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["atomic_write", "write_together", "write_text", "write_json", "read_json", "sha256_file",
-           "check_writable_file", "file_lock", "FileBusyError", "absolute"]
+           "check_writable_file", "check_format", "file_lock", "FileBusyError", "absolute"]
 
 _PART = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.part")
 
@@ -184,6 +184,28 @@ def read_json(path: str | Path, what: str) -> Any:
         raise ValueError(f"{path} is not valid JSON ({error}); it should be {what}.") from error
 
 
+def check_format(content: Any, expected: str, path: str | Path, what: str, remedy: str) -> bool:
+    """Whether ``content`` is a dict whose ``"format"`` is ``expected`` (``"<kind>/<N>"``): True if it is, False if
+    it has no format of that kind (not such a file: the caller says so); ``ValueError`` for another ``N``.
+
+    A later format was written by a newer siamese_tutorial: the message says to upgrade (never to delete
+    the file); an earlier one, that this version no longer reads it, and ``remedy`` (e.g. "train again.")."""
+    found = content.get("format") if isinstance(content, dict) else None
+    if found == expected:
+        return True
+    kind, _, number = expected.rpartition("/")
+    found_kind, _, found_number = found.rpartition("/") if isinstance(found, str) else ("", "", "")
+    if found_kind != kind or not (found_number.isdigit() and number.isdigit()):
+        return False
+    from . import __version__  # here: the package is imported by the time a file is read
+
+    if int(found_number) > int(number):
+        raise ValueError(f"{path} is a {what} of a newer format ({found}) than siamese_tutorial {__version__} "
+                         f"reads ({expected}); upgrade siamese_tutorial to use it.")
+    raise ValueError(f"{path} is a {what} of an older format ({found}) that siamese_tutorial {__version__} no "
+                     f"longer reads; {remedy}")
+
+
 def sha256_file(path: str | Path) -> str:
     """The SHA-256 of a file's bytes, as hex."""
     digest = hashlib.sha256()
@@ -204,20 +226,42 @@ def absolute(path: str | Path) -> Path:
 def check_writable_file(path: str | Path, what: str) -> Path:
     """Fail now, with one clear line, if ``path`` cannot be written later: a folder, or a folder that refuses files.
 
-    Creates the parent folder if it is missing. Returns ``path`` as a ``Path``.
+    Creates nothing (a command refused later leaves no empty folder behind): a missing folder is
+    checked at the nearest folder above it that exists, and created when the file is written.
+    Returns ``path`` as a ``Path``.
     """
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{what} {path} is a folder; give a file name inside it, e.g. {path / 'model.pt'}.")
+    above = path.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise ValueError(f"{what} {path} cannot be written: {above} is a file, not a folder; choose another path.")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path.parent):
+        with tempfile.TemporaryFile(dir=above):
             pass
     except OSError as error:
         raise ValueError(
             f"{what} {path} cannot be written ({error.strerror or error}); choose a folder you can write to."
         ) from error
     return path
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and the folders above it that are missing; return those this call created, outermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    created = []
+    for each in reversed(missing):
+        try:
+            each.mkdir()
+            created.append(each)
+        except FileExistsError:  # another process made it meanwhile: it is not ours to remove
+            pass
+    return created
 
 
 # ----------------------------------------------------------------------------------------------
@@ -253,7 +297,8 @@ def file_lock(path: str | Path, what: str = "file", *, wait: bool = True,
     Parameters
     ----------
     path : str or Path
-        The file to lock (it need not exist); its folder is created if needed.
+        The file to lock (it need not exist); its folder is created if needed, and removed again at the
+        end if nothing was written into it (a refused command leaves no empty folder).
     what : str
         What the file is, for the messages (e.g. "the gallery").
     wait : bool
@@ -263,9 +308,10 @@ def file_lock(path: str | Path, what: str = "file", *, wait: bool = True,
     """
     path = Path(path)
     lock = _lock_path(_through_link(path))  # two names of one file (a symbolic link) share its lock
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    created: list[Path] = []  # folders made for the lock: removed again if the holder wrote nothing into them
     while True:
         try:
+            created += _make_folders(lock.parent)  # again after a wait: the last holder may have removed it
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as error:
             raise OSError(f"cannot lock {what} {path} ({error.strerror or error}: {lock}); choose a folder you can "
@@ -294,10 +340,16 @@ def file_lock(path: str | Path, what: str = "file", *, wait: bool = True,
             break
         os.close(fd)
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        with contextlib.suppress(OSError):  # who holds it, for a waiter's message only: a full disk may refuse it
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)  # while still holding it: a waiter on this file then sees it gone and starts again
         os.close(fd)
+        for folder in reversed(created):  # a refused command leaves no empty folder (rmdir refuses a full one)
+            try:
+                folder.rmdir()
+            except OSError:
+                break

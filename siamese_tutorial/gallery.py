@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,15 +28,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .checks import check_finite, check_number, check_positive
+from .checks import check_finite, check_number, check_positive, check_shifts, listing
 from .data import LabelledImages
+from .display import progress_bar
 from .distances import pairwise_distances
 from .evaluation import embed
-from .files import atomic_write
+from .files import atomic_write, check_format
 from .models import encoder_of
+from .pictures import PictureReader, class_folders
 from .verification import OpenSetCurve, choose_open_set_threshold, open_set_curve
 
-__all__ = ["UNKNOWN", "Gallery", "check_name", "check_plain", "encoder_fingerprint", "OpenSetCalibration",
+__all__ = ["UNKNOWN", "Gallery", "check_name", "folder_classes", "check_plain", "encoder_fingerprint", "OpenSetCalibration",
            "calibrate_open_set"]
 
 UNKNOWN = "unknown"
@@ -81,7 +85,10 @@ class Gallery:
 
     def __init__(self, encoder: nn.Module, threshold: float | None = None, shifts: int = 0,
                  meta: dict[str, Any] | None = None) -> None:
-        if isinstance(shifts, bool) or not isinstance(shifts, int) or shifts < 0:
+        size = getattr(encoder_of(encoder), "image_size", None)
+        if size is not None:
+            check_shifts(shifts, size)  # as embed() will: said now, not at the first picture
+        elif isinstance(shifts, bool) or not isinstance(shifts, int) or shifts < 0:
             raise ValueError(f"shifts must be an integer >= 0; got {shifts!r}")
         self.encoder = encoder
         self.threshold = threshold
@@ -137,11 +144,13 @@ class Gallery:
         """The embeddings ``(N, D)`` of checked images (``embed`` refuses NaN: never a distance compared)."""
         return embed(self.encoder, self._check_images(images, what), shifts=self.shifts)
 
-    def _index(self, name: str) -> int:
+    def index(self, name: str) -> int:
+        """The position of the enrolled class ``name`` in :attr:`names` (a column of :meth:`distances`);
+        ``ValueError`` if it is not enrolled."""
         if not self.names:
             raise ValueError("the gallery is empty; enrol a class first with gallery.enrol(name, images).")
         if name not in self.names:
-            raise ValueError(f"{name!r} is not enrolled; the gallery has {self.names}.")
+            raise ValueError(f"{name!r} is not enrolled; the gallery has [{listing([repr(n) for n in self.names], 10)}].")
         return self.names.index(name)
 
     def _needs_threshold(self) -> float:
@@ -172,9 +181,53 @@ class Gallery:
         self.names.append(name)
         self.counts.append(len(images))
 
+    def enrol_folder(self, folder: str | Path, grayscale: bool = True, invert: bool = False, ink: str | None = None,
+                     progress: bool = False) -> list[str]:
+        """Enrol every sub-folder of ``folder`` as a class named after it, from its pictures: one call for thousands.
+
+        ``folder/<name>/<picture>`` (hidden folders and files left out); each class's prototype is the
+        mean embedding of its pictures, as :meth:`enrol` makes it. The pictures are read as
+        :func:`~siamese_tutorial.pictures.load_images` reads them (``grayscale``, ``invert``, ``ink``; use
+        the encoder's reading, e.g. :func:`~siamese_tutorial.recipe.reading` of its card), at the encoder's
+        ``image_size``, a few hundred at a time; ``progress`` shows a bar of the classes enrolled.
+
+        All or nothing: every name is checked (:func:`check_name`; not enrolled yet) before a picture is
+        read, and the gallery changes only once every picture is read and embedded. A class folder
+        without pictures, a file that is not a picture, or a picture that cannot be read is a
+        ``ValueError`` naming it, and nothing is enrolled.
+
+        Returns
+        -------
+        list of str
+            The names enrolled, sorted (the order of :attr:`names` after the classes there were).
+        """
+        inner = encoder_of(self.encoder)
+        size = getattr(inner, "image_size", None)
+        if size is None:
+            raise ValueError("the encoder has no image_size: it cannot say what size to read the pictures at; "
+                             "read them yourself and enrol each class with gallery.enrol(name, images).")
+        classes = folder_classes(folder, self.names)
+        reader = PictureReader(size, grayscale, invert, ink)
+        prototypes = []
+        with progress_bar(len(classes), "enrolling", "class", visible=progress) as bar:
+            for chunk in _chunks(classes, FOLDER_CHUNK):
+                counts = torch.tensor([len(files) for _, files in chunk])
+                images = reader.read([file for _, files in chunk for file in files])
+                embeddings = self._embed(images, f"the pictures of {folder}")
+                classes_of = torch.arange(len(chunk)).repeat_interleave(counts)
+                sums = torch.zeros(len(chunk), embeddings.shape[1]).index_add_(0, classes_of, embeddings)
+                prototypes.append(sums / counts[:, None])
+                bar.update(len(chunk))
+        reader.warn(stacklevel=2)
+        rows = torch.cat(prototypes)
+        self.prototypes = rows if self.prototypes is None else torch.cat([self.prototypes, rows])
+        self.names += [name for name, _ in classes]
+        self.counts += [len(files) for _, files in classes]
+        return [name for name, _ in classes]
+
     def remove(self, name: str) -> None:
         """Forget an enrolled class."""
-        i = self._index(name)
+        i = self.index(name)
         keep = [j for j in range(len(self.names)) if j != i]
         self.prototypes = self.prototypes[keep] if keep else None
         del self.names[i], self.counts[i]
@@ -185,7 +238,11 @@ class Gallery:
         """``(N, G)`` distances from each image to each enrolled prototype, in enrolment order."""
         if not self.names:
             raise ValueError("the gallery is empty; enrol a class first with gallery.enrol(name, images).")
-        return pairwise_distances(self._embed(images, "the images"), self.prototypes)
+        embeddings = self._embed(images, "the images")
+        if embeddings.shape[1] != self.prototypes.shape[1]:  # the same encoder (its fingerprint): the file was edited
+            raise ValueError(f"the gallery's prototypes have {self.prototypes.shape[1]} values each, the encoder's "
+                             f"embeddings {embeddings.shape[1]}: the gallery was edited or damaged; enrol again.")
+        return pairwise_distances(embeddings, self.prototypes)
 
     def nearest(self, images: Tensor) -> tuple[list[str], Tensor]:
         """The nearest enrolled name of each image, and its distance ``(N,)``, whatever the threshold."""
@@ -201,7 +258,7 @@ class Gallery:
     def verify(self, images: Tensor, name: str) -> Tensor:
         """``(N,)`` bool: is each image of the enrolled class ``name`` (within the threshold of its prototype)?"""
         threshold = self._needs_threshold()
-        return self.distances(images)[:, self._index(name)] <= threshold
+        return self.distances(images)[:, self.index(name)] <= threshold
 
     # -------------------------------------------------------------------------------- files
 
@@ -231,14 +288,19 @@ class Gallery:
             raise FileNotFoundError(f"no gallery at {path}; enrol a class first to create it.")
         try:
             content: dict[str, Any] = torch.load(path, weights_only=True)
-            if not isinstance(content, dict) or content.get("format") != GALLERY_FORMAT:
-                raise ValueError("not a gallery file")
-            missing = {"names", "counts", "prototypes", "threshold", "shifts", "encoder"} - content.keys()
-            if missing:
-                raise KeyError(f"{sorted(missing)} missing")
         except Exception as error:
             raise ValueError(f"{path} is not a gallery written by siamese_tutorial ({type(error).__name__}); "
                              f"delete it and enrol again.") from error
+        if not check_format(content, GALLERY_FORMAT, path, "gallery", "delete it and enrol again."):
+            if isinstance(content, dict) and str(content.get("format")).startswith("siamese_tutorial.checkpoint/"):
+                raise ValueError(f"{path} is a checkpoint (a model), not a gallery; give the gallery's file (to "
+                                 f"create one for this model: enrol NEW_GALLERY.pt ... --model {path}).")
+            raise ValueError(f"{path} is not a gallery written by siamese_tutorial (it has no gallery format); "
+                             f"give the gallery's file, or if it was one, delete it and enrol again.")
+        missing = {"names", "counts", "prototypes", "threshold", "shifts", "encoder"} - content.keys()
+        if missing:
+            raise ValueError(f"{path} is not a gallery written by siamese_tutorial ({', '.join(sorted(missing))} "
+                             f"missing); delete it and enrol again.")
         return content
 
     @classmethod
@@ -259,17 +321,83 @@ class Gallery:
                              f"encoder's embeddings. Use the encoder it was made with, or enrol again.")
         try:
             gallery = cls(encoder, content["threshold"], content["shifts"], content.get("meta"))
-            prototypes = content["prototypes"]
-            names, counts = list(content["names"]), list(content["counts"])
-            if names and (not isinstance(prototypes, Tensor) or prototypes.dim() != 2 or len(prototypes) != len(names)
-                          or len(counts) != len(names)):
-                raise ValueError("its names, counts and prototypes do not match")
-            if prototypes is not None and not torch.isfinite(prototypes).all():
-                raise ValueError("its prototypes hold NaN or infinite values")
+            names, counts, prototypes = content["names"], content["counts"], content["prototypes"]
+            _check_entries(names, counts, prototypes)
         except ValueError as error:
-            raise ValueError(f"{path} is damaged ({error}); delete it and enrol again.") from None
-        gallery.names, gallery.counts, gallery.prototypes = names, counts, prototypes
+            raise ValueError(f"{path} is damaged or was edited ({error}); delete it and enrol again (or restore "
+                             f"a good copy).") from None
+        gallery.names, gallery.counts, gallery.prototypes = list(names), list(counts), prototypes
         return gallery
+
+
+def _check_entries(names: Any, counts: Any, prototypes: Any) -> None:
+    """Raise ``ValueError`` (what is wrong, in a few words) unless a gallery file's ``names`` (a list of names
+    :func:`check_name` accepts, none twice), ``counts`` (a list of as many integers >= 1) and ``prototypes``
+    (``(G, D)`` finite floats, one row per name; None when there are none) are what :meth:`Gallery.enrol` makes.
+
+    A name edited into the file must not forge an answer: a line break, ``unknown``, a number."""
+    if not isinstance(names, list) or not isinstance(counts, list) or len(counts) != len(names):
+        raise ValueError("its names, counts and prototypes do not match")
+    for name in names:
+        try:
+            check_name(name)
+        except ValueError as error:
+            raise ValueError(f"it holds a name that enrol refuses: {error}") from None
+    twice = [name for name, n in Counter(names).items() if n > 1]
+    if twice:
+        raise ValueError(f"it holds the name(s) {listing([repr(n) for n in twice])} more than once")
+    wrong = [count for count in counts if isinstance(count, bool) or not isinstance(count, int) or count < 1]
+    if wrong:
+        raise ValueError(f"it says a class was enrolled from {wrong[0]!r} pictures; counts are integers >= 1")
+    if not names:
+        if prototypes is not None:
+            raise ValueError("its names, counts and prototypes do not match")
+        return
+    if (not isinstance(prototypes, Tensor) or not prototypes.is_floating_point() or prototypes.dim() != 2
+            or len(prototypes) != len(names)):
+        raise ValueError("its names, counts and prototypes do not match")
+    if not torch.isfinite(prototypes).all():
+        raise ValueError("its prototypes hold NaN or infinite values")
+
+
+def folder_classes(folder: str | Path, enrolled: Sequence[str] = ()) -> list[tuple[str, list[Path]]]:
+    """The classes :meth:`Gallery.enrol_folder` would enrol from ``folder``, checked: ``(name, pictures)`` each.
+
+    Each sub-folder's name must be a name :func:`check_name` accepts and not one of ``enrolled``, and
+    it must hold pictures (:func:`~siamese_tutorial.pictures.class_folders` says what else is refused);
+    else a ``ValueError`` naming the folder. No picture is read.
+    """
+    classes = class_folders(folder)
+    for name, files in classes:
+        where = Path(folder) / name
+        try:
+            check_name(name)
+        except ValueError as error:
+            raise ValueError(f"the class folder {where} cannot be a class's name ({error}); rename the "
+                             f"folder.") from None
+        if name in enrolled:
+            raise ValueError(f"the class folder {where}: {name!r} is already enrolled; remove it from the gallery "
+                             f"first, or move the folder out of {folder}.")
+        if not files:
+            raise ValueError(f"the class folder {where} has no pictures; add some, or remove the folder.")
+    return classes
+
+
+FOLDER_CHUNK = 512
+"""About how many pictures :meth:`Gallery.enrol_folder` reads and embeds at a time (whole classes)."""
+
+
+def _chunks(classes: list[tuple[str, list[Path]]], pictures: int) -> list[list[tuple[str, list[Path]]]]:
+    """Consecutive runs of whole classes with about ``pictures`` pictures each (a larger class alone)."""
+    chunks: list[list[tuple[str, list[Path]]]] = [[]]
+    held = 0
+    for entry in classes:
+        if chunks[-1] and held + len(entry[1]) > pictures:
+            chunks.append([])
+            held = 0
+        chunks[-1].append(entry)
+        held += len(entry[1])
+    return chunks
 
 
 MAX_NAME = 200

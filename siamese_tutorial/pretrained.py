@@ -5,10 +5,12 @@ Each shipped encoder is a checkpoint ``weights/<name>.pt`` (written by
 the command that trained it, its training time and machine, the validation score that chose it,
 its accuracy on the 20 official one-shot runs (measured once, after training), and the SHA-256 of
 the checkpoint, checked on loading so that weights and card always belong together.
+:func:`load_model` loads either a shipped encoder or a checkpoint file, as the command line does.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,10 @@ from torch import nn
 
 from .checks import check_identifier
 from .files import read_json, sha256_file
+from .models import encoder_of
 from .training import load_checkpoint
 
-__all__ = ["PRETRAINED_DIR", "available_pretrained", "load_pretrained", "read_card"]
+__all__ = ["PRETRAINED_DIR", "available_pretrained", "load_pretrained", "load_model", "read_card"]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -67,4 +70,40 @@ def load_pretrained(name: str, folder: str | Path | None = None) -> nn.Module:
         raise ValueError(f"{weights} is not the checkpoint its card {name}.json describes (SHA-256 differs); "
                          f"export the encoder again.")
     model, _ = load_checkpoint(weights)
-    return model
+    return encoder_of(model)  # an encoder, even if exported by an earlier version with its classifier around it
+
+
+def load_model(name_or_path: str | Path) -> tuple[nn.Module, int, dict[str, Any]]:
+    """A checkpoint file or a shipped encoder's name: the model, its image size ``S`` and its card.
+
+    A checkpoint's card is the ``.json`` beside it (``train`` writes it at the end) if it belongs to
+    the checkpoint (its SHA-256), else ``{"config": <the checkpoint's own config>}``; a card that
+    belongs to other weights is said (``UserWarning``) and not used.
+
+    Raises
+    ------
+    ValueError
+        For a name that is neither a file nor a shipped encoder, or a model that does not take
+        ``S x S`` images (no ``image_size``).
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        model, checkpoint = load_checkpoint(path)
+        card = None
+        beside = path.with_suffix(".json")
+        if path.suffix == ".pt" and beside.is_file():
+            card = read_card(beside)
+            if card["checkpoint_sha256"] != sha256_file(path):
+                warnings.warn(f"{beside} does not belong to {path} (it records other weights' SHA-256): not used; "
+                              f"finish the training (--resume) or train again to write its card", stacklevel=2)
+                card = None
+        card = card or {"config": checkpoint["config"]}
+    elif str(name_or_path) in available_pretrained():
+        model, card = load_pretrained(str(name_or_path)), available_pretrained()[str(name_or_path)]
+    else:
+        raise ValueError(f"{name_or_path!r} is neither a checkpoint file nor a shipped pretrained encoder "
+                         f"({', '.join(available_pretrained()) or 'none'}).")
+    size = getattr(encoder_of(model), "image_size", None)
+    if size is None:
+        raise ValueError(f"{name_or_path} is not an image encoder (it has no image_size): it cannot compare pictures.")
+    return model, size, card

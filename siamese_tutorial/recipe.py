@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import platform
+import warnings
 import typing
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -25,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checks import check_number, check_positive
+from .checks import check_number, check_positive, listing
 from .data import (
     EPISODE_STYLES,
     INK_POLARITIES,
@@ -58,10 +59,12 @@ from .training import (
 
 __all__ = [
     "TrainConfig",
+    "unused_settings",
     "Validation",
     "VALIDATION_SEED",
     "train_encoder",
     "load_training_data",
+    "held_out_classes",
     "fit_batch",
     "reading",
     "card_path",
@@ -156,7 +159,8 @@ class TrainConfig:
         """A config from :meth:`to_dict` (e.g. a checkpoint's or a card's), refusing unknown settings."""
         unknown = sorted(set(settings) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f"unknown training settings {unknown}: written by another version of siamese_tutorial?")
+            raise ValueError(f"unknown training settings [{listing([repr(name) for name in unknown])}]: written by "
+                             f"another version of siamese_tutorial? Use the version that wrote them.")
         return cls(**settings)
 
     def recipe(self) -> dict[str, Any]:
@@ -167,6 +171,35 @@ class TrainConfig:
     def field_types() -> dict[str, Any]:
         """Each field's type (the annotations resolved), for building a command line."""
         return typing.get_type_hints(TrainConfig)
+
+
+def unused_settings(config: TrainConfig, groups: int | None = None) -> dict[str, str]:
+    """The settings of ``config`` that cannot act, given its other settings (whatever their value), each with why.
+
+    ``groups``: how many groups the training data have, where known (``group_batches`` cannot act on a
+    single one, unless rotations or reflections make new groups of it). The command line refuses such
+    a setting when it is given, and a card records them under ``"unused"``: a setting that did nothing
+    is never recorded as if it had acted.
+
+    Returns
+    -------
+    dict of str to str
+        Setting name -> why it cannot act, e.g. ``{"margin": "--loss batch_hard_soft has no margin"}``.
+    """
+    unused = {}
+    if config.data is None:
+        for name in ("groups", "grayscale", "invert", "ink", "validation_fraction"):
+            unused[name] = "it is a setting of --data folders; Omniglot is read as it is"
+    elif config.ink is not None:
+        unused["invert"] = f"--ink {config.ink} replaces it"
+    if not config.augment:
+        unused["distortion"] = "there are no distortions (--no-augment)"
+    if config.loss in ("batch_hard_soft", "softmax"):
+        unused["margin"] = f"--loss {config.loss} has no margin"
+    copies = (4 if config.rotations else 1) * (2 if config.reflections else 1)  # each makes new groups
+    if groups is not None and groups * copies < 2:
+        unused["group_batches"] = "the training data have a single group (give --groups for a folder of groups)"
+    return unused
 
 
 @dataclass
@@ -283,18 +316,54 @@ def load_training_data(
     training classes (see :func:`fit_batch`, which can lower it instead).
     """
     if config.data is None:
+        train_set = load_omniglot("background", config.image_size, data_dir)
         record = {"train": "Omniglot images_background (30 alphabets)",
-                  "validation": "Omniglot images_evaluation: the 10 alphabets no official run uses"}
-        return (load_omniglot("background", config.image_size, data_dir),
-                load_validation_set(config.image_size, data_dir), record)
+                  "validation": "Omniglot images_evaluation: the 10 alphabets no official run uses",
+                  "groups": _groups(train_set)}
+        return train_set, load_validation_set(config.image_size, data_dir), record
     everything = load_image_folder(config.data, config.image_size, config.grayscale, config.groups, config.invert,
                                    config.ink)
     train_set, validation_set = split_classes(everything, config.validation_fraction, config.seed)
     if check_batch:
         fit_batch(config, train_set, validation_set.num_classes)
     record = {"folder": str(absolute(config.data)), "classes": everything.num_classes, "pictures": len(everything),
-              "validation_classes": validation_set.class_names}
+              "groups": _groups(train_set), "validation_classes": validation_set.class_names}
     return train_set, validation_set, record
+
+
+def _groups(dataset: LabelledImages) -> int:
+    """How many groups the classes of ``dataset`` belong to (those with no class left out)."""
+    return len(set(dataset.class_group.tolist()))
+
+
+def held_out_classes(card: dict[str, Any], image_size: int,
+                     data_dir: str | Path | None = None) -> tuple[LabelledImages, str]:
+    """The classes a model was validated on (never trained on), read as it reads pictures, and what they are.
+
+    For a model of Omniglot (``card["config"]["data"]`` None), Omniglot's 10 validation alphabets; for
+    one trained on a folder, the classes its card records as held out there, from the folder as
+    ``train`` recorded it (absolute; as typed if it has moved since).
+
+    Raises ``ValueError`` if the card does not say which classes were held out.
+    """
+    config = card["config"]
+    if config.get("data") is None:
+        return load_validation_set(image_size, data_dir), "Omniglot's 10 validation alphabets"
+    names = card.get("data", {}).get("validation_classes")
+    if not names:
+        raise ValueError("the model's card does not say which classes it held out; give --calibrate FOLDER, a folder "
+                         "of classes the model was not trained on.")
+    settings = reading(config)
+    recorded = card.get("data", {}).get("folder")
+    where = recorded if recorded is not None and Path(recorded).is_dir() else config["data"]
+    if not Path(where).is_dir():
+        raise ValueError(f"the classes the model held out for validation are in {recorded or where}, which is no "
+                         f"folder now (moved, or deleted?): put it back to use them (enrol can choose its threshold "
+                         f"on other classes the model never saw instead: --calibrate FOLDER).")
+    everything = load_image_folder(where, image_size, settings["grayscale"], config["groups"],
+                                   settings["invert"], settings.get("ink"))
+    keep = torch.tensor([name in names for name in everything.class_names])
+    return everything.select_classes(keep.nonzero().flatten()), f"{len(names)} held-out classes of {config['data']}"
 
 
 def build_model(config: TrainConfig, in_channels: int, num_classes: int) -> nn.Module:
@@ -371,6 +440,12 @@ def train_encoder(
     device = resolve_device(config.device)
     if device.type == "cpu":
         keep_freed_memory()  # no page faults for each step's activations (see its docstring)
+    defaults = TrainConfig()
+    unused = {name: why for name, why in unused_settings(config, _groups(train_set)).items()
+              if getattr(config, name) != getattr(defaults, name)}
+    if unused:  # the command line refuses them when given; from Python, or an older checkpoint, said
+        warnings.warn("settings that cannot act: " + "; ".join(f"{name} {getattr(config, name)!r} ({why})"
+                                                               for name, why in unused.items()), stacklevel=2)
     state = _resume_state(Path(checkpoint_path), config) if resume else None
     seed_everything(config.seed)
     data = with_reflections(train_set) if config.reflections else train_set
@@ -390,6 +465,8 @@ def train_encoder(
     trainer = Trainer(model, make_objective(config.loss, config.margin, config.squared), optimizer, scheduler,
                       device, config.log_every, [*hooks, *callbacks])
     if state is not None:
+        if state.get("batches") is not None:  # first: data changed since are said as such, not as a size mismatch
+            batches.load_state_dict(state["batches"])
         trainer.load_state_dict(state)
     history = trainer.fit(batches, config.steps)
     return encoder_of(model), history
@@ -430,10 +507,13 @@ def make_card(
     validation: Validation | None,
     data: dict[str, Any],
 ) -> dict[str, Any]:
-    """What a finished training records beside its checkpoint (``card_path``): the command, the settings,
-    the machine and time, the data, the validation score of the kept step, and the checkpoint's SHA-256,
-    so that a card is never taken for another checkpoint's."""
+    """What a finished training records beside its checkpoint (``card_path``): the command, the settings (and
+    those that could not act, with why: :func:`unused_settings`), the machine and time, the data, the validation
+    score of the kept step, and the checkpoint's SHA-256, so that a card is never taken for another checkpoint's.
+
+    ``data`` may hold ``"groups"``, the training data's number of groups."""
     best = history.best_validation
+    unused = unused_settings(config, data.get("groups"))
     return {
         "command": command,
         "config": config.to_dict(),
@@ -445,5 +525,6 @@ def make_card(
             "accuracy": best[1], "step_kept": best[0], "episodes": validation.episodes,
             "task": validation.describe(),
         },
+        "unused": unused,
         "checkpoint_sha256": sha256_file(checkpoint_path),
     }

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
 import platform
 import random
 import signal
@@ -39,13 +38,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm.auto import tqdm
 
 from . import mining
 # default_device and resolve_device live in checks (data.py needs them too); imported here as before
 from .checks import check_finite, check_number, check_positive, default_device, resolve_device  # noqa: F401
 from .data import random_triplets
-from .files import atomic_write
+from .display import progress_bar
+from .files import atomic_write, check_format
 from .losses import (
     batch_all_triplet_loss,
     batch_contrastive_loss,
@@ -595,8 +594,12 @@ class Trainer:
                                  f"resume with the same recipe (and validation)")
             match.load_state_dict(callback_state)
             waiting.remove(match)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:  # e.g. a classifier's head of another size
+            raise ValueError(f"the saved training does not fit this model ({str(error).splitlines()[0]}): resume "
+                             f"with the recipe and the data it was trained with, or start a new training") from None
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
@@ -613,13 +616,11 @@ class Trainer:
 class ProgressBar(Callback):
     """A tqdm progress bar (a widget in a notebook), with the loss and the active fraction at log steps.
 
-    ``TQDM_DISABLE=1`` in the environment hides it, in a notebook too (tqdm's own notebook bar ignores
-    that variable): the book's build and its tests set it, a reader at a notebook sees the bar.
+    ``TQDM_DISABLE=1`` in the environment hides it (see :func:`~siamese_tutorial.display.progress_bar`).
     """
 
     def on_train_start(self, trainer: Trainer) -> None:
-        hidden = os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
-        self.bar = tqdm(total=trainer.steps, initial=trainer.step, desc="training", unit="step", disable=hidden)
+        self.bar = progress_bar(trainer.steps, "training", "step", initial=trainer.step)
 
     def on_step_end(self, trainer: Trainer) -> None:
         self.bar.update(1)
@@ -979,11 +980,16 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
+        # Not "delete it": it may be a picture or another file given by mistake.
         raise ValueError(
-            f"{path} could not be read as a checkpoint (corrupted, truncated, or not written by "
-            f"save_checkpoint): {str(error).splitlines()[0]}. Delete it and train again, or restore a good copy."
+            f"{path} could not be read as a checkpoint ({type(error).__name__}): it is another kind of file, or a "
+            f"checkpoint that is damaged (truncated?). Give a checkpoint written by save_checkpoint (`train` writes "
+            f"them); a damaged one cannot be repaired: train again, or restore a good copy."
         ) from error
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+    if not check_format(checkpoint, CHECKPOINT_FORMAT, path, "checkpoint", "train again."):
+        if isinstance(checkpoint, dict) and str(checkpoint.get("format")).startswith("siamese_tutorial.gallery/"):
+            raise ValueError(f"{path} is a gallery, not a checkpoint (a model); give a checkpoint written by "
+                             f"save_checkpoint (`train` writes them), or a shipped encoder's name.")
         raise ValueError(
             f"{path} is not a siamese_tutorial checkpoint (expected format {CHECKPOINT_FORMAT!r}); "
             "write checkpoints with save_checkpoint"

@@ -112,6 +112,22 @@ def test_shift_averaged_encoder_is_embed_with_shifts(encoder, shifts, runs, one_
     assert torch.allclose(together, embed(encoder, images, shifts=shifts), atol=1e-6)
 
 
+@pytest.mark.parametrize("shifts, why", [(16, "is not smaller than the 16-pixel images"),
+                                         (-1, "is not a whole number >= 0"), (1.5, "is not a whole number >= 0")])
+def test_shifts_that_embed_refuses_are_never_exported(tmp_path, shifts, why):
+    # Issue 36, 4: export_onnx took shifts=16 on 16-pixel images and shifts=-1, which embed() refuses, and wrote
+    # an ONNX model whose embeddings were off by 0.41 and 0.07.
+    from siamese_tutorial.browser import export_onnx
+    from siamese_tutorial.models import ConvEncoder
+
+    encoder = ConvEncoder(width=4, blocks=2, embedding_dim=8, image_size=16)
+    with pytest.raises(ValueError, match=f"shifts {shifts} {why}: shifts must be a whole number of pixels from 0 to 15"):
+        export_onnx(encoder, shifts, tmp_path / "encoder.onnx")
+    with pytest.raises(ValueError, match="from 0 to 15"):
+        ShiftAveragedEncoder(encoder, shifts)
+    assert not list(tmp_path.iterdir())
+
+
 def test_onnx_encoder_gives_the_pytorch_embeddings(site, encoder, shifts, runs, one_thread):
     import onnxruntime
 

@@ -134,17 +134,37 @@ def test_an_existing_checkpoint_is_not_silently_replaced(trained, tmp_path, caps
     assert out.read_bytes() == before
 
 
-def test_overwrite_removes_the_old_card_before_training(trained, tmp_path, capsys, monkeypatch):
+def test_overwrite_removes_the_old_card_once_new_weights_are_there(trained, tmp_path, capsys, monkeypatch):
     out = tmp_path / "m.pt"
     out.write_bytes(trained.read_bytes())
     out.with_suffix(".json").write_text(trained.with_suffix(".json").read_text())
 
-    def killed(*args, **kwargs):  # killed right after the first checkpoint of the new run
+    def killed(config, *args, **kwargs):  # killed right after the first checkpoint of the new run
+        save_checkpoint(out, MLPEncoder(4), config.to_dict(), complete=False)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "train_encoder", killed)
     assert run(capsys, "train", *TINY, "--margin", "0.3", "--overwrite", "--out", out)[0] == 130
     assert not out.with_suffix(".json").exists()  # no old card beside new weights
+
+
+def test_overwrite_with_a_full_disk_keeps_the_old_checkpoint_and_its_card(trained, tmp_path, capsys, monkeypatch):
+    # Issue 36, 2: the card was deleted before training; the new checkpoint could not be written: old weights, no card.
+    out = tmp_path / "m.pt"
+    out.write_bytes(trained.read_bytes())
+    out.with_suffix(".json").write_text(trained.with_suffix(".json").read_text())
+    before = out.read_bytes(), out.with_suffix(".json").read_text()
+    real_save = torch.save
+
+    def full(content, file, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    one_line_error(capsys, "train", *TINY, "--margin", "0.3", "--overwrite", "--out", out,
+                   match=f"could not write {out}: No space left on device")
+    monkeypatch.setattr(torch, "save", real_save)
+    assert (out.read_bytes(), out.with_suffix(".json").read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.pt"]
 
 
 def test_a_card_that_does_not_match_its_checkpoint_is_refused(trained, tmp_path, capsys):
@@ -285,7 +305,6 @@ def test_damaged_cards_are_one_clear_line(trained, tmp_path, capsys, monkeypatch
     folder.mkdir()
     (folder / "bad.json").write_text(content)
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", folder)
-    monkeypatch.setattr(cli, "available_pretrained", lambda: pretrained.available_pretrained(folder))
     one_line_error(capsys, "evaluate", "bad", "--runs", match=message)
 
 
@@ -351,3 +370,111 @@ def test_export_to_a_folder_that_refuses_files_fails_before_scoring(trained, tmp
     read_only(folder)
     one_line_error(capsys, "export", trained, "--name", "tiny", "--to", folder, match="--to")
     assert not list(folder.iterdir())
+
+
+# ----------------------------------------------------------------------------- issue 36: nothing lost, nothing silently wrong
+
+
+def test_export_never_replaces_an_encoder_unasked(trained, tmp_path, capsys, monkeypatch):
+    # Issue 36, 1: `export --name mine --to enc/` replaced another encoder enc/mine.pt without a word; without --to,
+    # in a source checkout, a shipped encoder of that name.
+    folder = tmp_path / "enc"
+    folder.mkdir()
+    (folder / "mine.pt").write_bytes(b"another encoder")
+    (folder / "mine.json").write_text("{}")
+    monkeypatch.setattr(cli, "one_shot_accuracy", lambda *a, **k: pytest.fail("scored"))  # refused before scoring
+    one_line_error(capsys, "export", trained, "--name", "mine", "--to", folder,
+                   match=f"{folder / 'mine.pt'} exists (an encoder named mine): replace it with --overwrite")
+    shipped = tmp_path / "weights"
+    shipped.mkdir()
+    (shipped / "triplet.json").write_text("{}")  # a shipped encoder's card
+    monkeypatch.setattr(cli, "PRETRAINED_DIR", shipped)
+    monkeypatch.setattr(cli, "_in_source_checkout", lambda: True)
+    one_line_error(capsys, "export", trained, "--name", "triplet", match="(a shipped encoder named triplet)")
+    assert (folder / "mine.pt").read_bytes() == b"another encoder" and (shipped / "triplet.json").read_text() == "{}"
+    monkeypatch.undo()
+    code, out, err = run(capsys, "export", trained, "--name", "mine", "--to", folder, "--overwrite")
+    assert code == 0 and "shipped as mine" in out, err
+    assert pretrained.load_pretrained("mine", folder).embedding_dim == 16
+
+
+@pytest.fixture(scope="module")
+def trained_softmax(tmp_path_factory):
+    out = tmp_path_factory.mktemp("softmax") / "softmax.pt"
+    assert cli.main(["train", *TINY, "--loss", "softmax", "--out", str(out)]) == 0
+    return out
+
+
+def test_an_exported_classifier_loads_as_its_encoder(trained_softmax, tmp_path, capsys):
+    # Issue 36, 5: an exported `--loss softmax` model loaded as a SoftmaxClassifier that returned class scores.
+    from siamese_tutorial.models import Encoder, SoftmaxClassifier
+
+    assert isinstance(load_checkpoint(trained_softmax)[0], SoftmaxClassifier)  # what train writes
+    assert run(capsys, "export", trained_softmax, "--name", "soft", "--to", tmp_path)[0] == 0
+    encoder = pretrained.load_pretrained("soft", tmp_path)
+    assert isinstance(encoder, Encoder) and encoder(torch.rand(3, 1, 28, 28)).shape == (3, 16)
+    assert load_checkpoint(tmp_path / "soft.pt")[1]["architecture"]["wrapper"] is None  # the file holds no head
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--no-augment", "--distortion", "3"], "--distortion 3.0 cannot act: there are no distortions (--no-augment)"),
+    (["--loss", "batch_hard_soft", "--margin", "0.7"], "--margin 0.7 cannot act: --loss batch_hard_soft has no margin"),
+    (["--loss", "softmax", "--margin", "0.5"], "--margin 0.5 cannot act: --loss softmax has no margin"),
+    (["--ink", "dark"], "--ink dark cannot act: it is a setting of --data folders"),
+    (["--validation-fraction", "0.3"], "--validation-fraction 0.3 cannot act: it is a setting of --data folders"),
+])
+def test_options_that_cannot_act_are_refused_not_recorded(tmp_path, capsys, monkeypatch, options, message):
+    # Issue 36, 3: exit 0, no note, and the card said `distortion 3.0`, `margin 0.7`: options that did nothing.
+    monkeypatch.setattr(cli, "train_encoder", lambda *a, **k: pytest.fail("training started"))
+    one_line_error(capsys, "train", *TINY, *options, "--out", tmp_path / "m.pt", match=message)
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_card_says_which_settings_could_not_act(tmp_path, capsys):
+    code, out, err = run(capsys, "train", *TINY, "--loss", "batch_hard_soft", "--out", tmp_path / "m.pt")
+    assert code == 0, err
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["unused"]["margin"] == "--loss batch_hard_soft has no margin"  # the default 0.2 did nothing
+    assert "ink" in card["unused"] and "distortion" not in card["unused"] and "group_batches" not in card["unused"]
+
+
+def test_warnings_on_the_command_line_are_one_line(tmp_path, capsys):
+    # Issue 36, 10: ".../data.py:322: UserWarning: 1 picture(s) are not square ..." and a line of the package's source.
+    from PIL import Image
+
+    classes = tmp_path / "classes"  # three classes to choose the threshold on, quickly
+    for c in range(3):
+        (classes / f"c{c}").mkdir(parents=True)
+        for i in range(2):
+            Image.new("L", (40, 40), 255 - 60 * c - 10 * i).save(classes / f"c{c}" / f"{i}.png")
+    gallery = tmp_path / "g.pt"
+    assert run(capsys, "enrol", gallery, "c0", classes / "c0" / "0.png", "--model", "triplet", "--calibrate",
+               classes)[0] == 0
+    Image.new("L", (60, 20), 255).save(tmp_path / "wide.png")
+    done = subprocess.run([sys.executable, "-m", "siamese_tutorial", "identify", str(gallery), str(tmp_path / "wide.png")],
+                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0 and done.stdout.startswith(f"{tmp_path / 'wide.png'}: "), done.stderr
+    assert done.stderr == (f"warning: 1 picture(s) are not square, e.g. {tmp_path / 'wide.png'}: they are stretched to "
+                           f"40 x 40; crop them to squares first if their shape matters\n")
+
+
+def test_overwrite_on_a_real_full_disk_keeps_the_old_checkpoint_and_its_card(trained, tmp_path, capsys):
+    # Issue 36, 2, on a real full disk: a small tmpfs holding the old checkpoint and its card, filled up.
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        out = disk / "m.pt"
+        out.write_bytes(trained.read_bytes())
+        out.with_suffix(".json").write_text(trained.with_suffix(".json").read_text())
+        before = out.read_bytes(), out.with_suffix(".json").read_text()
+        room = os.statvfs(disk)
+        # all but 16 kB: room for the lock and the first pages of the new checkpoint, not for all of it
+        (disk / "filler").write_bytes(bytes(room.f_bavail * room.f_frsize - 16_384))
+        code, _, err = run(capsys, "train", *TINY, "--margin", "0.3", "--overwrite", "--out", out)
+        assert code == 2 and err.count("\n") == 1 and "No space left on device" in err, err
+        assert (out.read_bytes(), out.with_suffix(".json").read_text()) == before
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "m.json", "m.pt"]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

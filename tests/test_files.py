@@ -1,5 +1,6 @@
 """siamese_tutorial.files: atomic writes, and what a killed writer leaves behind."""
 
+import contextlib
 import errno
 import json
 import math
@@ -20,6 +21,7 @@ from siamese_tutorial.files import (
     file_lock,
     read_json,
     write_json,
+    write_text,
     write_together,
 )
 
@@ -189,6 +191,38 @@ def test_a_real_full_disk(small_disk):
     with pytest.raises(OSError, match="could not write .*m.json: No space left on device"):
         write_together([(target, lambda t: t.write_bytes(b"x" * 50_000)), (card, lambda t: t.write_bytes(b"x" * 300_000))])
     assert target.read_bytes() == before and not card.exists()
+
+
+def test_a_lock_on_a_disk_with_not_one_byte_left_still_ends_in_the_clear_message(small_disk):
+    # Before: `enrol` into a full disk ended in "error: [Errno 28] No space left on device", naming no file: the
+    # lock's note of who holds it could not be written.
+    with open(small_disk / "filler", "wb", buffering=0) as filler:  # every last byte
+        for size in (4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    filler.write(b"\0" * size)
+    target = small_disk / "g.pt"
+    with pytest.raises(OSError, match="could not write .*g.pt: No space left on device; free some space"):
+        with file_lock(target, "the gallery"):
+            write_text(target, "a gallery")
+    assert [p.name for p in small_disk.iterdir()] == ["filler"]
+
+
+def test_a_refused_command_leaves_no_empty_folder(tmp_path):
+    # Before: check_writable_file and file_lock made the folders of the file to write, and a command refused
+    # afterwards (a picture that could not be read) left them behind, empty.
+    target = tmp_path / "new" / "deeper" / "g.pt"
+    check_writable_file(target, "the gallery")
+    with pytest.raises(ValueError, match="refused"):
+        with file_lock(target, "the gallery"):
+            raise ValueError("refused")
+    assert not (tmp_path / "new").exists()
+    with file_lock(target, "the gallery"):
+        write_text(target, "kept")
+    assert target.read_text() == "kept" and sorted(p.name for p in target.parent.iterdir()) == ["g.pt"]
+    (tmp_path / "a file").write_text("")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        check_writable_file(tmp_path / "a file" / "g.pt", "the gallery")
 
 
 # ----------------------------------------------------------------------------- concurrent writers

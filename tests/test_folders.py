@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from siamese_tutorial import cli, files
+from siamese_tutorial import cli, files, recipe
 from siamese_tutorial.data import load_image_folder, load_images, split_classes
 from siamese_tutorial.gallery import Gallery
 from siamese_tutorial.recipe import TrainConfig, load_training_data
@@ -182,7 +182,12 @@ def test_gallery_mistakes_are_one_clear_line(folder_model, tmp_path, capsys):
     moved = tmp_path / "moved.pt"
     one_line_error(capsys, "enrol", moved, "zero", pics / "class00" / "0.png", "--model", other,
                    match="does not say which classes it held out; give --calibrate FOLDER")  # no card beside it
-    assert run(capsys, "enrol", moved, "zero", pics / "class00" / "0.png", "--model", other, "--calibrate", pics)[0] == 0
+    unseen = tmp_path / "unseen"  # classes the model never saw (its own folder is refused: issue 36, 7)
+    for c in range(4):
+        (unseen / f"new{c}").mkdir(parents=True)
+        for i in range(3):
+            picture(unseen / f"new{c}" / f"{i}.png", 10_000 + 100 * c + i)
+    assert run(capsys, "enrol", moved, "zero", pics / "class00" / "0.png", "--model", other, "--calibrate", unseen)[0] == 0
     checkpoint = torch.load(other, weights_only=True)
     first = next(k for k, v in checkpoint["state_dict"].items() if v.is_floating_point())
     checkpoint["state_dict"][first] = checkpoint["state_dict"][first] + 1
@@ -337,7 +342,7 @@ def test_a_threshold_chosen_on_omniglot_says_it_is_for_omniglot(tmp_path, capsys
     from siamese_tutorial.pretrained import load_pretrained
 
     pictures = shapes(tmp_path / "mine", size=40)
-    monkeypatch.setattr(cli, "load_validation_set", lambda size, data_dir=None: load_image_folder(pictures, size))
+    monkeypatch.setattr(recipe, "load_validation_set", lambda size, data_dir=None: load_image_folder(pictures, size))
     code, text, err = run(capsys, "enrol", tmp_path / "g.pt", "tri", pictures / "shape00" / "0.png", "--model", "triplet")
     assert code == 0, err
     assert "chosen on Omniglot's 10 validation alphabets" in text
@@ -399,3 +404,62 @@ def test_train_on_a_real_full_disk(folder_model, tmp_path, capsys):
         assert not list(small.iterdir())
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+# ----------------------------------------------------------------------------- issue 36: nothing silently wrong
+
+
+def test_a_gallery_whose_names_were_edited_is_refused_and_no_path_forges_a_line(folder_model, tmp_path, capsys):
+    # Issue 36, 6: a name "bob: unknown (...)\nmallory" edited into the file printed as an answer line of its own.
+    root, out = folder_model
+    pics, gallery = root / "pics", tmp_path / "gallery.pt"
+    assert run(capsys, "enrol", gallery, "zero", pics / "class00" / "0.png", "--model", out)[0] == 0
+    forged = tmp_path / "x.png: unknown (nearest 'zero' at 0.000; threshold 1.000)\nreal.png"
+    forged.write_bytes((pics / "class00" / "1.png").read_bytes())
+    code, text, err = run(capsys, "identify", gallery, forged)
+    assert code == 0 and text.count("\n") == 1 and "x.png: unknown (nearest 'zero' at 0.000; threshold 1.000)\\nreal.png: " \
+        in text, err
+    content = torch.load(gallery, weights_only=True)
+    content["names"] = ["zero: unknown (nearest 'zero' at 0.100; threshold 0.500)\nbob"]
+    torch.save(content, gallery)
+    one_line_error(capsys, "identify", gallery, pics / "class00" / "1.png", match="is damaged or was edited")
+
+
+def test_calibrating_on_the_folder_the_model_was_trained_on_is_refused(folder_model, tmp_path, capsys):
+    # Issue 36, 7: the threshold and "6.9% strangers accepted" were measured on classes the model trained on.
+    root, out = folder_model
+    one_line_error(capsys, "enrol", tmp_path / "g.pt", "zero", root / "pics" / "class00" / "0.png", "--model", out,
+                   "--calibrate", root / "pics", match=f"--calibrate {root / 'pics'} is the folder the model was "
+                                                       f"trained on")
+    one_line_error(capsys, "enrol", tmp_path / "g.pt", "zero", root / "pics" / "class00" / "0.png", "--model", out,
+                   "--calibrate", root / "pics" / ".." / "pics", match="leave --calibrate out to use the 2 classes")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["class00/0.png"], "is a picture, not a class's name: give the name first"),
+    (["class00/0.png", "class00/1.png"], "is a picture, not a class's name"),
+    (["class00"], "is a folder, not a class's name: to enrol each of its sub-folders as a class, give --folder"),
+    (["alice"], "give one or more pictures of 'alice' after its name"),
+    ([], "give the class's name and its pictures (enrol GALLERY NAME PICTURE...), or --folder DIR"),
+])
+def test_a_forgotten_name_is_said_not_taken_from_a_picture(folder_model, tmp_path, capsys, monkeypatch, argv, message):
+    # Issue 36, 8: `enrol gallery.pt pic.png` enrolled a class named after the picture's path.
+    root, out = folder_model
+    monkeypatch.chdir(root / "pics")
+    one_line_error(capsys, "enrol", tmp_path / "g.pt", *argv, "--model", out, match=message)
+    assert not list(tmp_path.iterdir())
+
+
+def test_group_batches_on_a_folder_without_groups_is_refused(folder_model, tmp_path, capsys):
+    # Issue 36, 3: --group-batches on a folder without groups: exit 0, and the card said group_batches True.
+    root, _ = folder_model
+    one_line_error(capsys, "train", "--data", root / "pics", *TINY, "--group-batches", "--out", tmp_path / "m.pt",
+                   match="--group-batches cannot act: the training data have a single group")
+    one_line_error(capsys, "train", "--data", root / "pics", *TINY, "--ink", "dark", "--invert", "--out",
+                   tmp_path / "m.pt", match="--invert cannot act: --ink dark replaces it")
+    assert not list(tmp_path.iterdir())
+    code, _, err = run(capsys, "train", "--data", root / "pics", *TINY, "--rotations", "--group-batches", "--out",
+                       tmp_path / "m.pt")  # rotations make each group four: then it acts
+    assert code == 0, err
+    assert json.loads((tmp_path / "m.json").read_text())["config"]["group_batches"]

@@ -1,5 +1,7 @@
 """Tests of siamese_tutorial.gallery: enrolling, identifying, verifying, saving, and the open-set threshold."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -235,3 +237,51 @@ def test_a_damaged_gallery_file_does_not_answer(tmp_path, damage, message):
     torch.save(content, tmp_path / "g.pt")
     with pytest.raises(ValueError, match=f"g.pt is damaged .*{message}.*; delete it and enrol again"):
         Gallery.load(tmp_path / "g.pt", Pixels())
+
+
+@pytest.mark.parametrize("names, counts, message", [
+    (["alice", "bob: unknown (nearest 'x' at 0.100; threshold 0.500)\nmallory"], [1, 1], "characters that do not print"),
+    (["alice", "unknown"], [1, 1], "reads like 'unknown'"),
+    (["alice", 2], [1, 1], "non-empty string; got 2"),
+    (["alice", "alice"], [1, 1], "the name(s) 'alice' more than once"),
+    (["alice", "bob"], [1, -3], "enrolled from -3 pictures"),
+    (["alice", "bob"], [1, True], "enrolled from True pictures"),
+    ("ab", [1, 1], "do not match"),
+])
+def test_a_gallery_file_whose_names_were_edited_does_not_answer(tmp_path, names, counts, message):
+    # Issue 36, 6: a name with a line break forged an output line, a name 'unknown' printed an enrolled match as a
+    # stranger, and integer or repeated names and negative counts were answered as if they were fine.
+    gallery = Gallery(Pixels(), threshold=1.0)
+    gallery.enrol("alice", image(1))
+    gallery.enrol("bob", image(5))
+    gallery.save(tmp_path / "g.pt")
+    content = torch.load(tmp_path / "g.pt", weights_only=True)
+    content["names"], content["counts"] = names, counts
+    torch.save(content, tmp_path / "g.pt")
+    with pytest.raises(ValueError, match=rf"g.pt is damaged or was edited \(.*{re.escape(message)}.*\); delete it"):
+        Gallery.load(tmp_path / "g.pt", Pixels())
+
+
+def test_a_gallery_of_a_newer_version_says_to_upgrade_not_to_delete_it(tmp_path):
+    gallery = Gallery(Pixels(), threshold=1.0)
+    gallery.enrol("alice", image(1))
+    gallery.save(tmp_path / "g.pt")
+    content = torch.load(tmp_path / "g.pt", weights_only=True)
+    content["format"] = "siamese_tutorial.gallery/2"
+    torch.save(content, tmp_path / "g.pt")
+    with pytest.raises(ValueError, match=r"a gallery of a newer format \(siamese_tutorial.gallery/2\) than .* reads "
+                                         r"\(siamese_tutorial.gallery/1\); upgrade siamese_tutorial to use it"):
+        Gallery.load(tmp_path / "g.pt", Pixels())
+    content["format"] = "siamese_tutorial.gallery/0"
+    torch.save(content, tmp_path / "g.pt")
+    with pytest.raises(ValueError, match=r"an older format .* no longer reads; delete it and enrol again"):
+        Gallery.load(tmp_path / "g.pt", Pixels())
+
+
+def test_a_long_gallery_is_never_listed_whole_in_a_message():
+    gallery = Gallery(Pixels(), threshold=1.0)
+    for i in range(2000):
+        gallery.names.append(f"class{i:04d}")
+    with pytest.raises(ValueError) as refused:
+        gallery.index("nobody")
+    assert "'class0009' and 1,990 more" in str(refused.value) and len(str(refused.value)) < 250

@@ -217,9 +217,10 @@ def test_the_command_line_reads_the_ink_it_is_told_and_says_when_pictures_disagr
     light = tmp_path / "light.png"
     Image.fromarray(255 - np.asarray(Image.open(root / "c0" / "1.png"))).save(light)
     capsys.readouterr()
-    with pytest.warns(UserWarning, match="--ink light or --ink auto"):
-        assert cli.main(["identify", str(gallery), str(light)]) == 0
-    capsys.readouterr()
+    assert cli.main(["identify", str(gallery), str(light)]) == 0
+    said = capsys.readouterr().err  # a warning on the command line is one line, not Python's warning format
+    assert said.startswith("warning: 1 of 1 picture(s)") and said.count("\n") == 1 and said.endswith(
+        "--ink light or --ink auto)\n"), said
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cli.main(["identify", str(gallery), str(light), "--ink", "auto"]) == 0
@@ -247,3 +248,25 @@ def test_a_broken_link_in_a_class_folder_is_named_not_skipped(tmp_path):
     (tmp_path / "c0" / "loop").symlink_to(tmp_path)  # a link back up is no picture, and no trap
     (tmp_path / "c1" / "2.png").unlink()
     assert len(load_image_folder(tmp_path, 16)) == 4
+
+
+HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)  # how an iPhone's photo starts
+SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><circle r="3"/></svg>\n'
+
+
+@pytest.mark.parametrize("name, content, kind", [("photo.heic", HEIC, "a HEIC photo"), ("IMG_0001.HEIC", HEIC,
+                         "a HEIC photo"), ("photo.png", HEIC, "a HEIC photo"), ("drawing.svg", SVG, "an SVG drawing"),
+                         ("drawing.png", SVG, "an SVG drawing")])
+def test_heic_and_svg_pictures_are_named_with_what_to_do(tmp_path, name, content, kind):
+    # Issue 36, 11: "could not be read as an image" / "is not an image", naming neither the format nor what to do.
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=f"{name} is {kind} .*, which cannot be read here; convert it to PNG or JPEG"):
+        load_images([tmp_path / name], 16)
+    for c in range(2):
+        (tmp_path / "pics" / f"c{c}").mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(stroke()).save(tmp_path / "pics" / f"c{c}" / f"{i}.png")
+    (tmp_path / "pics" / "c1" / name).write_bytes(content)
+    with pytest.raises(ValueError, match=rf"c1/{name} is {kind} .*, which (is not read here \(the suffixes read are "
+                                         rf".*\)|cannot be read here); convert it to PNG or JPEG"):
+        load_image_folder(tmp_path / "pics", 16)

@@ -143,3 +143,25 @@ def test_resume_refuses_a_data_folder_whose_classes_changed(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the training data changed since the training stopped" in err and err.count("\n") == 1, err
     assert out.read_bytes() == before
+
+
+def test_a_stopped_classifier_resumed_on_a_folder_with_more_classes_is_one_clear_line(tmp_path):
+    # Issue 36, 9: `--loss softmax` stopped, classes added, `--resume`: a torch "size mismatch for head.bias" traceback.
+    pics = make_folder(tmp_path / "pics", classes=6)
+    out = tmp_path / "m.pt"
+    argv = [sys.executable, "-m", "siamese_tutorial", "train", "--data", str(pics), *TINY, "--loss", "softmax",
+            "--steps", "5000", "--validate-every", "5", "--out", str(out)]
+    child = subprocess.Popen(argv, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not out.exists() and child.poll() is None:  # the first checkpoint: training is under way
+        time.sleep(0.01)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    make_folder(pics, classes=9)  # three classes more
+    before = out.read_bytes()
+    done = subprocess.run([*argv, "--resume"], cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: the training data changed since the training stopped"), done.stderr
+    assert out.read_bytes() == before
