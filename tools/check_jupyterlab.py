@@ -99,7 +99,15 @@ def click_menu(driver: webdriver.Chrome, menu: str, item: str) -> None:
 def check_chapter(driver: webdriver.Chrome, port: int, token: str, chapter: str) -> list[str]:
     problems = []
     driver.get(f"http://127.0.0.1:{port}/lab/tree/{chapter}.ipynb?token={token}")
-    time.sleep(15)  # JupyterLab loads, the kernel starts
+    # JupyterLab loads and the kernel starts. Run All before the kernel is connected would run the code
+    # cells once it is, but jupyterlab-myst asks for the text's values at once and, finding no kernel,
+    # never asks again: wait as a reader does, until the kernel is idle.
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        time.sleep(2)
+        status = " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, ".jp-StatusBar-Widget"))
+        if "Idle" in status:
+            break
     driver.save_screenshot(str(OUT / f"{chapter}-0-opened.png"))
     click_menu(driver, "Run", "Run All Cells")
     start, saw_progress = time.time(), False
