@@ -55,7 +55,8 @@ book: data $(DRAW)/.built $(MATHJAX)/.copied
 # Unit tests (the chapters' shown cells alone among them) and every chapter under nbval, which
 # records them; the book with warnings as errors, from those records; the tests of the built book;
 # and chapter 1 run in a real JupyterLab, as a reader runs it.
-BUILT_TESTS := tests/test_browser.py tests/test_workflow.py tests/test_book_text.py tests/test_colab.py tests/test_pages.py
+BUILT_TESTS := tests/test_browser.py tests/test_workflow.py tests/test_book_text.py tests/test_colab.py tests/test_pages.py \
+	tests/test_figures.py
 test: data $(NODE_STAMP)
 	$(BIN)/python -m pytest
 	$(MAKE) book

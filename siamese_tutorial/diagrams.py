@@ -32,7 +32,7 @@ def _box(ax: Axes, x: float, y: float, text: str, width: float = 1.8, height: fl
          colour: str = "#dbe8f6") -> None:
     ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.05",
                                 facecolor=colour, edgecolor="#33475b", linewidth=1.2))
-    ax.text(x, y, text, ha="center", va="center", fontsize=10)
+    ax.text(x, y, text, ha="center", va="center", fontsize=11)
 
 
 def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], colour: str = "#33475b",
@@ -42,23 +42,26 @@ def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], colou
 
 
 def draw_twin_encoder(ax: Axes | None = None) -> Axes:
-    """Two inputs, one encoder ``f_W`` (drawn twice, its weights shared), two embeddings, one distance."""
-    ax = _axes(ax, (8.5, 3.6))
-    ax.set_xlim(0, 10.6)
-    ax.set_ylim(0, 4.4)
-    for y, i in ((3.3, 1), (1.1, 2)):
-        _box(ax, 1.0, y, f"input $x_{i}$", width=1.4, colour="white")
-        _arrow(ax, (1.75, y), (2.95, y))
-        _box(ax, 3.9, y, "encoder $f_W$")
-        _arrow(ax, (4.85, y), (5.95, y))
-        _box(ax, 6.75, y, f"$f_W(x_{i})$", width=1.4, colour="#fde9d9")
-        _arrow(ax, (7.5, y), (8.25, 2.45 if i == 1 else 1.95))
-    ax.add_patch(FancyArrowPatch((3.9, 2.9), (3.9, 1.5), arrowstyle="<|-|>", mutation_scale=12, color="tab:purple",
-                                 linestyle="--", linewidth=1.4))
-    ax.text(4.05, 2.2, "one set of\nweights $W$", color="tab:purple", fontsize=9, va="center")
-    _box(ax, 9.35, 2.2, "$D = \\Vert f_W(x_1) - f_W(x_2) \\Vert_2$\nsmall: same class", width=2.3, height=1.1,
+    """Two inputs, one encoder ``f_W`` (drawn twice, its weights shared), two embeddings, one distance.
+
+    Drawn top to bottom, a column per input, so that its text reads on a phone's column.
+    """
+    ax = _axes(ax, (5.2, 4.8))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 8.6)
+    for x, i in ((2.3, 1), (7.7, 2)):
+        _box(ax, x, 7.7, f"input $x_{i}$", width=2.6, colour="white")
+        _arrow(ax, (x, 7.3), (x, 6.35))
+        _box(ax, x, 5.9, "encoder $f_W$", width=3.2)
+        _arrow(ax, (x, 5.5), (x, 4.55))
+        _box(ax, x, 4.1, f"$f_W(x_{i})$", width=2.6, colour="#fde9d9")
+        _arrow(ax, (x, 3.7), (5.0 + (x - 5.0) * 0.35, 2.35))
+    ax.add_patch(FancyArrowPatch((3.95, 5.9), (6.05, 5.9), arrowstyle="<|-|>", mutation_scale=12,
+                                 color="tab:purple", linestyle="--", linewidth=1.4))
+    ax.text(5.0, 6.55, "one set of\nweights $W$", color="tab:purple", fontsize=11, ha="center", va="bottom")
+    _box(ax, 5.0, 1.5, "$D = \\Vert f_W(x_1) - f_W(x_2) \\Vert_2$\nsmall: same class", width=6.6, height=1.4,
          colour="#e8f4e8")
-    ax.set_title("A Siamese network: one encoder applied twice, then a distance", fontsize=11)
+    ax.set_title("A Siamese network: one encoder applied\ntwice, then a distance", fontsize=12)
     return ax
 
 
@@ -134,36 +137,36 @@ def draw_pipeline(ax: Axes | None = None) -> Axes:
     Training: labelled images, a P x K batch (P classes, K images each, distorted), the encoder, the
     miner that picks pairs or triplets inside the batch, the loss. Use: enrol one image per new class
     into a gallery, then answer a query with the nearest class, or "unknown" beyond the threshold.
-    Drawn in two columns so that it stays legible on a phone.
+    Drawn in two columns, its text sized to read on a phone's column.
     """
-    ax = _axes(ax, (6.4, 6.2))
+    ax = _axes(ax, (5.6, 7.2))
     ax.set_xlim(0, 8.4)
-    ax.set_ylim(0, 8.6)
+    ax.set_ylim(-1.6, 8.6)
     training = [
-        "labelled images\n(Omniglot: 964 characters)",
-        "P x K batch: P classes,\nK images each, distorted",
-        "encoder $f$: one network,\nan embedding per image",
-        "miner: pairs or triplets\ninside the batch (ch. 2, 3)",
-        "loss: contrastive (ch. 2)\nor triplet (ch. 3)",
+        "labelled images\n(Omniglot: 964\ncharacters)",
+        "P x K batch: P\nclasses, K images\neach, distorted",
+        "encoder $f$: one\nnetwork, an\nembedding each",
+        "miner: pairs or\ntriplets in the\nbatch (ch. 2, 3)",
+        "loss: contrastive\n(ch. 2) or\ntriplet (ch. 3)",
     ]
     use = [
-        "new classes: one\nimage each",
-        "encoder $f$ (frozen)\nembeds them",
-        "gallery: one\nprototype per class",
-        "query: nearest class,\n\"unknown\" if $D > \\tau$",
+        "new classes:\none image each",
+        "encoder $f$\n(frozen) embeds\nthem",
+        "gallery: one\nprototype a class",
+        "query: nearest\nclass, \"unknown\"\nif $D > \\tau$",
     ]
     ax.text(2.1, 8.35, "training", ha="center", fontsize=12, weight="bold")
     ax.text(6.4, 8.35, "use (no retraining)", ha="center", fontsize=12, weight="bold")
     for column, (x, steps, colour) in enumerate(((2.1, training, "#dbe8f6"), (6.4, use, "#e8f4e8"))):
-        ys = np.linspace(7.5, 0.7, len(steps)) if column == 0 else np.linspace(7.5, 2.4, len(steps))
+        ys = np.linspace(7.25, 0.35, len(steps)) if column == 0 else np.linspace(7.25, 2.1, len(steps))
         for k, (text, y) in enumerate(zip(steps, ys)):
-            _box(ax, x, y, text, width=3.4, height=0.95, colour=colour)
+            _box(ax, x, y, text, width=3.5, height=1.3, colour=colour)
             if k:
-                _arrow(ax, (x, ys[k - 1] - 0.52), (x, y + 0.52))
-    # the loss's gradient trains the encoder, which is then used as it is
-    ax.add_patch(FancyArrowPatch((0.35, 0.7), (0.35, 4.1), connectionstyle="arc3,rad=0", arrowstyle="-|>",
-                                 mutation_scale=12, color="tab:purple", linestyle="--", linewidth=1.3))
-    ax.text(0.2, 2.4, "gradient", rotation=90, color="tab:purple", fontsize=9, va="center", ha="right")
-    _arrow(ax, (3.85, 4.1), (4.65, 5.8), colour="tab:purple", linestyle="--")
-    ax.text(4.55, 4.45, "trained\nencoder", color="tab:purple", fontsize=9, ha="left", va="center")
+                _arrow(ax, (x, ys[k - 1] - 0.7), (x, y + 0.7))
+    # the loss's gradient trains the encoder; the trained encoder is then used as it is
+    ax.add_patch(FancyArrowPatch((0.15, 0.35), (0.15, 3.8), arrowstyle="-|>", mutation_scale=12,
+                                 color="tab:purple", linestyle="--", linewidth=1.3))
+    _arrow(ax, (3.9, 3.8), (4.6, 5.5), colour="tab:purple", linestyle="--")
+    ax.text(4.2, -0.55, "dashed: the loss's gradient trains the encoder,\nwhich is then used, frozen, on the right",
+            color="tab:purple", fontsize=10.5, ha="center", va="top")
     return ax

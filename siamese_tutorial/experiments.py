@@ -20,6 +20,7 @@ extra views, rotations, scales, shears, added to them) and ``runs`` (the 20 offi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,10 @@ __all__ = [
     "load_benchmarks",
     "chosen_validation",
     "seed_table",
-    "budget_rows",
-    "average_table",
-    "shifts_table",
-    "views_table",
+    "Idea",
+    "IDEAS",
+    "idea_rows",
+    "ideas_table",
 ]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -91,87 +92,87 @@ def seed_table(experiments: dict[str, dict[str, Any]], groups: tuple[str, ...],
     return pd.DataFrame(rows).astype({"20 runs (of 400)": "Int64"})  # whole trials, <NA> where not scored
 
 
-def budget_rows(experiments: dict[str, dict[str, Any]], names: dict[str, str],
-                history: str = "validation_history") -> list[dict[str, Any]]:
-    """Runs-style validation along each run's schedule, for :func:`~siamese_tutorial.plotting.plot_accuracy_by_budget`.
+@dataclass(frozen=True)
+class Idea:
+    """A variation of the recipe that the record measured.
 
-    Parameters
+    Attributes
     ----------
-    experiments : dict
-        From :func:`load_experiments`.
-    names : dict of str to str
-        The groups to draw, each with the name of its line; runs of one group are its seeds.
-    history : str
-        ``"validation_history"`` (the kept weights: the averaged ones where weights were averaged) or
-        ``"validation_raw_history"`` (the raw weights of a run whose weights were averaged).
+    group : str
+        Its runs' ``group`` in the record (one run a seed).
+    name : str
+        Its name in the book's table and figure.
+    against : str or None
+        The group it was measured against, the recipe it varies (None for the first recipe).
+    """
+
+    group: str
+    name: str
+    against: str | None
+
+
+IDEAS = (
+    Idea("recipe", "the recipe: semi-hard triplets", None),
+    Idea("contrastive", "contrastive loss instead", "recipe"),
+    Idea("classifier", "softmax classifier instead", "recipe"),
+    Idea("search", "width 96 (6,100 steps)", "recipe"),
+    Idea("mirror", "mirror images as classes", "recipe"),
+    Idea("distortion1.5", "distortions x 1.5", "recipe"),
+    Idea("distortion0.5", "distortions x 0.5", "recipe"),
+    Idea("distortion0.5-12k", "x 0.5, 12,000 steps", "distortion0.5"),
+    Idea("distortion0.25-12k", "x 0.25, 12,000 steps", "distortion0.5-12k"),
+    Idea("pk64x2", "batches of 64 x 2", "distortion0.5-12k"),
+    Idea("embedding64", "a 64-d embedding", "distortion0.5-12k"),
+    Idea("embedding256", "a 256-d embedding", "distortion0.5-12k"),
+    Idea("lr0.002", "learning rate x 2", "distortion0.5-12k"),
+    Idea("lr0.0005", "learning rate x 0.5", "distortion0.5-12k"),
+    Idea("group", "batches of one alphabet", "distortion0.5-12k"),
+    Idea("batchhard", "batch-hard triplets", "distortion0.5-12k"),
+    Idea("batchhardsoft", "batch-hard, soft margin", "distortion0.5-12k"),
+    Idea("long", "x 0.5, 30,000 steps", "distortion0.5"),
+)
+"""Every idea the record measured, in the order the book tells them ("x 0.5": distortions half as strong).
+Each was trained with the recipe it varies except in its name; the 12,000-step ones on a faster step."""
+
+
+def _validation(entry: dict[str, Any]) -> float:
+    """A run's runs-style validation in %, with the shifts its runs were scored with (3 where unscored)."""
+    return 100 * chosen_validation(entry)["runs"][_runs_shifts(entry) if "runs" in entry else "3"]
+
+
+def idea_rows(experiments: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each idea of :data:`IDEAS` with its seeds' validation, its recipe's, and the runs where scored.
 
     Returns
     -------
     list of dict
-        ``{"recipe", "budget", "accuracy"}`` with the budget in steps and the accuracy in [0, 1]
-        (runs-style validation episodes without test-time shifts, as recorded along the way).
+        ``{"idea", "seeds", "against", "runs"}``: ``seeds`` the runs-style validation (%) of each seed,
+        seed 0 first; ``against`` the same for the recipe it varies (empty for the first recipe);
+        ``runs`` each seed's score on the 20 official runs (of 400), where the rule let them be scored.
     """
-    return [
-        {"recipe": names[entry["group"]], "budget": step, "accuracy": accuracy}
-        for entry in experiments.values() if entry["group"] in names
-        for step, accuracy in entry.get(history, [])
-    ]
+    def runs_of(group: str | None) -> list[dict[str, Any]]:
+        return [entry for entry in experiments.values() if entry["group"] == group]
+
+    return [{"idea": idea.name, "seeds": [_validation(entry) for entry in runs_of(idea.group)],
+             "against": [_validation(entry) for entry in runs_of(idea.against)],
+             "runs": [entry["runs"]["correct"] for entry in runs_of(idea.group) if "runs" in entry]}
+            for idea in IDEAS]
 
 
-def average_table(experiments: dict[str, dict[str, Any]], group: str) -> pd.DataFrame:
-    """The runs of ``group`` (trained with averaged weights), one row per seed: the best runs-style validation
-    (no shifts) of the raw weights and of their average, at the same validated steps, and the 20 runs.
+def ideas_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """:func:`idea_rows` as a table: one row per idea.
 
-    Columns: ``recipe``, ``raw weights (%)``, ``averaged weights (%)``, ``gain (points)``,
-    ``averaged, shifts (%)`` (runs-style validation with the runs' shifts) and ``20 runs (of 400)``.
+    Columns: ``idea``, ``seeds``, ``validation (%)`` (the seeds' mean), ``vs. its recipe`` (that mean
+    less its recipe's mean, in points; missing for the first recipe) and ``20 runs (of 400)`` (each
+    seed's, where scored).
     """
-    rows = []
-    for entry in experiments.values():
-        if entry["group"] != group:
-            continue
-        raw = max(accuracy for _, accuracy in entry["validation_raw_history"])
-        averaged = max(accuracy for _, accuracy in entry["validation_history"])
-        shifts = _runs_shifts(entry)
-        rows.append({
-            "recipe": entry["label"],
-            "raw weights (%)": 100 * raw,
-            "averaged weights (%)": 100 * averaged,
-            "gain (points)": 100 * (averaged - raw),
-            "averaged, shifts (%)": 100 * entry["validation"]["runs"][shifts],
-            "20 runs (of 400)": entry.get("runs", {}).get("correct"),
-        })
-    return pd.DataFrame(rows)
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
 
-
-def shifts_table(entry: dict[str, Any]) -> pd.DataFrame:
-    """An experiment's validation accuracy for each number of test-time shifts, both episode styles."""
-    validation = chosen_validation(entry)
-    return pd.DataFrame([
-        {"shifts (pixels)": int(shifts), "validation, runs-style (%)": 100 * validation["runs"][shifts],
-         "validation, random (%)": 100 * validation["random"][shifts]}
-        for shifts in sorted(validation["runs"], key=int)
-    ])
-
-
-def views_table(experiments: dict[str, dict[str, Any]], names: dict[str, str]) -> pd.DataFrame:
-    """Runs-style validation of the named experiments with each set of test-time views, one row per set.
-
-    Parameters
-    ----------
-    experiments : dict
-        From :func:`load_experiments`.
-    names : dict of str to str
-        The experiments to show (those measured with extra views), each with the name of its column.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Column ``test-time views`` (the 3-pixel shifts' 5 views first, then each set of extra views added),
-        then ``<name> (%)`` for each experiment.
-    """
-    columns = {f"{shown} (%)": experiments[name]["test_time_views"] for name, shown in names.items()}
-    first = next(iter(columns.values()))
-    return pd.DataFrame([
-        {"test-time views": views, **{column: 100 * scores[views] for column, scores in columns.items()}}
-        for views in first
-    ])
+    return pd.DataFrame([{
+        "idea": row["idea"],
+        "seeds": len(row["seeds"]),
+        "validation (%)": mean(row["seeds"]),
+        "vs. its recipe": mean(row["seeds"]) - mean(row["against"]) if row["against"] else None,
+        "20 runs (of 400)": ", ".join(map(str, row["runs"])) or None,
+    } for row in rows])

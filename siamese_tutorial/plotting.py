@@ -37,7 +37,7 @@ __all__ = [
     "plot_answers",
     "plot_open_set",
     "plot_accuracy_by_ways",
-    "plot_accuracy_by_budget",
+    "plot_ideas",
 ]
 
 SIMILAR_COLOUR, DISSIMILAR_COLOUR, MISTAKE_COLOUR, RIGHT_COLOUR = "tab:blue", "tab:orange", "tab:red", "tab:green"
@@ -121,8 +121,8 @@ def plot_images(
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
-        if titles is not None:
-            ax.set_title(titles[i], fontsize="small")
+        if titles is not None:  # the font's own size: smaller would not read on a phone
+            ax.set_title(titles[i])
     return fig
 
 
@@ -533,7 +533,7 @@ def plot_accuracy_by_ways(
     -------
     Axes
     """
-    ax = _new_axes(ax, figsize=(7.5, 4.2))
+    ax = _new_axes(ax, figsize=(5.6, 5.0))  # narrow, its legend below: it reads on a phone
     settings = sorted({(row["shots"], row["classes"]) for row in rows})
     for colour, (shots, classes) in zip(sns.color_palette(), settings):
         points = sorted((r["ways"], r["accuracy"], *r["ci95"]) for r in rows
@@ -542,55 +542,44 @@ def plot_accuracy_by_ways(
         ax.errorbar(ways, 100 * accuracy, yerr=[100 * (accuracy - low), 100 * (high - accuracy)], marker="o",
                     capsize=3, color=colour, label=f"{shots}-shot, {classes}")
     ax.set(xlabel="number of ways (classes per episode)", ylabel="accuracy (%)",
-           title="Accuracy with 95% intervals, by ways and shots")
+           title="Accuracy with 95% intervals,\nby ways and shots")
     ax.set_xticks(sorted({r["ways"] for r in rows}))
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
     return ax
 
 
-def plot_accuracy_by_budget(
-    rows: Sequence[Mapping[str, Any]],
-    measure: str,
-    budget_label: str = "training steps",
-    ax: Axes | None = None,
-) -> Axes:
-    """Accuracy on one measure against training budget, one line per recipe: the mean over seeds, with
-    a band from the lowest to the highest seed where a recipe has several.
+def plot_ideas(rows: Sequence[dict], ax: Axes | None = None) -> Axes:
+    """Every idea tried on a recipe, one row each: its seeds' validation against the recipe it varies.
 
     Parameters
     ----------
     rows : sequence of dict
-        One per trained run and budget, with ``recipe``, ``budget`` and ``accuracy`` (in [0, 1]); rows of
-        one recipe and budget are seeds. Every row must be the same measure: never mix validation
-        episodes with the official runs in one figure.
-    measure : str
-        What the accuracy is, for the y axis (e.g. "runs-style validation, no shifts").
-    budget_label : str
-        What the budget is, for the x axis.
+        From :func:`~siamese_tutorial.experiments.idea_rows`: ``{"idea", "seeds", "against"}``, the
+        validation (%) of each seed of the idea and of the recipe it varies; drawn top to bottom.
     ax : Axes, optional
-        Where to draw; default: a new figure.
+        Where to draw; default: a new figure sized for a phone's column.
 
     Returns
     -------
     Axes
+        Each seed a dot: green above every seed of its recipe, red below all of them, grey among
+        them; each idea's mean a black bar; the range of its recipe's seeds a grey band behind.
     """
-    needed = {"recipe", "budget", "accuracy"}
-    missing = sorted({key for row in rows for key in needed - set(row)})
-    if not rows or missing:
-        raise ValueError(f"rows must be a non-empty list of dicts with the keys {sorted(needed)}; "
-                         f"{'missing ' + str(missing) if missing else 'got no rows'}.")
-    ax = _new_axes(ax, figsize=(5.6, 4.6))
-    for colour, recipe in zip(sns.color_palette(), sorted({row["recipe"] for row in rows})):
-        scored = [row for row in rows if row["recipe"] == recipe]
-        budgets = sorted({row["budget"] for row in scored})
-        seeds = [100 * np.array([row["accuracy"] for row in scored if row["budget"] == budget]) for budget in budgets]
-        mean = np.array([values.mean() for values in seeds])
-        count = max(len(values) for values in seeds)
-        label = recipe if count == 1 else f"{recipe} (mean of {count} seeds, band: their range)"
-        ax.plot(budgets, mean, marker="o", markersize=3, color=colour, label=label)
-        if count > 1:
-            ax.fill_between(budgets, [values.min() for values in seeds], [values.max() for values in seeds],
-                            color=colour, alpha=0.25, linewidth=0)
-    ax.set(xlabel=budget_label, ylabel="accuracy (%)", title=f"Accuracy against budget: {measure}")
-    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15))  # below: it hides no point
+    ax = _new_axes(ax, figsize=(5.6, 0.36 * len(rows) + 1.6))
+    for y, row in enumerate(rows):
+        against = row["against"]
+        if against:
+            ax.fill_betweenx([y - 0.38, y + 0.38], min(against), max(against), color="0.85", linewidth=0)
+        for score in row["seeds"]:
+            above = bool(against) and score > max(against)
+            below = bool(against) and score < min(against)
+            colour = RIGHT_COLOUR if above else MISTAKE_COLOUR if below else "0.3"
+            ax.plot(score, y, "o", color=colour, markersize=6, zorder=3)
+        mean = sum(row["seeds"]) / len(row["seeds"])
+        ax.plot([mean, mean], [y - 0.32, y + 0.32], color="black", linewidth=1.8, zorder=4)
+    ax.set_yticks(range(len(rows)), [row["idea"] for row in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first idea at the top
+    ax.set_xlabel("validation, runs-style (%)")
+    ax.grid(axis="y", visible=False)
+    ax.set_title("Each idea's seeds (dots) against\nits recipe's (grey band)")
     return ax

@@ -103,3 +103,14 @@ def test_the_built_book_numbers_each_page_s_figures_as_its_text_does(chapter, bu
     assert captions == [(name, str(number)) for number, name in enumerate(figure_names(chapter), start=1)]
     links = re.findall(r'<a class="reference internal" href="#(fig-[\w-]+)">Figure (\d+)</a>', html)
     assert links and set(links) <= set(captions)
+
+
+def test_the_appendix_on_the_encoders_is_a_lesson_not_a_log():
+    """At most 1,500 words (every Markdown cell: folded solutions and references included), every
+    idea in one table and one figure; each idea's details stay in the record (experiments.json)."""
+    chapter = BOOK / "6_how_the_encoders_were_made.ipynb"
+    words = len(re.findall(r"\S+", markdown(chapter)))
+    assert words <= 1500, f"the appendix has {words} words"
+    code = [c for c in json.loads(chapter.read_text())["cells"] if c["cell_type"] == "code"]
+    tables = sum("show_table(" in "".join(c["source"]) for c in code)
+    assert (tables, len(figure_names(chapter))) == (1, 1)

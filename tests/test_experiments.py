@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from siamese_tutorial.experiments import average_table, budget_rows, load_experiments, seed_table, views_table
+from siamese_tutorial.experiments import IDEAS, idea_rows, ideas_table, load_experiments, seed_table
 
 
 def record():
@@ -20,16 +20,6 @@ def record():
     }
 
 
-def test_average_table_compares_the_best_raw_and_averaged_scores_of_each_seed():
-    table = average_table(record(), "ema")
-    assert table["recipe"].tolist() == ["averaged, seed 0", "averaged, seed 1"]
-    assert table["raw weights (%)"].tolist() == pytest.approx([77.0, 80.0])
-    assert table["averaged weights (%)"].tolist() == pytest.approx([80.0, 79.0])
-    assert table["gain (points)"].tolist() == pytest.approx([3.0, -1.0])
-    assert table["averaged, shifts (%)"].tolist() == pytest.approx([82.0, 80.0])  # the runs' shifts, else none
-    assert table["20 runs (of 400)"].tolist()[0] == 390
-
-
 def test_seed_table_reads_validation_with_the_runs_shifts_or_the_shifts_asked_for():
     table = seed_table(record(), ("ema", "recipe"))
     assert table["recipe"].tolist() == ["averaged, seed 0", "averaged, seed 1", "plain"]  # in the order of groups
@@ -41,23 +31,22 @@ def test_seed_table_reads_validation_with_the_runs_shifts_or_the_shifts_asked_fo
     assert asked["validation, random (%)"].tolist() == pytest.approx([79.0, 79.0])
 
 
-def test_budget_rows_draw_the_kept_or_the_raw_weights_history():
-    names = {"ema": "averaged"}
-    assert [row["accuracy"] for row in budget_rows(record(), names)] == [0.75, 0.80, 0.79, 0.76]
-    raw = budget_rows(record(), names, history="validation_raw_history")
-    assert [(row["budget"], row["accuracy"]) for row in raw] == [(2, 0.72), (4, 0.77), (2, 0.70), (4, 0.80)]
-    assert budget_rows(record(), {"recipe": "plain"}, history="validation_raw_history") == []
-
-
-def test_views_table_has_a_row_per_set_of_views_and_a_column_per_encoder():
+def test_ideas_set_each_idea_s_seeds_against_the_recipe_it_varies():
     experiments = record()
-    experiments["plain"]["test_time_views"] = {"3-pixel shifts: the 5 views": 0.82, "+ rotations": 0.815}
-    experiments["avg-s0"]["test_time_views"] = {"3-pixel shifts: the 5 views": 0.80, "+ rotations": 0.8025}
-    table = views_table(experiments, {"avg-s0": "averaged", "plain": "plain"})
-    assert table.columns.tolist() == ["test-time views", "averaged (%)", "plain (%)"]
-    assert table["test-time views"].tolist() == ["3-pixel shifts: the 5 views", "+ rotations"]
-    assert table["averaged (%)"].tolist() == pytest.approx([80.0, 80.25])
-    assert table["plain (%)"].tolist() == pytest.approx([82.0, 81.5])
+    experiments["wide"] = {"group": "search", "label": "wide", "steps": 4,
+                           "validation": {"runs": {"3": 0.81}, "random": {"3": 0.8}}}
+    rows = idea_rows(experiments)
+    assert [row["idea"] for row in rows] == [idea.name for idea in IDEAS]
+    by_name = {row["idea"]: row for row in rows}
+    recipe, wide = by_name[IDEAS[0].name], by_name["width 96 (6,100 steps)"]
+    assert recipe["seeds"] == pytest.approx([82.0]) and recipe["against"] == [] and recipe["runs"] == [380]
+    assert wide["seeds"] == pytest.approx([81.0]) and wide["against"] == pytest.approx([82.0])  # 3 pixels, unscored
+    assert wide["runs"] == []
+    table = ideas_table([recipe, wide])
+    assert table.columns.tolist() == ["idea", "seeds", "validation (%)", "vs. its recipe", "20 runs (of 400)"]
+    assert table["vs. its recipe"].isna().tolist() == [True, False]
+    assert table["vs. its recipe"].iloc[1] == pytest.approx(-1.0)
+    assert table["20 runs (of 400)"].iloc[0] == "380" and table["20 runs (of 400)"].isna().iloc[1]
 
 
 def test_the_shipped_record_has_the_fields_the_appendix_reads():
@@ -66,8 +55,10 @@ def test_the_shipped_record_has_the_fields_the_appendix_reads():
     assert len(recipe) == 3 and recipe["20 runs (of 400)"].notna().all()
     for entry in experiments.values():
         assert {"group", "label", "command", "steps", "validation"} <= entry.keys()
-        if entry["group"] == "ema":  # the runs whose weights were averaged
-            assert len(entry["validation_raw_history"]) == len(entry["validation_history"])
+        assert entry["group"] != "recipe" or entry["validation_history"]  # what the budget buys
+    # every idea has its runs in the record, and every group of the record is an idea
+    assert {idea.group for idea in IDEAS} == {entry["group"] for entry in experiments.values()}
+    assert all(row["seeds"] for row in idea_rows(experiments))
 
 
 # The README's table of results is typed by hand: each row's start and the group of runs it reports.

@@ -15,7 +15,7 @@ from siamese_tutorial.verification import equal_error_rate, open_set_curve, roc_
 from siamese_tutorial.plotting import (  # noqa: E402
     MISTAKE_COLOUR,
     RIGHT_COLOUR,
-    plot_accuracy_by_budget,
+    plot_ideas,
     plot_distance_histograms,
     plot_embedding_2d,
     plot_images,
@@ -269,30 +269,24 @@ def test_plot_roc_draws_chance_once_for_several_curves():
 
 
 def test_diagrams_draw_without_error_and_label_what_they_show():
-    assert "one encoder applied twice" in draw_twin_encoder().get_title()
+    assert "one encoder applied twice" in " ".join(draw_twin_encoder().get_title().split())
     margin_ax = draw_contrastive_margin(margin=2.0)
     assert any("margin $m = 2$" in t.get_text() for t in margin_ax.texts)
     bands = [t.get_text() for t in draw_triplet_bands().get_legend().get_texts()]
     assert [label.split(":")[0] for label in bands] == ["hard", "semi-hard", "easy"]
 
 
-def test_plot_accuracy_by_budget_draws_the_seed_mean_and_spread():
-    rows = [{"recipe": "triplet", "budget": 1000, "accuracy": a} for a in (0.86, 0.87, 0.88)]
-    rows += [{"recipe": "triplet", "budget": 500, "accuracy": 0.8}]
-    rows += [{"recipe": "classifier", "budget": 500, "accuracy": 0.7}, {"recipe": "classifier", "budget": 1000, "accuracy": 0.75}]
-    ax = plot_accuracy_by_budget(rows, measure="runs-style validation")
-    assert_labelled(ax)
-    assert "runs-style validation" in ax.get_title()  # one measure, named
-    lines = {line.get_label(): line for line in ax.get_lines()}
-    np.testing.assert_allclose(lines["classifier"].get_xydata(), [[500, 70.0], [1000, 75.0]])
-    # several seeds: the mean, and a band from the lowest to the highest seed
-    seeded = lines["triplet (mean of 3 seeds, band: their range)"]
-    np.testing.assert_allclose(seeded.get_xydata(), [[500, 80.0], [1000, 87.0]])
-    band = ax.collections[0].get_paths()[0].vertices[:, 1]
-    assert band.min() == pytest.approx(80.0) and band.max() == pytest.approx(88.0)
-    ax.figure.canvas.draw()  # the legend lies below the axes, over no point
-    assert ax.get_legend().get_window_extent().y1 < ax.get_window_extent().y0
-    with pytest.raises(ValueError, match=r"missing \['accuracy'\]"):
-        plot_accuracy_by_budget([{"recipe": "x", "budget": 5}], measure="m")
-    with pytest.raises(ValueError, match="got no rows"):
-        plot_accuracy_by_budget([], measure="m")
+
+
+def test_plot_ideas_draws_each_seed_against_its_recipe_s_band():
+    rows = [{"idea": "recipe", "seeds": [87.0, 87.5], "against": []},
+            {"idea": "better", "seeds": [88.0], "against": [87.0, 87.5]},
+            {"idea": "worse", "seeds": [86.0, 87.2], "against": [87.0, 87.5]}]
+    ax = plot_ideas(rows)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["recipe", "better", "worse"]
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # the first idea at the top
+    dots = {(line.get_xdata()[0], line.get_ydata()[0]): line.get_color() for line in ax.get_lines()
+            if line.get_marker() == "o"}
+    assert dots[(88.0, 1)] == RIGHT_COLOUR and dots[(86.0, 2)] == MISTAKE_COLOUR  # above / below every seed
+    assert dots[(87.2, 2)] == dots[(87.0, 0)] == "0.3"  # among them, or the recipe itself
+    assert len(ax.collections) == 2  # a band for each idea measured against a recipe
