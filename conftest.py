@@ -22,7 +22,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 import chapters  # noqa: E402  (the book's build tools live in _ext/)
 
-EXPRESSION_TIMEOUT = 60  # seconds for one Markdown cell's expressions: they only read variables
+EXPRESSION_TIMEOUT = (
+    60  # seconds for one Markdown cell's expressions: they only read variables
+)
 # Kernel side: before matplotlib-inline shows and closes a cell's figures (its post_execute hook,
 # registered when pyplot is first imported, runs after this one), measure each as a phone shows it.
 FIGURE_PROBE = f"""
@@ -67,20 +69,28 @@ def _execute_quietly(kernel, code: str) -> None:
             break
     kernel.await_idle(message, EXPRESSION_TIMEOUT)
     if reply["content"]["status"] != "ok":
-        raise RuntimeError(f"the figure probe failed in the kernel: {reply['content'].get('evalue')}")
+        raise RuntimeError(
+            f"the figure probe failed in the kernel: {reply['content'].get('evalue')}"
+        )
 
 
 def _evaluate(kernel, expressions: list[str]) -> dict[str, dict]:
     """Ask the kernel for ``expressions`` as user expressions, as jupyterlab-myst does."""
-    message = kernel.kc.execute("", silent=True, store_history=False,
-                                user_expressions={str(i): e for i, e in enumerate(expressions)})
+    message = kernel.kc.execute(
+        "",
+        silent=True,
+        store_history=False,
+        user_expressions={str(i): e for i, e in enumerate(expressions)},
+    )
     while True:
         reply = kernel.kc.get_shell_msg(timeout=EXPRESSION_TIMEOUT)
         if reply["parent_header"].get("msg_id") == message:
             break
     kernel.await_idle(message, EXPRESSION_TIMEOUT)
     results = reply["content"].get("user_expressions", {})
-    return {expression: results[str(i)] for i, expression in enumerate(expressions)}
+    return {
+        expression: results[str(i)] for i, expression in enumerate(expressions)
+    }
 
 
 def _as_displayed(source: str, outputs: list) -> list[dict]:
@@ -90,7 +100,11 @@ def _as_displayed(source: str, outputs: list) -> list[dict]:
     from IPython.core.displayhook import DisplayHook
 
     quiet = DisplayHook.semicolon_at_end_of_expression(source)
-    return [dict(output) for output in outputs if not (quiet and output["output_type"] == "execute_result")]
+    return [
+        dict(output)
+        for output in outputs
+        if not (quiet and output["output_type"] == "execute_result")
+    ]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -101,8 +115,13 @@ def pytest_runtest_call(item):
     if path not in _runs:  # the chapter's first cell: the kernel is fresh
         _execute_quietly(item.parent.kernel, FIGURE_PROBE)
         # the chapter as it is on disk, before nbval merges the stored outputs it compares with
-        _runs[path] = {"source": nbformat.read(path, as_version=4), "outputs": {}, "expressions": {},
-                       "figures": {}, "failed": False}
+        _runs[path] = {
+            "source": nbformat.read(path, as_version=4),
+            "outputs": {},
+            "expressions": {},
+            "figures": {},
+            "failed": False,
+        }
     run = _runs[path]
     try:
         result = yield
@@ -111,20 +130,35 @@ def pytest_runtest_call(item):
         raise
     cells = item.parent.nb.cells
     index = next(i for i, cell in enumerate(cells) if cell is item.cell)
-    run["outputs"][index] = _as_displayed(item.cell.source, item.test_outputs or [])
-    figures = _evaluate(item.parent.kernel, ["_siamese_figures_drain()"])["_siamese_figures_drain()"]
+    run["outputs"][index] = _as_displayed(
+        item.cell.source, item.test_outputs or []
+    )
+    figures = _evaluate(item.parent.kernel, ["_siamese_figures_drain()"])[
+        "_siamese_figures_drain()"
+    ]
     if figures.get("status") == "ok" and figures["data"]["text/plain"] != "[]":
         run["figures"][index] = ast.literal_eval(figures["data"]["text/plain"])
-    if index != max(i for i, cell in enumerate(cells) if cell.cell_type == "code"):
+    if index != max(
+        i for i, cell in enumerate(cells) if cell.cell_type == "code"
+    ):
         return result
     failed = []
     for later, cell in enumerate(cells):
-        expressions = chapters.inline_expressions(cell.source) if cell.cell_type == "markdown" else []
+        expressions = (
+            chapters.inline_expressions(cell.source)
+            if cell.cell_type == "markdown"
+            else []
+        )
         if expressions:
             values = _evaluate(item.parent.kernel, expressions)
-            run["expressions"][later] = [{"expression": e, "result": v} for e, v in values.items()]
-            failed += [f"{{eval}}`{e}` failed: {v.get('ename')}: {v.get('evalue')}"
-                       for e, v in values.items() if v.get("status") != "ok"]
+            run["expressions"][later] = [
+                {"expression": e, "result": v} for e, v in values.items()
+            ]
+            failed += [
+                f"{{eval}}`{e}` failed: {v.get('ename')}: {v.get('evalue')}"
+                for e, v in values.items()
+                if v.get("status") != "ok"
+            ]
     if failed:
         run["failed"] = True
         raise AssertionError("the text's " + "; ".join(failed))
@@ -133,7 +167,9 @@ def pytest_runtest_call(item):
 
 def pytest_runtest_teardown(item, nextitem):
     """After a chapter's last cell: record the execution when every cell passed."""
-    if not _is_chapter_cell(item) or (nextitem is not None and nextitem.parent is item.parent):
+    if not _is_chapter_cell(item) or (
+        nextitem is not None and nextitem.parent is item.parent
+    ):
         return
     path = Path(str(item.parent.fspath)).resolve()
     run = _runs.pop(path, None)
@@ -141,8 +177,21 @@ def pytest_runtest_teardown(item, nextitem):
         return  # a notebook that is not a chapter of the book: nothing to record
     target = chapters.executed_path(path)
     ran = [c.source for c in item.parent.nb.cells if c.cell_type == "code"]
-    if (run is None or run["failed"] or len(run["outputs"]) != len(ran)
-            or ran != [c.source for c in run["source"].cells if c.cell_type == "code"]):
-        target.unlink(missing_ok=True)  # no record of a chapter that did not pass whole, or changed meanwhile
+    if (
+        run is None
+        or run["failed"]
+        or len(run["outputs"]) != len(ran)
+        or ran
+        != [c.source for c in run["source"].cells if c.cell_type == "code"]
+    ):
+        target.unlink(
+            missing_ok=True
+        )  # no record of a chapter that did not pass whole, or changed meanwhile
         return
-    chapters.record(run["source"], run["outputs"], run["expressions"], target, run["figures"])
+    chapters.record(
+        run["source"],
+        run["outputs"],
+        run["expressions"],
+        target,
+        run["figures"],
+    )

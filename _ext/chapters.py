@@ -39,8 +39,12 @@ and its smallest text, in pixels, as a 390-px column on a phone shows it."""
 
 # What the chapters read besides themselves: the package, its shipped weights and results, and the
 # versions everything runs at.
-PACKAGE_INPUTS = ("siamese_tutorial/**/*.py", "siamese_tutorial/weights/*", "siamese_tutorial/results/*.json",
-                  "constraints.txt")
+PACKAGE_INPUTS = (
+    "siamese_tutorial/**/*.py",
+    "siamese_tutorial/weights/*",
+    "siamese_tutorial/results/*.json",
+    "constraints.txt",
+)
 
 EVAL = re.compile(r"\{eval\}`([^`]+)`")
 """MyST's inline expression role, ``{eval}`expression```."""
@@ -70,11 +74,17 @@ def figure_text(figure, column: int = COLUMN_PX) -> dict:
     box = figure.get_tightbbox(figure.canvas.get_renderer())
     width = (box.width + 2 * plt.rcParams["savefig.pad_inches"]) * figure.dpi
     scale = min(1.0, column / width)
-    sizes = sorted((text.get_fontsize() / 72 * figure.dpi * scale, text.get_text())
-                   for text in figure.findobj(Text) if text.get_visible() and text.get_text().strip())
+    sizes = sorted(
+        (text.get_fontsize() / 72 * figure.dpi * scale, text.get_text())
+        for text in figure.findobj(Text)
+        if text.get_visible() and text.get_text().strip()
+    )
     smallest, text = sizes[0] if sizes else (None, "")
-    return {"width_px": round(float(width)), "smallest_text_px": smallest and round(float(smallest), 2),
-            "text": text[:40]}
+    return {
+        "width_px": round(float(width)),
+        "smallest_text_px": smallest and round(float(smallest), 2),
+        "text": text[:40],
+    }
 
 
 def inline_expressions(markdown: str) -> list[str]:
@@ -103,7 +113,9 @@ def code_digest(notebook: nbformat.NotebookNode) -> str:
             parts.append(["markdown", inline_expressions(cell.source)])
         else:
             parts.append([cell.cell_type])
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(parts, sort_keys=True).encode()
+    ).hexdigest()
 
 
 def package_digest() -> str:
@@ -112,7 +124,12 @@ def package_digest() -> str:
     for pattern in PACKAGE_INPUTS:
         for path in sorted(ROOT.glob(pattern)):
             if path.is_file() and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+                digest.update(
+                    str(path.relative_to(ROOT)).encode()
+                    + b"\0"
+                    + path.read_bytes()
+                    + b"\0"
+                )
     return digest.hexdigest()
 
 
@@ -122,18 +139,27 @@ def staleness(chapter: Path) -> str | None:
     if not record.is_file():
         return "never executed"
     try:
-        digests = nbformat.read(record, as_version=4).metadata.get(RECORD_KEY, {})
+        digests = nbformat.read(record, as_version=4).metadata.get(
+            RECORD_KEY, {}
+        )
     except Exception:  # an unreadable record is replaced, whatever broke it
         return "its record is unreadable"
-    if digests.get("code") != code_digest(nbformat.read(chapter, as_version=4)):
+    if digests.get("code") != code_digest(
+        nbformat.read(chapter, as_version=4)
+    ):
         return "its code changed since it was executed"
     if digests.get("package") != package_digest():
         return "the package changed since it was executed"
     return None
 
 
-def record(source: nbformat.NotebookNode, outputs: dict[int, list], expressions: dict[int, list],
-           target: Path, figures: dict[int, list] | None = None) -> None:
+def record(
+    source: nbformat.NotebookNode,
+    outputs: dict[int, list],
+    expressions: dict[int, list],
+    target: Path,
+    figures: dict[int, list] | None = None,
+) -> None:
     """Write the record of an execution of ``source``: its outputs and evaluated expressions, by cell index.
 
     ``outputs[i]`` is code cell ``i``'s list of nbformat outputs; ``expressions[i]`` Markdown cell
@@ -142,13 +168,17 @@ def record(source: nbformat.NotebookNode, outputs: dict[int, list], expressions:
     smallest text on a phone, :data:`FIGURES_KEY`). Written to a temporary file and renamed: never
     half a record.
     """
-    executed = nbformat.from_dict(json.loads(json.dumps(source)))  # a deep copy
+    executed = nbformat.from_dict(
+        json.loads(json.dumps(source))
+    )  # a deep copy
     count = 0
     for index, cell in enumerate(executed.cells):
         if cell.cell_type == "code":
             count += 1
             cell.execution_count = count
-            cell.outputs = [nbformat.from_dict(output) for output in outputs.get(index, [])]
+            cell.outputs = [
+                nbformat.from_dict(output) for output in outputs.get(index, [])
+            ]
             for output in cell.outputs:
                 if output.output_type == "execute_result":
                     output.execution_count = count
@@ -156,7 +186,10 @@ def record(source: nbformat.NotebookNode, outputs: dict[int, list], expressions:
                 cell.metadata[FIGURES_KEY] = figures[index]
         elif cell.cell_type == "markdown" and expressions.get(index):
             cell.metadata["user_expressions"] = expressions[index]
-    executed.metadata[RECORD_KEY] = {"code": code_digest(source), "package": package_digest()}
+    executed.metadata[RECORD_KEY] = {
+        "code": code_digest(source),
+        "package": package_digest(),
+    }
     nbformat.validate(executed)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -175,14 +208,24 @@ def current_record(chapter: Path) -> nbformat.NotebookNode:
     """
     why = staleness(chapter)
     if why:
-        raise ValueError(f"{Path(chapter).name}: {why}; run `make book`, which executes it under nbval")
+        raise ValueError(
+            f"{Path(chapter).name}: {why}; run `make book`, which executes it under nbval"
+        )
     source = nbformat.read(chapter, as_version=4)
     executed = nbformat.read(executed_path(chapter), as_version=4)
     for cell, done in zip(source.cells, executed.cells):
         if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = done.outputs, done.execution_count
-        elif cell.cell_type == "markdown" and "user_expressions" in done.metadata:
-            cell.metadata["user_expressions"] = done.metadata["user_expressions"]
+            cell.outputs, cell.execution_count = (
+                done.outputs,
+                done.execution_count,
+            )
+        elif (
+            cell.cell_type == "markdown"
+            and "user_expressions" in done.metadata
+        ):
+            cell.metadata["user_expressions"] = done.metadata[
+                "user_expressions"
+            ]
     return source
 
 
@@ -192,11 +235,15 @@ def plain_value(result: dict) -> str:
     Raises ValueError for an expression that failed or has no plain text, naming its error.
     """
     if result.get("status") != "ok":
-        raise ValueError(f"{result.get('ename', 'error')}: {result.get('evalue', '')}")
+        raise ValueError(
+            f"{result.get('ename', 'error')}: {result.get('evalue', '')}"
+        )
     text = result.get("data", {}).get("text/plain")
     if text is None:
         raise ValueError("the value has no text/plain form")
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":  # a str's repr, as jupyterlab-myst strips it
+    if (
+        len(text) >= 2 and text[0] == text[-1] and text[0] in "'\""
+    ):  # a str's repr, as jupyterlab-myst strips it
         text = text[1:-1]
     return text
 
@@ -206,7 +253,10 @@ def evaluated_markdown(cell: nbformat.NotebookNode, escape) -> str:
 
     Raises ValueError when an expression has no recorded value, or its evaluation failed.
     """
-    values = {entry["expression"]: entry["result"] for entry in cell.metadata.get("user_expressions", [])}
+    values = {
+        entry["expression"]: entry["result"]
+        for entry in cell.metadata.get("user_expressions", [])
+    }
 
     def value(match: re.Match) -> str:
         expression = match.group(1)
@@ -234,11 +284,21 @@ def execute(selected: list[Path]) -> int:
     """Run nbval on the ``selected`` chapters whose record is stale; its exit status."""
     stale = [chapter for chapter in selected if staleness(chapter)]
     for chapter in selected:
-        print(f"{chapter.relative_to(ROOT)}: {staleness(chapter) or 'current'}", flush=True)
+        print(
+            f"{chapter.relative_to(ROOT)}: {staleness(chapter) or 'current'}",
+            flush=True,
+        )
     if not stale:
         return 0
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-               *[str(chapter.relative_to(ROOT)) for chapter in stale]]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        *[str(chapter.relative_to(ROOT)) for chapter in stale],
+    ]
     return subprocess.run(command, cwd=ROOT).returncode
 
 

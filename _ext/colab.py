@@ -24,10 +24,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import chapters
 import nbformat
 from sphinx.util import logging
-
-import chapters
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +36,26 @@ BRANCH = "colab"
 FOLDER = "colab"
 """The editions' folder in the built site."""
 
-ADMONITION = re.compile(r"^```\{admonition\}[ \t]*(?P<title>[^\n]*)\n(?P<options>(?::[\w-]+:[^\n]*\n)*)"
-                        r"(?P<body>.*?)^```[ \t]*$", re.S | re.M)
+ADMONITION = re.compile(
+    r"^```\{admonition\}[ \t]*(?P<title>[^\n]*)\n(?P<options>(?::[\w-]+:[^\n]*\n)*)"
+    r"(?P<body>.*?)^```[ \t]*$",
+    re.S | re.M,
+)
 FIGURE_LINK = re.compile(r"\[(Figure \d+)\]\(#[\w-]+\)")
-PAGE_LINK = re.compile(r"\]\((?!https?:|#|mailto:)([\w./-]+?)(?:\.(?:ipynb|md|html))?(#[\w-]+)?\)")
-MYST_LEFT = re.compile(r"\{[\w:-]+\}`|^```+\s*\{|^\([\w-]+\)=\s*$|^:[\w-]+:", re.M)
+PAGE_LINK = re.compile(
+    r"\]\((?!https?:|#|mailto:)([\w./-]+?)(?:\.(?:ipynb|md|html))?(#[\w-]+)?\)"
+)
+MYST_LEFT = re.compile(
+    r"\{[\w:-]+\}`|^```+\s*\{|^\([\w-]+\)=\s*$|^:[\w-]+:", re.M
+)
 
 
 def install_cell(repository: str) -> nbformat.NotebookNode:
     """The edition's first cell: the book's package, from its repository, into Colab's Python."""
     return nbformat.v4.new_code_cell(
         "# Colab: the book's package (and Omniglot, on first use); the rest runs as in the book\n"
-        f'%pip install --quiet "siamese-tutorial @ git+{repository}"')
+        f'%pip install --quiet "siamese-tutorial @ git+{repository}"'
+    )
 
 
 def plain_markdown(source: str, site: str, page: str) -> str:
@@ -63,7 +70,10 @@ def plain_markdown(source: str, site: str, page: str) -> str:
         body = match["body"].strip("\n")
         if re.search(r"^:class:.*\bdropdown\b", match["options"], re.M):
             return f"<details>\n<summary>{title}</summary>\n\n{body}\n\n</details>"
-        return "\n".join([f"> **{title}**", ">"] + [f"> {line}".rstrip() for line in body.splitlines()])
+        return "\n".join(
+            [f"> **{title}**", ">"]
+            + [f"> {line}".rstrip() for line in body.splitlines()]
+        )
 
     text = ADMONITION.sub(admonition, source)
     text = FIGURE_LINK.sub(r"\1", text)
@@ -75,36 +85,59 @@ def plain_markdown(source: str, site: str, page: str) -> str:
     text = PAGE_LINK.sub(page_link, text)
     left = MYST_LEFT.search(text)
     if left:
-        line = text[:left.start()].count("\n") + 1
-        raise ValueError(f"MyST markup Colab cannot show, at line {line} of a Markdown cell: "
-                         f"{text.splitlines()[line - 1]!r}")
+        line = text[: left.start()].count("\n") + 1
+        raise ValueError(
+            f"MyST markup Colab cannot show, at line {line} of a Markdown cell: "
+            f"{text.splitlines()[line - 1]!r}"
+        )
     return text
 
 
-def colab_edition(chapter: Path, repository: str, site: str) -> nbformat.NotebookNode:
+def colab_edition(
+    chapter: Path, repository: str, site: str
+) -> nbformat.NotebookNode:
     """The Colab edition of ``chapter`` (``book/<name>.ipynb``), from its record."""
     notebook = chapters.current_record(chapter)
-    page = str(Path(chapter).resolve().relative_to(chapters.ROOT).with_suffix(""))
+    page = str(
+        Path(chapter).resolve().relative_to(chapters.ROOT).with_suffix("")
+    )
     cells, figures = [install_cell(repository)], 0
     for cell in notebook.cells:
         if chapters.HIDDEN in cell.metadata.get("tags", []):
             continue
-        caption = cell.metadata.get("mystnb", {}).get("figure", {}).get("caption")
+        caption = (
+            cell.metadata.get("mystnb", {}).get("figure", {}).get("caption")
+        )
         edition_cell = nbformat.from_dict(cell)
         edition_cell.metadata = {}  # myst-nb's options and the book's tags mean nothing to Colab
         if cell.cell_type == "markdown":
             try:
-                markdown = chapters.evaluated_markdown(cell, chapters.markdown_escape)
+                markdown = chapters.evaluated_markdown(
+                    cell, chapters.markdown_escape
+                )
                 edition_cell.source = plain_markdown(markdown, site, page)
             except ValueError as error:
                 raise ValueError(f"{Path(chapter).name}: {error}") from None
         cells.append(edition_cell)
         if caption:
             figures += 1
-            cells.append(nbformat.v4.new_markdown_cell(f"**Figure {figures}.** {caption}"))
-    metadata = {key: notebook.metadata[key] for key in ("kernelspec", "language_info") if key in notebook.metadata}
-    edition = nbformat.v4.new_notebook(cells=cells, metadata={
-        **metadata, "colab": {"name": Path(chapter).name, "provenance": []}})
+            cells.append(
+                nbformat.v4.new_markdown_cell(
+                    f"**Figure {figures}.** {caption}"
+                )
+            )
+    metadata = {
+        key: notebook.metadata[key]
+        for key in ("kernelspec", "language_info")
+        if key in notebook.metadata
+    }
+    edition = nbformat.v4.new_notebook(
+        cells=cells,
+        metadata={
+            **metadata,
+            "colab": {"name": Path(chapter).name, "provenance": []},
+        },
+    )
     nbformat.validate(edition)
     return edition
 
@@ -113,7 +146,9 @@ def _repository(app) -> tuple[str, str]:
     """The repository's address and the published site's, from _config.yml (jupyter-book passes both on)."""
     options = app.config.html_theme_options
     site = app.config.html_baseurl or ""
-    return options.get("repository_url", ""), site if site.endswith("/") else site + "/"
+    return options.get("repository_url", ""), site if site.endswith(
+        "/"
+    ) else site + "/"
 
 
 def write_editions(app, exception) -> None:
@@ -140,7 +175,9 @@ def colab_button(app, pagename, templatename, context, doctree) -> None:
     def visit(node):
         if isinstance(node, dict):
             if node.get("text") == "Colab" and "url" in node:
-                node["url"] = re.sub(r"/blob/[^/]+/", f"/blob/{BRANCH}/", node["url"], count=1)
+                node["url"] = re.sub(
+                    r"/blob/[^/]+/", f"/blob/{BRANCH}/", node["url"], count=1
+                )
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):
@@ -152,5 +189,7 @@ def colab_button(app, pagename, templatename, context, doctree) -> None:
 
 def setup(app):
     app.connect("build-finished", write_editions)
-    app.connect("html-page-context", colab_button, priority=600)  # after sphinx-book-theme's launch buttons (501)
+    app.connect(
+        "html-page-context", colab_button, priority=600
+    )  # after sphinx-book-theme's launch buttons (501)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

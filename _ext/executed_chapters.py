@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import chapters
 import nbformat
 from sphinx.util import logging
-
-import chapters
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +31,16 @@ def show_executed(app, docname: str, source: list[str]) -> None:
     chapter = _chapter(app, docname)
     if chapter is None:
         return
-    app.env.note_dependency(str(chapters.executed_path(chapter)))  # a new execution re-reads the page
+    app.env.note_dependency(
+        str(chapters.executed_path(chapter))
+    )  # a new execution re-reads the page
     try:
         notebook = chapters.current_record(chapter)
         for cell in notebook.cells:
             if cell.cell_type == "markdown":
-                cell.source = chapters.evaluated_markdown(cell, chapters.markdown_escape)
+                cell.source = chapters.evaluated_markdown(
+                    cell, chapters.markdown_escape
+                )
     except ValueError as error:
         logger.warning(str(error), location=docname)
         return
@@ -54,7 +57,9 @@ def write_downloads(app, exception) -> None:
         try:
             notebook = chapters.current_record(chapter)
         except ValueError as error:
-            logger.warning(f"{error}; its download has no outputs", location=docname)
+            logger.warning(
+                f"{error}; its download has no outputs", location=docname
+            )
             continue
         target = Path(app.outdir, "_sources", docname + ".ipynb")
         target.parent.mkdir(parents=True, exist_ok=True)

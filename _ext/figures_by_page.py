@@ -15,10 +15,16 @@ def number_by_page(app, env) -> list[str]:
             if figtype != "figure":
                 continue
             in_order = sorted(ids, key=lambda name: ids[name])
-            numbers[figtype] = {name: (index,) for index, name in enumerate(in_order, start=1)}
-    return list(env.toc_fignumbers)  # rewrite the pages: their captions and references change
+            numbers[figtype] = {
+                name: (index,) for index, name in enumerate(in_order, start=1)
+            }
+    return list(
+        env.toc_fignumbers
+    )  # rewrite the pages: their captions and references change
 
 
 def setup(app):
-    app.connect("env-get-updated", number_by_page, priority=900)  # after Sphinx's own numbering
+    app.connect(
+        "env-get-updated", number_by_page, priority=900
+    )  # after Sphinx's own numbering
     return {"parallel_read_safe": True, "parallel_write_safe": True}

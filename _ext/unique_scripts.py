@@ -12,7 +12,10 @@ from __future__ import annotations
 def _key(script) -> tuple:
     """A script's file (an inline script has none: Sphinx stores it as None or "") and its attributes."""
     attributes = getattr(script, "attributes", {})
-    return (str(getattr(script, "filename", script) or ""), tuple(sorted(attributes.items())))
+    return (
+        str(getattr(script, "filename", script) or ""),
+        tuple(sorted(attributes.items())),
+    )
 
 
 def unique_scripts(app, pagename, templatename, context, doctree) -> None:
@@ -26,5 +29,7 @@ def unique_scripts(app, pagename, templatename, context, doctree) -> None:
 
 
 def setup(app):
-    app.connect("html-page-context", unique_scripts, priority=900)  # after every extension has added its own
+    app.connect(
+        "html-page-context", unique_scripts, priority=900
+    )  # after every extension has added its own
     return {"parallel_read_safe": True, "parallel_write_safe": True}

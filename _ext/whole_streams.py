@@ -23,7 +23,9 @@ def join_streams(outputs: list) -> list:
         elif output["name"] in streams:
             streams[output["name"]]["text"] += output["text"]
         else:
-            streams[output["name"]] = copy.copy(output)  # the notebook's own output stays as it is
+            streams[output["name"]] = copy.copy(
+                output
+            )  # the notebook's own output stays as it is
             joined.append(streams[output["name"]])
     return joined
 

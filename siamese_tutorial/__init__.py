@@ -13,6 +13,10 @@ from .pretrained import available_pretrained, load_pretrained
 __all__ = ["available_pretrained", "load_pretrained"]
 
 try:
-    __version__ = version("siamese-tutorial")  # declared once, in pyproject.toml
-except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = version(
+        "siamese-tutorial"
+    )  # declared once, in pyproject.toml
+except (
+    PackageNotFoundError
+):  # running from a source tree that was never installed
     __version__ = "unknown"

@@ -21,9 +21,12 @@ from torch.nn.utils.rnn import pad_sequence
 
 from .distances import pairwise_distances
 
-__all__ = ["ink_coordinates", "modified_hausdorff_distance", "mhd_cost", "pixel_nearest_neighbour_cost"]
-
-
+__all__ = [
+    "ink_coordinates",
+    "modified_hausdorff_distance",
+    "mhd_cost",
+    "pixel_nearest_neighbour_cost",
+]
 
 
 def _ink_pixels(image: Tensor) -> Tensor:
@@ -31,10 +34,14 @@ def _ink_pixels(image: Tensor) -> Tensor:
     if image.dim() == 3 and image.shape[0] == 1:
         image = image[0]
     if image.dim() != 2:
-        raise ValueError(f"image must have shape (S, S) or (1, S, S), got {tuple(image.shape)}.")
+        raise ValueError(
+            f"image must have shape (S, S) or (1, S, S), got {tuple(image.shape)}."
+        )
     pixels = (image > 0.5).nonzero().to(torch.float64)
     if len(pixels) == 0:
-        raise ValueError("image has no ink (no pixel > 0.5); is it blank, or is ink 0 instead of 1?")
+        raise ValueError(
+            "image has no ink (no pixel > 0.5); is it blank, or is ink 0 instead of 1?"
+        )
     return pixels
 
 
@@ -82,9 +89,13 @@ def modified_hausdorff_distance(a: Tensor, b: Tensor) -> Tensor:
     """
     for name, points in (("a", a), ("b", b)):
         if points.dim() != 2 or len(points) == 0:
-            raise ValueError(f"{name} must be a non-empty (n, d) set of points, got shape {tuple(points.shape)}.")
+            raise ValueError(
+                f"{name} must be a non-empty (n, d) set of points, got shape {tuple(points.shape)}."
+            )
     # Direct differences, not the |a|^2 + |b|^2 - 2ab expansion: no rounding error to break near-ties.
-    d = torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")  # (n, m)
+    d = torch.cdist(
+        a, b, compute_mode="donot_use_mm_for_euclid_dist"
+    )  # (n, m)
     return torch.maximum(d.amin(dim=1).mean(), d.amin(dim=0).mean())
 
 
@@ -100,11 +111,18 @@ def _nearest_ink_in_rows(images: Tensor) -> tuple[Tensor, Tensor]:
     ink = F.pad(images > 0.5, (size, size))
     columns = torch.arange(-size, 2 * size, dtype=torch.float64)
     left = torch.where(ink, columns, -math.inf).cummax(dim=-1).values
-    right = torch.where(ink, columns, math.inf).flip(-1).cummin(dim=-1).values.flip(-1)
+    right = (
+        torch.where(ink, columns, math.inf)
+        .flip(-1)
+        .cummin(dim=-1)
+        .values.flip(-1)
+    )
     return left, right
 
 
-def _mean_distance_to_ink(pixels: Tensor, mask: Tensor, shift: Tensor, left: Tensor, right: Tensor) -> Tensor:
+def _mean_distance_to_ink(
+    pixels: Tensor, mask: Tensor, shift: Tensor, left: Tensor, right: Tensor
+) -> Tensor:
     r"""Directed MHD term :math:`\frac{1}{|A|}\sum_{a} \min_{b} \lVert a + s - b \rVert` on the pixel grid.
 
     ``a`` runs over the real (``mask``) pixels ``(C, n, 2)`` of ``S x S`` images, ``b`` over the ink of
@@ -123,17 +141,27 @@ def _mean_distance_to_ink(pixels: Tensor, mask: Tensor, shift: Tensor, left: Ten
     left, right = left[:, ink_rows], right[:, ink_rows]  # (C, R, 3S)
     grid = torch.arange(size, dtype=torch.float64)
     x = grid + shift[:, 1:]  # (C, S): shifted columns
-    at_or_left = (x.floor().long() + size).unsqueeze(1).expand(-1, len(ink_rows), -1)
-    at_or_right = (x.ceil().long() + size).unsqueeze(1).expand(-1, len(ink_rows), -1)
-    column_gap = torch.minimum(  # (C, R, S): distance from each shifted column to the nearest ink of row r
-        x.unsqueeze(1) - left.gather(-1, at_or_left), right.gather(-1, at_or_right) - x.unsqueeze(1)
+    at_or_left = (
+        (x.floor().long() + size).unsqueeze(1).expand(-1, len(ink_rows), -1)
     )
-    row_gap = (grid + shift[:, :1]).unsqueeze(-1) - ink_rows.to(torch.float64)  # (C, S shifted rows, R)
+    at_or_right = (
+        (x.ceil().long() + size).unsqueeze(1).expand(-1, len(ink_rows), -1)
+    )
+    column_gap = torch.minimum(  # (C, R, S): distance from each shifted column to the nearest ink of row r
+        x.unsqueeze(1) - left.gather(-1, at_or_left),
+        right.gather(-1, at_or_right) - x.unsqueeze(1),
+    )
+    row_gap = (grid + shift[:, :1]).unsqueeze(-1) - ink_rows.to(
+        torch.float64
+    )  # (C, S shifted rows, R)
     # Tables indexed [image c * S + shifted row / column, ink row r], so that one lookup copies a whole row.
     row_table = row_gap.pow(2).reshape(num * size, -1)
     column_table = column_gap.pow(2).transpose(1, 2).reshape(num * size, -1)
     offset = (torch.arange(num) * size).unsqueeze(1)
-    squared = row_table[offset + pixels[..., 0].long()] + column_table[offset + pixels[..., 1].long()]  # (C, n, R)
+    squared = (
+        row_table[offset + pixels[..., 0].long()]
+        + column_table[offset + pixels[..., 1].long()]
+    )  # (C, n, R)
     nearest = squared.amin(dim=-1).sqrt()  # (C, n)
     return torch.where(mask, nearest, 0.0).sum(-1) / mask.sum(-1)
 
@@ -159,9 +187,18 @@ def mhd_cost(test_images: Tensor, train_images: Tensor) -> Tensor:
     Tensor
         ``(T, C)`` float64 costs.
     """
-    for name, images in (("test_images", test_images), ("train_images", train_images)):
-        if images.dim() != 4 or images.shape[1] != 1 or images.shape[2] != images.shape[3]:
-            raise ValueError(f"{name} must have shape (N, 1, S, S), got {tuple(images.shape)}.")
+    for name, images in (
+        ("test_images", test_images),
+        ("train_images", train_images),
+    ):
+        if (
+            images.dim() != 4
+            or images.shape[1] != 1
+            or images.shape[2] != images.shape[3]
+        ):
+            raise ValueError(
+                f"{name} must have shape (N, 1, S, S), got {tuple(images.shape)}."
+            )
     if test_images.shape[2:] != train_images.shape[2:]:
         raise ValueError(
             f"test and training images must have the same size, got {tuple(test_images.shape[2:])} and "
@@ -169,8 +206,13 @@ def mhd_cost(test_images: Tensor, train_images: Tensor) -> Tensor:
         )
     num_train = len(train_images)
     train_pixels = [_ink_pixels(image) for image in train_images]
-    train_points = pad_sequence(train_pixels, batch_first=True)  # (C, m_max, 2), padded with (0, 0)
-    train_mask = pad_sequence([torch.ones(len(p), dtype=torch.bool) for p in train_pixels], batch_first=True)
+    train_points = pad_sequence(
+        train_pixels, batch_first=True
+    )  # (C, m_max, 2), padded with (0, 0)
+    train_mask = pad_sequence(
+        [torch.ones(len(p), dtype=torch.bool) for p in train_pixels],
+        batch_first=True,
+    )
     train_means = torch.stack([p.mean(dim=0) for p in train_pixels])  # (C, 2)
     train_tables = _nearest_ink_in_rows(train_images[:, 0])
     rows = []
@@ -179,15 +221,23 @@ def mhd_cost(test_images: Tensor, train_images: Tensor) -> Tensor:
         # Centring both sets = moving the test pixels by the difference of the means, or the training
         # pixels by its opposite.
         shift = train_means - pixels.mean(dim=0)  # (C, 2)
-        test_tables = (t.expand(num_train, -1, -1) for t in _nearest_ink_in_rows(image[0]))
+        test_tables = (
+            t.expand(num_train, -1, -1) for t in _nearest_ink_in_rows(image[0])
+        )
         all_pixels = torch.ones(num_train, len(pixels), dtype=torch.bool)
-        test_to_train = _mean_distance_to_ink(pixels.expand(num_train, -1, -1), all_pixels, shift, *train_tables)
-        train_to_test = _mean_distance_to_ink(train_points, train_mask, -shift, *test_tables)
+        test_to_train = _mean_distance_to_ink(
+            pixels.expand(num_train, -1, -1), all_pixels, shift, *train_tables
+        )
+        train_to_test = _mean_distance_to_ink(
+            train_points, train_mask, -shift, *test_tables
+        )
         rows.append(torch.maximum(test_to_train, train_to_test))
     return torch.stack(rows)
 
 
-def pixel_nearest_neighbour_cost(test_images: Tensor, train_images: Tensor) -> Tensor:
+def pixel_nearest_neighbour_cost(
+    test_images: Tensor, train_images: Tensor
+) -> Tensor:
     r"""Euclidean distance between raw pixel vectors, :math:`\lVert x^{test}_i - x^{train}_c \rVert_2`.
 
     The simplest baseline: no learning, no invariance (a stroke shifted by one pixel is "far").
@@ -204,6 +254,6 @@ def pixel_nearest_neighbour_cost(test_images: Tensor, train_images: Tensor) -> T
     Tensor
         ``(T, C)`` distances.
     """
-    return pairwise_distances(test_images.flatten(1).float(), train_images.flatten(1).float())
-
-
+    return pairwise_distances(
+        test_images.flatten(1).float(), train_images.flatten(1).float()
+    )

@@ -32,20 +32,40 @@ def check_positive(**values: int) -> None:
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
 
 
-def check_number(name: str, value: float, *, low: float = -math.inf, low_inclusive: bool = True,
-                 high: float = math.inf, high_inclusive: bool = True) -> None:
+def check_number(
+    name: str,
+    value: float,
+    *,
+    low: float = -math.inf,
+    low_inclusive: bool = True,
+    high: float = math.inf,
+    high_inclusive: bool = True,
+) -> None:
     """Raise ``ValueError`` unless ``value`` is a finite number above ``low`` and below ``high`` (or equal to
     either bound where it is inclusive)."""
-    bounds = [f">= {low:g}" if low_inclusive else f"> {low:g}"] if low > -math.inf else []
-    bounds += [f"<= {high:g}" if high_inclusive else f"< {high:g}"] if high < math.inf else []
+    bounds = (
+        [f">= {low:g}" if low_inclusive else f"> {low:g}"]
+        if low > -math.inf
+        else []
+    )
+    bounds += (
+        [f"<= {high:g}" if high_inclusive else f"< {high:g}"]
+        if high < math.inf
+        else []
+    )
     try:
-        ok = (math.isfinite(value) and (value >= low if low_inclusive else value > low)
-              and (value <= high if high_inclusive else value < high))
+        ok = (
+            math.isfinite(value)
+            and (value >= low if low_inclusive else value > low)
+            and (value <= high if high_inclusive else value < high)
+        )
     except TypeError:
         ok = False
     if not ok:
-        raise ValueError(f"{name} must be a finite number{' ' + ' and '.join(bounds) if bounds else ''}; "
-                         f"got {value!r}")
+        raise ValueError(
+            f"{name} must be a finite number{' ' + ' and '.join(bounds) if bounds else ''}; "
+            f"got {value!r}"
+        )
 
 
 def check_finite(x: Tensor, what: str, advice: str) -> None:
@@ -56,7 +76,9 @@ def check_finite(x: Tensor, what: str, advice: str) -> None:
     """
     bad = ~torch.isfinite(x)
     if bad.any():
-        raise FloatingPointError(f"{what}: {int(bad.sum())} of {x.numel()} values are NaN or infinite; {advice}")
+        raise FloatingPointError(
+            f"{what}: {int(bad.sum())} of {x.numel()} values are NaN or infinite; {advice}"
+        )
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
@@ -78,9 +100,15 @@ def check_shifts(shifts: int, image_size: int, what: str = "shifts") -> int:
     whole = isinstance(shifts, int) and not isinstance(shifts, bool)
     if whole and 0 <= shifts < image_size:
         return shifts
-    why = f"is not smaller than the {image_size}-pixel images" if whole and shifts > 0 else "is not a whole number >= 0"
-    raise ValueError(f"{what} {shifts!r} {why}: shifts must be a whole number of pixels from 0 to {image_size - 1} "
-                     f"(the images are {image_size} pixels wide); got {shifts!r}.")
+    why = (
+        f"is not smaller than the {image_size}-pixel images"
+        if whole and shifts > 0
+        else "is not a whole number >= 0"
+    )
+    raise ValueError(
+        f"{what} {shifts!r} {why}: shifts must be a whole number of pixels from 0 to {image_size - 1} "
+        f"(the images are {image_size} pixels wide); got {shifts!r}."
+    )
 
 
 def printable(text: object) -> str:
@@ -96,7 +124,9 @@ def printable(text: object) -> str:
 def listing(names: Sequence[object], most: int = 5) -> str:
     """Up to ``most`` names, comma-separated and :func:`printable`, then how many more: ``"a, b, c and 1,997 more"``."""
     shown = ", ".join(printable(name) for name in names[:most])
-    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
+    return shown + (
+        f" and {len(names) - most:,} more" if len(names) > most else ""
+    )
 
 
 def as_numpy(x: Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
@@ -104,7 +134,10 @@ def as_numpy(x: Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
 
 
-def as_labels(labels: Tensor | np.ndarray | Sequence[int], device: str | torch.device | None = None) -> Tensor:
+def as_labels(
+    labels: Tensor | np.ndarray | Sequence[int],
+    device: str | torch.device | None = None,
+) -> Tensor:
     """Class labels as a tensor: a tensor as it is, a NumPy array or a list of numbers converted (onto
     ``device`` if given, e.g. the embeddings' device), anything else refused in one line."""
     if isinstance(labels, Tensor):
@@ -115,8 +148,10 @@ def as_labels(labels: Tensor | np.ndarray | Sequence[int], device: str | torch.d
             raise TypeError(f"{array.dtype} values")
         return torch.as_tensor(array, device=device)
     except (TypeError, ValueError, RuntimeError) as error:
-        raise ValueError(f"labels must be class indices: a tensor, a NumPy array or a list of integers; got a "
-                         f"{type(labels).__name__} ({error})") from None
+        raise ValueError(
+            f"labels must be class indices: a tensor, a NumPy array or a list of integers; got a "
+            f"{type(labels).__name__} ({error})"
+        ) from None
 
 
 def default_device() -> torch.device:
@@ -131,13 +166,19 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"{device!r} is not a device; use 'cpu', 'cuda' or 'cuda:N'.") from None
+        raise ValueError(
+            f"{device!r} is not a device; use 'cpu', 'cuda' or 'cuda:N'."
+        ) from None
     available = {
         "cpu": True,
-        "cuda": torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
+        "cuda": torch.cuda.is_available()
+        and (device.index or 0) < torch.cuda.device_count(),
         "mps": torch.backends.mps.is_available(),
     }.get(device.type, False)
     if not available:
-        raise ValueError(f"device {str(device)!r} is not available on this machine; use 'cpu'"
-                         + (" or 'cuda'" if torch.cuda.is_available() else "") + ".")
+        raise ValueError(
+            f"device {str(device)!r} is not available on this machine; use 'cpu'"
+            + (" or 'cuda'" if torch.cuda.is_available() else "")
+            + "."
+        )
     return device

@@ -24,7 +24,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Sampler
 
-from .checks import as_labels, check_number, check_positive, listing, resolve_device
+from .checks import (
+    as_labels,
+    check_number,
+    check_positive,
+    listing,
+    resolve_device,
+)
 from .pictures import (  # reading picture files: its own module, and importable from here as before
     IMAGE_SUFFIXES,
     INK_POLARITIES,
@@ -95,20 +101,37 @@ class LabelledImages:
 
     def __post_init__(self) -> None:
         n = len(self.labels)
-        if self.images.dim() != 4 or self.images.shape[2] != self.images.shape[3] or len(self.images) != n:
+        if (
+            self.images.dim() != 4
+            or self.images.shape[2] != self.images.shape[3]
+            or len(self.images) != n
+        ):
             raise ValueError(
                 f"images must be (N, C, S, S) square images, one per label; got {tuple(self.images.shape)} "
                 f"for {n} labels."
             )
-        if self.labels.dim() != 1 or (n and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names))):
-            raise ValueError(f"labels must be a 1-D tensor of class indices in 0 .. {len(self.class_names) - 1}.")
+        if self.labels.dim() != 1 or (
+            n
+            and (
+                self.labels.min() < 0
+                or self.labels.max() >= len(self.class_names)
+            )
+        ):
+            raise ValueError(
+                f"labels must be a 1-D tensor of class indices in 0 .. {len(self.class_names) - 1}."
+            )
         if self.class_group.shape != (len(self.class_names),):
             raise ValueError(
                 f"class_group must give the group of each of the {len(self.class_names)} classes; "
                 f"got shape {tuple(self.class_group.shape)}."
             )
-        if self.drawers is not None and self.drawers.shape != self.labels.shape:
-            raise ValueError(f"drawers must give one drawer per image, shape ({n},); got {tuple(self.drawers.shape)}.")
+        if (
+            self.drawers is not None
+            and self.drawers.shape != self.labels.shape
+        ):
+            raise ValueError(
+                f"drawers must give one drawer per image, shape ({n},); got {tuple(self.drawers.shape)}."
+            )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -153,7 +176,9 @@ class LabelledImages:
         """The images of the named groups (e.g. alphabets) only, classes renumbered ``0 .. C'-1``."""
         unknown = sorted(set(names) - set(self.group_names))
         if unknown:
-            raise ValueError(f"Unknown groups {unknown}; this data set has {self.group_names}.")
+            raise ValueError(
+                f"Unknown groups {unknown}; this data set has {self.group_names}."
+            )
         wanted = torch.tensor([self.group_names.index(name) for name in names])
         return self.subset(torch.isin(self.group_labels, wanted))
 
@@ -213,37 +238,53 @@ def load_image_folder(
                 f"(a positive pair is two images of one class). Add images or remove the folder."
             )
     if len(classes) < 2:
-        raise ValueError(f"{folder} has a single class ({classes[0][0]}); at least 2 are needed for negatives.")
+        raise ValueError(
+            f"{folder} has a single class ({classes[0][0]}); at least 2 are needed for negatives."
+        )
     files_of_class = [file for _, files in classes for file in files]
     labels = [label for label, (_, files) in enumerate(classes) for _ in files]
     class_names = [name for name, _ in classes]
-    group_of = [name.split("/")[0] if groups else "all" for name in class_names]
+    group_of = [
+        name.split("/")[0] if groups else "all" for name in class_names
+    ]
     group_names = sorted(set(group_of))
     return LabelledImages(
         images=load_images(files_of_class, image_size, grayscale, invert, ink),
         labels=torch.tensor(labels, dtype=torch.int64),
         class_names=class_names,
         group_names=group_names,
-        class_group=torch.tensor([group_names.index(g) for g in group_of], dtype=torch.int64),
+        class_group=torch.tensor(
+            [group_names.index(g) for g in group_of], dtype=torch.int64
+        ),
     )
 
 
-def split_classes(dataset: LabelledImages, fraction: float, seed: int) -> tuple[LabelledImages, LabelledImages]:
+def split_classes(
+    dataset: LabelledImages, fraction: float, seed: int
+) -> tuple[LabelledImages, LabelledImages]:
     """Hold out a random ``fraction`` of the classes, with all their images, for validation.
 
     Returns ``(training, held_out)``: no class is in both, so that validation measures what a new
     class meets. At least 2 classes are held out and at least 2 kept.
     """
     if not 0 < fraction < 1:
-        raise ValueError(f"the fraction of classes held out must be between 0 and 1; got {fraction}")
+        raise ValueError(
+            f"the fraction of classes held out must be between 0 and 1; got {fraction}"
+        )
     count = max(2, round(fraction * dataset.num_classes))
     if dataset.num_classes - count < 2:
-        raise ValueError(f"{dataset.num_classes} classes are too few to hold {count} out for validation and train on "
-                         f"the rest; add classes (at least 4), or hold out fewer.")
-    order = torch.randperm(dataset.num_classes, generator=torch.Generator().manual_seed(seed))
+        raise ValueError(
+            f"{dataset.num_classes} classes are too few to hold {count} out for validation and train on "
+            f"the rest; add classes (at least 4), or hold out fewer."
+        )
+    order = torch.randperm(
+        dataset.num_classes, generator=torch.Generator().manual_seed(seed)
+    )
     held_out = torch.zeros(dataset.num_classes, dtype=torch.bool)
     held_out[order[:count]] = True
-    return dataset.subset(~held_out[dataset.labels]), dataset.subset(held_out[dataset.labels])
+    return dataset.subset(~held_out[dataset.labels]), dataset.subset(
+        held_out[dataset.labels]
+    )
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -253,7 +294,9 @@ def _class_members(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Image indices sorted by class, each class's first position in that order, and its size."""
     labels = as_labels(labels)
     if labels.dim() != 1 or labels.numel() == 0:
-        raise ValueError(f"labels must be a non-empty 1-D tensor, got shape {tuple(labels.shape)}.")
+        raise ValueError(
+            f"labels must be a non-empty 1-D tensor, got shape {tuple(labels.shape)}."
+        )
     order = torch.argsort(labels, stable=True)
     _, counts = torch.unique_consecutive(labels[order], return_counts=True)
     starts = torch.cumsum(counts, 0) - counts
@@ -300,44 +343,77 @@ class PKSampler(Sampler[list[int]]):
             )
         group_of, num_groups = None, 0
         if class_groups is not None:
-            class_groups, classes = torch.as_tensor(class_groups).cpu(), torch.unique(labels)
-            if class_groups.dim() != 1 or classes.min() < 0 or classes.max() >= len(class_groups):
+            class_groups, classes = (
+                torch.as_tensor(class_groups).cpu(),
+                torch.unique(labels),
+            )
+            if (
+                class_groups.dim() != 1
+                or classes.min() < 0
+                or classes.max() >= len(class_groups)
+            ):
                 raise ValueError(
                     f"class_groups must be a 1-D tensor with an entry for every label 0 .. {int(classes.max())}; "
                     f"got shape {tuple(class_groups.shape)}."
                 )
-            group_of = torch.unique(class_groups[classes[eligible]], return_inverse=True)[1]
+            group_of = torch.unique(
+                class_groups[classes[eligible]], return_inverse=True
+            )[1]
             num_groups = int(group_of.max()) + 1
         self.device = resolve_device(device)
-        self.order, self.starts, self.counts = order.to(self.device), starts.to(self.device), counts.to(self.device)
+        self.order, self.starts, self.counts = (
+            order.to(self.device),
+            starts.to(self.device),
+            counts.to(self.device),
+        )
         self.eligible = eligible.to(self.device)
         self.group_of = None if group_of is None else group_of.to(self.device)
         self.num_groups = num_groups
-        self.max_count = int(counts[eligible].max())  # known now, so that sampling never asks the device
+        self.max_count = int(
+            counts[eligible].max()
+        )  # known now, so that sampling never asks the device
         self.p, self.k, self.num_batches = p, k, num_batches
         self.generator = torch.Generator(self.device).manual_seed(seed)
 
     def _classes(self) -> Tensor:
         """The positions in ``eligible`` of one batch's ``P`` classes."""
         if self.group_of is None:
-            return torch.randperm(len(self.eligible), generator=self.generator, device=self.device)[: self.p]
+            return torch.randperm(
+                len(self.eligible),
+                generator=self.generator,
+                device=self.device,
+            )[: self.p]
         # Sort by (random rank of the group) + (random fraction): groups in random order, each shuffled.
-        group_rank = torch.randperm(self.num_groups, generator=self.generator, device=self.device)
-        key = group_rank[self.group_of] + torch.rand(len(self.eligible), generator=self.generator, device=self.device)
+        group_rank = torch.randperm(
+            self.num_groups, generator=self.generator, device=self.device
+        )
+        key = group_rank[self.group_of] + torch.rand(
+            len(self.eligible), generator=self.generator, device=self.device
+        )
         return key.argsort()[: self.p]
 
     def sample(self) -> Tensor:
         """One batch: ``(P * K,)`` int64 indices on ``device``, the ``K`` images of each class together."""
         chosen = self.eligible[self._classes()]
         # K distinct members of each class: the first K of a random ranking within the class.
-        ranks = torch.rand(self.p, self.max_count, generator=self.generator, device=self.device)
-        beyond = torch.arange(self.max_count, device=self.device) >= self.counts[chosen, None]
+        ranks = torch.rand(
+            self.p,
+            self.max_count,
+            generator=self.generator,
+            device=self.device,
+        )
+        beyond = (
+            torch.arange(self.max_count, device=self.device)
+            >= self.counts[chosen, None]
+        )
         offsets = ranks.masked_fill_(beyond, 2.0).argsort(dim=1)[:, : self.k]
         return self.order[self.starts[chosen, None] + offsets].flatten()
 
     def __len__(self) -> int:
         if self.num_batches is None:
-            raise TypeError("this PKSampler was made without num_batches, so it has no length")
+            raise TypeError(
+                "this PKSampler was made without num_batches, so it has no length"
+            )
         return self.num_batches
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -394,36 +470,54 @@ class PKBatches:
         distortion: float = 1.0,
     ):
         self.device = resolve_device(device)
-        self.sampler = PKSampler(dataset.labels, p, k, seed=seed, device=self.device,
-                                 class_groups=dataset.class_group if group_batches else None)
+        self.sampler = PKSampler(
+            dataset.labels,
+            p,
+            k,
+            seed=seed,
+            device=self.device,
+            class_groups=dataset.class_group if group_batches else None,
+        )
         self.images = dataset.images.to(self.device)
         self.labels = dataset.labels.to(self.device)
         self.augment = augment
         self.distortion = distortion
         self.generator = torch.Generator(self.device).manual_seed(seed + 1)
         # What the batches are drawn from, kept with the random streams: a resumed run must draw from the same.
-        self.data = {"classes": list(dataset.class_names), "shape": list(dataset.images.shape),
-                     "counts": torch.bincount(dataset.labels, minlength=dataset.num_classes).tolist()}
+        self.data = {
+            "classes": list(dataset.class_names),
+            "shape": list(dataset.images.shape),
+            "counts": torch.bincount(
+                dataset.labels, minlength=dataset.num_classes
+            ).tolist(),
+        }
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         while True:
             indices = self.sampler.sample()
             images = self.images[indices]
             if self.augment:
-                images = random_affine(images, self.generator, strength=self.distortion)
+                images = random_affine(
+                    images, self.generator, strength=self.distortion
+                )
             yield images, self.labels[indices]
 
     def state_dict(self) -> dict[str, Any]:
         """The random streams, and what the data were (class names, images per class, shape)."""
-        return {"sampler": self.sampler.generator.get_state(), "augment": self.generator.get_state(),
-                "data": self.data}
+        return {
+            "sampler": self.sampler.generator.get_state(),
+            "augment": self.generator.get_state(),
+            "data": self.data,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue the random streams of :meth:`state_dict`; ``ValueError`` if the data are not the same."""
         saved = state.get("data")  # absent in states saved by earlier versions
         if saved is not None and saved != self.data:
-            raise ValueError(f"the training data changed since the training stopped ({_data_change(saved, self.data)})"
-                             f": resume it with the data it was trained on, or start a new training")
+            raise ValueError(
+                f"the training data changed since the training stopped ({_data_change(saved, self.data)})"
+                f": resume it with the data it was trained on, or start a new training"
+            )
         self.sampler.generator.set_state(state["sampler"])
         self.generator.set_state(state["augment"])
 
@@ -433,10 +527,15 @@ def _data_change(then: dict[str, Any], now: dict[str, Any]) -> str:
     added = sorted(set(now["classes"]) - set(then["classes"]))
     removed = sorted(set(then["classes"]) - set(now["classes"]))
     if not (added or removed):
-        return (f"{sum(then['counts'])} images of shape {then['shape'][1:]} then, {sum(now['counts'])} of shape "
-                f"{now['shape'][1:]} now")
-    return (f"{len(then['classes'])} classes then, {len(now['classes'])} now"
-            + (f"; new: {listing(added, 3)}" if added else "") + (f"; gone: {listing(removed, 3)}" if removed else ""))
+        return (
+            f"{sum(then['counts'])} images of shape {then['shape'][1:]} then, {sum(now['counts'])} of shape "
+            f"{now['shape'][1:]} now"
+        )
+    return (
+        f"{len(then['classes'])} classes then, {len(now['classes'])} now"
+        + (f"; new: {listing(added, 3)}" if added else "")
+        + (f"; gone: {listing(removed, 3)}" if removed else "")
+    )
 
 
 def _check_count(name: str, value: int) -> None:
@@ -444,14 +543,20 @@ def _check_count(name: str, value: int) -> None:
         raise ValueError(f"{name} must be an integer >= 0; got {value!r}")
 
 
-def _random_positive(labels: Tensor, num: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+def _random_positive(
+    labels: Tensor, num: int, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
     """``num`` pairs ``(i, j)``, ``i != j``, of the same class, ``i`` uniform over images whose class has 2+."""
     order, starts, counts = _class_members(labels)
     class_of = torch.repeat_interleave(torch.arange(len(counts)), counts)
     candidates = (counts[class_of] >= 2).nonzero().flatten()
     if len(candidates) == 0:
-        raise ValueError("No class has two or more images, so there is no positive (similar) pair to draw.")
-    pos_i = candidates[torch.randint(len(candidates), (num,), generator=generator)]
+        raise ValueError(
+            "No class has two or more images, so there is no positive (similar) pair to draw."
+        )
+    pos_i = candidates[
+        torch.randint(len(candidates), (num,), generator=generator)
+    ]
     c = class_of[pos_i]
     within = pos_i - starts[c]
     shift = 1 + (torch.rand(num, generator=generator) * (counts[c] - 1)).long()
@@ -459,14 +564,22 @@ def _random_positive(labels: Tensor, num: int, generator: torch.Generator | None
     return order[pos_i], order[pos_j]
 
 
-def _random_negative(labels: Tensor, anchors: Tensor, generator: torch.Generator | None) -> Tensor:
+def _random_negative(
+    labels: Tensor, anchors: Tensor, generator: torch.Generator | None
+) -> Tensor:
     """For each anchor, a uniformly random image of another class."""
     if torch.unique(labels).numel() < 2:
-        raise ValueError("All images have the same label, so there is no negative (dissimilar) pair to draw.")
+        raise ValueError(
+            "All images have the same label, so there is no negative (dissimilar) pair to draw."
+        )
     negatives = torch.randint(len(labels), anchors.shape, generator=generator)
     clash = labels[negatives] == labels[anchors]
-    while clash.any():  # rejection sampling: cheap, since few draws share the anchor's class
-        negatives[clash] = torch.randint(len(labels), (int(clash.sum()),), generator=generator)
+    while (
+        clash.any()
+    ):  # rejection sampling: cheap, since few draws share the anchor's class
+        negatives[clash] = torch.randint(
+            len(labels), (int(clash.sum()),), generator=generator
+        )
         clash = labels[negatives] == labels[anchors]
     return negatives
 
@@ -483,11 +596,22 @@ def random_pairs(
     _check_count("num_pairs", num_pairs)
     num_similar = (num_pairs + 1) // 2
     si, sj = _random_positive(labels, num_similar, generator)
-    di = torch.randint(len(labels), (num_pairs - num_similar,), generator=generator)
+    di = torch.randint(
+        len(labels), (num_pairs - num_similar,), generator=generator
+    )
     dj = _random_negative(labels, di, generator)
-    y = torch.cat([torch.zeros(num_similar, dtype=torch.int64), torch.ones(len(di), dtype=torch.int64)])
+    y = torch.cat(
+        [
+            torch.zeros(num_similar, dtype=torch.int64),
+            torch.ones(len(di), dtype=torch.int64),
+        ]
+    )
     shuffle = torch.randperm(num_pairs, generator=generator)
-    return torch.cat([si, di])[shuffle], torch.cat([sj, dj])[shuffle], y[shuffle]
+    return (
+        torch.cat([si, di])[shuffle],
+        torch.cat([sj, dj])[shuffle],
+        y[shuffle],
+    )
 
 
 def random_triplets(
@@ -561,7 +685,9 @@ def _eligible_class_groups(
             )
         return [eligible.nonzero().flatten()]
     if group_labels is None:
-        raise ValueError("within_group=True needs group_labels (one group, e.g. alphabet, index per image).")
+        raise ValueError(
+            "within_group=True needs group_labels (one group, e.g. alphabet, index per image)."
+        )
     group_labels = torch.as_tensor(group_labels)
     if group_labels.shape != order.shape:
         raise ValueError(
@@ -570,8 +696,13 @@ def _eligible_class_groups(
         )
     class_group = group_labels[order[starts]]
     if (group_labels[order] != class_group.repeat_interleave(counts)).any():
-        raise ValueError("group_labels are inconsistent: some class has images in several groups.")
-    per_group = [(eligible & (class_group == g)).nonzero().flatten() for g in class_group.unique()]
+        raise ValueError(
+            "group_labels are inconsistent: some class has images in several groups."
+        )
+    per_group = [
+        (eligible & (class_group == g)).nonzero().flatten()
+        for g in class_group.unique()
+    ]
     groups = [g for g in per_group if len(g) >= n_way]
     if not groups:
         raise ValueError(
@@ -581,15 +712,23 @@ def _eligible_class_groups(
     return groups
 
 
-def _drawer_table(labels: Tensor, drawers: Tensor | None, num_classes: int) -> Tensor:
+def _drawer_table(
+    labels: Tensor, drawers: Tensor | None, num_classes: int
+) -> Tensor:
     """``(C, D)`` int64: the image of class position ``c`` by drawer ``d``, or -1 where there is none."""
     if drawers is None:
-        raise ValueError("style='runs' needs drawers (who drew each image), e.g. an Omniglot split's `drawers`.")
+        raise ValueError(
+            "style='runs' needs drawers (who drew each image), e.g. an Omniglot split's `drawers`."
+        )
     drawers = torch.as_tensor(drawers)
     if drawers.shape != labels.shape or drawers.min() < 0:
-        raise ValueError(f"drawers must give a drawer index >= 0 for each image, shape {tuple(labels.shape)}; "
-                         f"got shape {tuple(drawers.shape)}.")
-    table = torch.full((num_classes, int(drawers.max()) + 1), -1, dtype=torch.int64)
+        raise ValueError(
+            f"drawers must give a drawer index >= 0 for each image, shape {tuple(labels.shape)}; "
+            f"got shape {tuple(drawers.shape)}."
+        )
+    table = torch.full(
+        (num_classes, int(drawers.max()) + 1), -1, dtype=torch.int64
+    )
     class_position = torch.searchsorted(torch.unique(labels), labels)
     table[class_position, drawers] = torch.arange(len(labels))
     return table
@@ -649,60 +788,113 @@ def n_way_k_shot_episodes(
     -------
     list[Episode]
     """
-    check_positive(n_way=n_way, k_shot=k_shot, num_queries=num_queries, num_episodes=num_episodes)
+    check_positive(
+        n_way=n_way,
+        k_shot=k_shot,
+        num_queries=num_queries,
+        num_episodes=num_episodes,
+    )
     if n_way < 2:
-        raise ValueError(f"n_way must be >= 2 (classification among at least two classes), got {n_way}.")
+        raise ValueError(
+            f"n_way must be >= 2 (classification among at least two classes), got {n_way}."
+        )
     if style not in EPISODE_STYLES:
-        raise ValueError(f"unknown episode style {style!r}; choose one of {EPISODE_STYLES}.")
+        raise ValueError(
+            f"unknown episode style {style!r}; choose one of {EPISODE_STYLES}."
+        )
     labels = torch.as_tensor(labels)
     needed = k_shot + num_queries
     order, starts, counts = _class_members(labels)
-    groups = _eligible_class_groups(order, starts, counts, needed, n_way, group_labels, within_group)
-    table = _drawer_table(labels, drawers, len(counts)) if style == "runs" else None
+    groups = _eligible_class_groups(
+        order, starts, counts, needed, n_way, group_labels, within_group
+    )
+    table = (
+        _drawer_table(labels, drawers, len(counts))
+        if style == "runs"
+        else None
+    )
     generator = torch.Generator().manual_seed(seed)
     answers = torch.arange(n_way).repeat_interleave(num_queries)
     episodes = []
     for _ in range(num_episodes):
-        group = groups[int(torch.randint(len(groups), (1,), generator=generator))]
+        group = groups[
+            int(torch.randint(len(groups), (1,), generator=generator))
+        ]
         if table is None:
-            chosen = group[torch.randperm(len(group), generator=generator)[:n_way]]
-            images = torch.stack([
-                order[starts[c] + torch.randperm(int(counts[c]), generator=generator)[:needed]] for c in chosen
-            ])  # (n_way, k_shot + num_queries)
+            chosen = group[
+                torch.randperm(len(group), generator=generator)[:n_way]
+            ]
+            images = torch.stack(
+                [
+                    order[
+                        starts[c]
+                        + torch.randperm(int(counts[c]), generator=generator)[
+                            :needed
+                        ]
+                    ]
+                    for c in chosen
+                ]
+            )  # (n_way, k_shot + num_queries)
         else:
-            drawn_by = torch.randperm(table.shape[1], generator=generator)[:needed]
+            drawn_by = torch.randperm(table.shape[1], generator=generator)[
+                :needed
+            ]
             complete = group[(table[group][:, drawn_by] >= 0).all(dim=1)]
             if len(complete) < n_way:
                 raise ValueError(
                     f"only {len(complete)} classes of a group have an image by each of the drawers "
                     f"{drawn_by.tolist()}; style='runs' needs n_way={n_way}. Lower n_way or use style='random'."
                 )
-            chosen = complete[torch.randperm(len(complete), generator=generator)[:n_way]]
-            images = table[chosen][:, drawn_by]  # support drawers first, then the query drawers
-        episodes.append(Episode(
-            classes=labels[order[starts[chosen]]],
-            support=images[:, :k_shot],
-            query=images[:, k_shot:].flatten(),
-            answers=answers.clone(),
-        ))
+            chosen = complete[
+                torch.randperm(len(complete), generator=generator)[:n_way]
+            ]
+            images = table[chosen][
+                :, drawn_by
+            ]  # support drawers first, then the query drawers
+        episodes.append(
+            Episode(
+                classes=labels[order[starts[chosen]]],
+                support=images[:, :k_shot],
+                query=images[:, k_shot:].flatten(),
+                answers=answers.clone(),
+            )
+        )
     return episodes
 
 
 # ----------------------------------------------------------------------------- augmentation
 
 
-def _as_new_classes(dataset: LabelledImages, transforms: Sequence[tuple[str, Callable[[Tensor], Tensor]]]
-                    ) -> LabelledImages:
+def _as_new_classes(
+    dataset: LabelledImages,
+    transforms: Sequence[tuple[str, Callable[[Tensor], Tensor]]],
+) -> LabelledImages:
     """The data set once per ``(suffix, transform)`` of the images ``(N, C, S, S)``, each copy a set of new
     classes and new groups named with the suffix (``""`` for the original): T x C classes, T x N images."""
     c, g = dataset.num_classes, len(dataset.group_names)
     return LabelledImages(
-        images=torch.cat([transform(dataset.images) for _, transform in transforms]),
-        labels=torch.cat([dataset.labels + t * c for t in range(len(transforms))]),
-        class_names=[name + suffix for suffix, _ in transforms for name in dataset.class_names],
-        group_names=[name + suffix for suffix, _ in transforms for name in dataset.group_names],
-        class_group=torch.cat([dataset.class_group + t * g for t in range(len(transforms))]),
-        drawers=None if dataset.drawers is None else dataset.drawers.repeat(len(transforms)),
+        images=torch.cat(
+            [transform(dataset.images) for _, transform in transforms]
+        ),
+        labels=torch.cat(
+            [dataset.labels + t * c for t in range(len(transforms))]
+        ),
+        class_names=[
+            name + suffix
+            for suffix, _ in transforms
+            for name in dataset.class_names
+        ],
+        group_names=[
+            name + suffix
+            for suffix, _ in transforms
+            for name in dataset.group_names
+        ],
+        class_group=torch.cat(
+            [dataset.class_group + t * g for t in range(len(transforms))]
+        ),
+        drawers=None
+        if dataset.drawers is None
+        else dataset.drawers.repeat(len(transforms)),
     )
 
 
@@ -713,8 +905,16 @@ def with_rotations(dataset: LabelledImages) -> LabelledImages:
     plausible new character, so the training set gains classes, not only images. Likewise each
     rotated group becomes a new group (``"Latin@rot90"``).
     """
-    return _as_new_classes(dataset, [("" if r == 0 else f"@rot{90 * r}", partial(torch.rot90, k=r, dims=(2, 3)))
-                                     for r in range(4)])
+    return _as_new_classes(
+        dataset,
+        [
+            (
+                "" if r == 0 else f"@rot{90 * r}",
+                partial(torch.rot90, k=r, dims=(2, 3)),
+            )
+            for r in range(4)
+        ],
+    )
 
 
 def with_reflections(dataset: LabelledImages) -> LabelledImages:
@@ -724,11 +924,23 @@ def with_reflections(dataset: LabelledImages) -> LabelledImages:
     2017's augmentation, drawn here as new classes, not as distortions of a class); before
     :func:`with_rotations` it gives the 8 symmetries of the square, 8 x C classes.
     """
-    return _as_new_classes(dataset, [("", lambda images: images), ("@mirror", partial(torch.flip, dims=(3,)))])
+    return _as_new_classes(
+        dataset,
+        [
+            ("", lambda images: images),
+            ("@mirror", partial(torch.flip, dims=(3,))),
+        ],
+    )
 
 
-def affine(images: Tensor, angle: Tensor | float = 0.0, shear: Tensor | float = 0.0, zoom: Tensor | float = 1.0,
-           shift_x: Tensor | float = 0.0, shift_y: Tensor | float = 0.0) -> Tensor:
+def affine(
+    images: Tensor,
+    angle: Tensor | float = 0.0,
+    shear: Tensor | float = 0.0,
+    zoom: Tensor | float = 1.0,
+    shift_x: Tensor | float = 0.0,
+    shift_y: Tensor | float = 0.0,
+) -> Tensor:
     """Warp a batch ``(B, C, S, S)`` by a rotation, a shear, a scale and a shift; uncovered pixels are 0.
 
     Each parameter is a number for the whole batch or a ``(B,)`` tensor, one per image: ``angle`` in
@@ -741,35 +953,73 @@ def affine(images: Tensor, angle: Tensor | float = 0.0, shear: Tensor | float = 
     a GPU; :func:`random_affine` draws valid ones and warps without that check.
     """
     if images.dim() != 4:
-        raise ValueError(f"images must have shape (B, C, S, S), got {tuple(images.shape)}.")
-    parameters = {"angle": angle, "shear": shear, "zoom": zoom, "shift_x": shift_x, "shift_y": shift_y}
+        raise ValueError(
+            f"images must have shape (B, C, S, S), got {tuple(images.shape)}."
+        )
+    parameters = {
+        "angle": angle,
+        "shear": shear,
+        "zoom": zoom,
+        "shift_x": shift_x,
+        "shift_y": shift_y,
+    }
     for name, value in parameters.items():
-        value = torch.as_tensor(value, dtype=images.dtype, device=images.device)  # as the warp will read it
+        value = torch.as_tensor(
+            value, dtype=images.dtype, device=images.device
+        )  # as the warp will read it
         if value.dim() > 1 or value.numel() not in (1, len(images)):
-            raise ValueError(f"{name} must be a number or one per image, shape ({len(images)},); "
-                             f"got shape {tuple(value.shape)}")
-        if not (torch.isfinite(value).all() and (name != "zoom" or (value > 0).all())):
-            raise ValueError(f"{name} must be finite{' and above 0' if name == 'zoom' else ''} in the images' "
-                             f"dtype ({images.dtype}); got {value.tolist()}")
+            raise ValueError(
+                f"{name} must be a number or one per image, shape ({len(images)},); "
+                f"got shape {tuple(value.shape)}"
+            )
+        if not (
+            torch.isfinite(value).all()
+            and (name != "zoom" or (value > 0).all())
+        ):
+            raise ValueError(
+                f"{name} must be finite{' and above 0' if name == 'zoom' else ''} in the images' "
+                f"dtype ({images.dtype}); got {value.tolist()}"
+            )
     return _warp(images, angle, shear, zoom, shift_x, shift_y)
 
 
-def _warp(images: Tensor, angle: Tensor | float, shear: Tensor | float, zoom: Tensor | float,
-          shift_x: Tensor | float, shift_y: Tensor | float) -> Tensor:
+def _warp(
+    images: Tensor,
+    angle: Tensor | float,
+    shear: Tensor | float,
+    zoom: Tensor | float,
+    shift_x: Tensor | float,
+    shift_y: Tensor | float,
+) -> Tensor:
     """:func:`affine` without its checks, which would wait for a GPU at every batch."""
 
     def per_image(value: Tensor | float) -> Tensor:
-        value = torch.as_tensor(value, dtype=images.dtype, device=images.device)
+        value = torch.as_tensor(
+            value, dtype=images.dtype, device=images.device
+        )
         return value.expand(images.shape[0])
 
-    angle, shear, zoom = per_image(angle) * (math.pi / 180), per_image(shear), per_image(zoom)
+    angle, shear, zoom = (
+        per_image(angle) * (math.pi / 180),
+        per_image(shear),
+        per_image(zoom),
+    )
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([
-        torch.stack([cos, -sin + shear * cos, 2 * per_image(shift_x)], dim=1),
-        torch.stack([sin, cos + shear * sin, 2 * per_image(shift_y)], dim=1),
-    ], dim=1)
+    theta = torch.stack(
+        [
+            torch.stack(
+                [cos, -sin + shear * cos, 2 * per_image(shift_x)], dim=1
+            ),
+            torch.stack(
+                [sin, cos + shear * sin, 2 * per_image(shift_y)], dim=1
+            ),
+        ],
+        dim=1,
+    )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
+    return F.grid_sample(
+        images, grid, align_corners=False, padding_mode="zeros"
+    )
 
 
 def random_affine(
@@ -793,22 +1043,46 @@ def random_affine(
     random numbers are drawn on the images' device, from ``generator`` (which must live there) if given.
     """
     if images.dim() != 4:
-        raise ValueError(f"images must have shape (B, C, S, S), got {tuple(images.shape)}.")
+        raise ValueError(
+            f"images must have shape (B, C, S, S), got {tuple(images.shape)}."
+        )
     b = images.shape[0]
 
     def uniform(low: float, high: float) -> Tensor:
-        return low + (high - low) * torch.rand(b, generator=generator, device=images.device, dtype=images.dtype)
+        return low + (high - low) * torch.rand(
+            b, generator=generator, device=images.device, dtype=images.dtype
+        )
 
-    ranges = {"max_rotation": max_rotation, "max_shear": max_shear, "max_translation": max_translation,
-              "the lowest scale": scale[0], "the highest scale": scale[1], "strength": strength}
-    for name, value in ranges.items():  # Python numbers: checked without waiting for a GPU
+    ranges = {
+        "max_rotation": max_rotation,
+        "max_shear": max_shear,
+        "max_translation": max_translation,
+        "the lowest scale": scale[0],
+        "the highest scale": scale[1],
+        "strength": strength,
+    }
+    for (
+        name,
+        value,
+    ) in ranges.items():  # Python numbers: checked without waiting for a GPU
         check_number(name, value)
-    max_rotation, max_shear, max_translation = (strength * x for x in (max_rotation, max_shear, max_translation))
+    max_rotation, max_shear, max_translation = (
+        strength * x for x in (max_rotation, max_shear, max_translation)
+    )
     scale = (1 + strength * (scale[0] - 1), 1 + strength * (scale[1] - 1))
     if not scale[0] > 0:
-        raise ValueError(f"the scales must stay above 0; got a range of {scale[0]:g} to {scale[1]:g} (strength "
-                         f"{strength:g}): use a smaller strength or a narrower scale")
+        raise ValueError(
+            f"the scales must stay above 0; got a range of {scale[0]:g} to {scale[1]:g} (strength "
+            f"{strength:g}): use a smaller strength or a narrower scale"
+        )
     # drawn in this order, so that a seed gives the distortions it always gave
-    angle, shear, zoom = uniform(-max_rotation, max_rotation), uniform(-max_shear, max_shear), uniform(*scale)
-    shift_x, shift_y = uniform(-max_translation, max_translation), uniform(-max_translation, max_translation)
+    angle, shear, zoom = (
+        uniform(-max_rotation, max_rotation),
+        uniform(-max_shear, max_shear),
+        uniform(*scale),
+    )
+    shift_x, shift_y = (
+        uniform(-max_translation, max_translation),
+        uniform(-max_translation, max_translation),
+    )
     return _warp(images, angle, shear, zoom, shift_x, shift_y)

@@ -16,17 +16,32 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["source_without_docstring", "show_code", "show_table", "Shown", "shown", "progress_bar"]
+__all__ = [
+    "source_without_docstring",
+    "show_code",
+    "show_table",
+    "Shown",
+    "shown",
+    "progress_bar",
+]
 
 
-def progress_bar(total: int, desc: str, unit: str, visible: bool = True, initial: int = 0) -> tqdm:
+def progress_bar(
+    total: int, desc: str, unit: str, visible: bool = True, initial: int = 0
+) -> tqdm:
     """A tqdm progress bar: a widget in a notebook, a line on stderr elsewhere.
 
     ``TQDM_DISABLE=1`` in the environment hides it, in a notebook too (tqdm's own notebook bar ignores
     that variable): the book's build and its tests set it, a reader at a notebook sees the bar.
     """
-    hidden = not visible or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=hidden)
+    hidden = not visible or os.environ.get("TQDM_DISABLE", "").lower() in (
+        "1",
+        "true",
+        "yes",
+    )
+    return tqdm(
+        total=total, initial=initial, desc=desc, unit=unit, disable=hidden
+    )
 
 
 def source_without_docstring(obj: Any) -> str:
@@ -36,11 +51,25 @@ def source_without_docstring(obj: Any) -> str:
     lines = source.splitlines()
     drop = set()
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+        if (
+            isinstance(
+                node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+            )
+            and node.body
+        ):
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 drop.update(range(first.lineno - 1, first.end_lineno))
-    return "\n".join(line for i, line in enumerate(lines) if i not in drop).strip("\n") + "\n"
+    return (
+        "\n".join(line for i, line in enumerate(lines) if i not in drop).strip(
+            "\n"
+        )
+        + "\n"
+    )
 
 
 def show_code(obj: Any):
@@ -60,13 +89,23 @@ def show_table(frame, spec: str = ".1f"):
     from IPython.display import HTML
 
     def number(value: Any) -> str:
-        if isinstance(value, (str, Shown)):  # the dash stays; a Shown value as the text quotes it
+        if isinstance(
+            value, (str, Shown)
+        ):  # the dash stays; a Shown value as the text quotes it
             return str(value)
         return shown(value, spec).text
 
-    formatters = {column: number for column in frame.select_dtypes("float").columns}
-    frame = frame.astype(object).where(frame.notna(), "–")  # pandas would write NaN and <NA>
-    return HTML(frame.to_html(index=False, formatters=formatters, border=0, classes="dataframe"))
+    formatters = {
+        column: number for column in frame.select_dtypes("float").columns
+    }
+    frame = frame.astype(object).where(
+        frame.notna(), "–"
+    )  # pandas would write NaN and <NA>
+    return HTML(
+        frame.to_html(
+            index=False, formatters=formatters, border=0, classes="dataframe"
+        )
+    )
 
 
 class Shown:
@@ -101,7 +140,9 @@ class Shown:
     __slots__ = ("value", "text", "number")
 
     def __init__(self, value: Any, spec: str = "") -> None:
-        if getattr(value, "ndim", None) == 0:  # a numpy or torch scalar formats as its plain value
+        if (
+            getattr(value, "ndim", None) == 0
+        ):  # a numpy or torch scalar formats as its plain value
             value = value.item()
         self.value = value
         self.text = format(value, spec)
@@ -118,19 +159,25 @@ class Shown:
     def number_or_fail(self) -> Decimal:
         """``number``, or a TypeError that names the text when it is not a number."""
         if self.number is None:
-            raise TypeError(f"{self.text!r} is not a number: it cannot be compared or subtracted")
+            raise TypeError(
+                f"{self.text!r} is not a number: it cannot be compared or subtracted"
+            )
         return self.number
 
     def _with(self, other: Any, operation) -> Any:
         mine = self.number_or_fail()
         if isinstance(other, Shown):
             return operation(mine, other.number_or_fail())
-        if isinstance(other, (int, float, Decimal)) and not isinstance(other, bool):
+        if isinstance(other, (int, float, Decimal)) and not isinstance(
+            other, bool
+        ):
             return operation(mine, Decimal(str(other)))
         return NotImplemented
 
     def __eq__(self, other: Any) -> bool:
-        if self.number is None or (isinstance(other, Shown) and other.number is None):
+        if self.number is None or (
+            isinstance(other, Shown) and other.number is None
+        ):
             return self.text == str(other)  # words compare as words
         return self._with(other, operator.eq)
 

@@ -15,9 +15,13 @@ __all__ = ["pairwise_distances", "euclidean_distance", "check_embeddings"]
 
 def check_embeddings(x: Tensor, name: str) -> None:
     """Raise ``ValueError`` unless ``x`` is a 2-D ``(N, D)`` tensor."""
-    if not isinstance(x, Tensor):  # a list or an array has no gradient to train with: say so, not AttributeError
-        raise ValueError(f"{name} must be a torch.Tensor of shape (N, D), one embedding per row; got a "
-                         f"{type(x).__name__} (convert it with torch.as_tensor)")
+    if not isinstance(
+        x, Tensor
+    ):  # a list or an array has no gradient to train with: say so, not AttributeError
+        raise ValueError(
+            f"{name} must be a torch.Tensor of shape (N, D), one embedding per row; got a "
+            f"{type(x).__name__} (convert it with torch.as_tensor)"
+        )
     if x.dim() != 2:
         raise ValueError(
             f"{name} must be a 2-D tensor of shape (N, D), one embedding per row; "
@@ -39,7 +43,10 @@ def _safe_sqrt(squared_distance: Tensor, eps: float) -> Tensor:
 
 
 def pairwise_distances(
-    x: Tensor, y: Tensor | None = None, squared: bool = False, eps: float = 1e-12
+    x: Tensor,
+    y: Tensor | None = None,
+    squared: bool = False,
+    eps: float = 1e-12,
 ) -> Tensor:
     r"""Euclidean distance matrix between the rows of ``x`` and the rows of ``y``.
 
@@ -78,15 +85,22 @@ def pairwise_distances(
                 f"and y {tuple(y.shape)}"
             )
     squared_distance = torch.addmm(
-        x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1).unsqueeze(0), x, y.T, alpha=-2.0
+        x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1).unsqueeze(0),
+        x,
+        y.T,
+        alpha=-2.0,
     ).clamp(min=0.0)  # clamp keeps a NaN a NaN
     if same:  # d(x_i, x_i) = 0 exactly, not a rounding error of the expansion (NaN rows stay NaN)
         diagonal = torch.eye(len(x), dtype=torch.bool, device=x.device)
-        squared_distance = squared_distance.masked_fill(diagonal & ~squared_distance.isnan(), 0.0)
+        squared_distance = squared_distance.masked_fill(
+            diagonal & ~squared_distance.isnan(), 0.0
+        )
     return squared_distance if squared else _safe_sqrt(squared_distance, eps)
 
 
-def euclidean_distance(a: Tensor, b: Tensor, squared: bool = False, eps: float = 1e-12) -> Tensor:
+def euclidean_distance(
+    a: Tensor, b: Tensor, squared: bool = False, eps: float = 1e-12
+) -> Tensor:
     r"""Row-wise Euclidean distance between paired embeddings, :math:`d_i = \lVert a_i - b_i\rVert_2`.
 
     Parameters

@@ -54,6 +54,7 @@ __all__ = [
 Z_95 = 1.959963984540054
 """The 97.5% quantile of the standard normal distribution: a two-sided 95% interval."""
 
+
 @dataclass(frozen=True)
 class PublishedResult:
     """A published accuracy on Omniglot's one-shot classification, with the trials it was measured on.
@@ -84,21 +85,45 @@ class PublishedResult:
 
 
 PUBLISHED_RESULTS = (
-    PublishedResult("People", "Lake et al. 2015", 0.955, True,
-                    "the 20 official runs, 40 people on Mechanical Turk (4.5% errors)"),
-    PublishedResult("Bayesian Program Learning", "Lake et al. 2015", 0.967, True,
-                    "the 20 official runs, trained on the 30 background alphabets (3.3% errors)"),
-    PublishedResult("Attentive Recurrent Comparators", "Shyam et al. 2017", 0.985, True,
-                    "Lake et al.'s within-alphabet task (1.5% errors, the paper's best model, ConvARC with "
-                    "full context); the authors' code scores it on the 20 official runs"),
-    PublishedResult("Siamese network", "Koch et al. 2015", 0.920, False,
-                    "400 trials of its own, built like the runs (20 characters of one alphabet, one drawer's "
-                    "drawings against another's) on another split: 10 held-out alphabets and 4 held-out "
-                    "drawers (its section 4), not the 20 official runs"),
+    PublishedResult(
+        "People",
+        "Lake et al. 2015",
+        0.955,
+        True,
+        "the 20 official runs, 40 people on Mechanical Turk (4.5% errors)",
+    ),
+    PublishedResult(
+        "Bayesian Program Learning",
+        "Lake et al. 2015",
+        0.967,
+        True,
+        "the 20 official runs, trained on the 30 background alphabets (3.3% errors)",
+    ),
+    PublishedResult(
+        "Attentive Recurrent Comparators",
+        "Shyam et al. 2017",
+        0.985,
+        True,
+        "Lake et al.'s within-alphabet task (1.5% errors, the paper's best model, ConvARC with "
+        "full context); the authors' code scores it on the 20 official runs",
+    ),
+    PublishedResult(
+        "Siamese network",
+        "Koch et al. 2015",
+        0.920,
+        False,
+        "400 trials of its own, built like the runs (20 characters of one alphabet, one drawer's "
+        "drawings against another's) on another split: 10 held-out alphabets and 4 held-out "
+        "drawers (its section 4), not the 20 official runs",
+    ),
 )
 """The published figures this book quotes, each with what it was measured on."""
 
-PUBLISHED_ACCURACY = {result.label: result.accuracy for result in PUBLISHED_RESULTS if result.on_official_runs}
+PUBLISHED_ACCURACY = {
+    result.label: result.accuracy
+    for result in PUBLISHED_RESULTS
+    if result.on_official_runs
+}
 """The published accuracies measured on the 20 official runs (400 trials), by ``"method (source)"``: the
 figures the book's results on the runs are set against."""
 
@@ -111,7 +136,9 @@ CostFunction = Callable[[Tensor, Tensor], Tensor]
 # ----------------------------------------------------------------------------------------------
 
 
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
+def wilson_interval(
+    successes: int, trials: int, z: float = Z_95
+) -> tuple[float, float]:
     r"""Wilson score interval for a binomial proportion (Wilson, 1927).
 
     With :math:`\hat p = k / n`:
@@ -145,7 +172,9 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     p = successes / trials
     shrink = 1.0 + z**2 / trials
     centre = (p + z**2 / (2 * trials)) / shrink
-    half_width = z / shrink * math.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2))
+    half_width = (
+        z / shrink * math.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2))
+    )
     return max(0.0, centre - half_width), min(1.0, centre + half_width)
 
 
@@ -227,7 +256,9 @@ class OneShotResult:
         return "\n".join(lines)
 
 
-def _score(run_names: list[str], predictions: list[Tensor], answers: list[Tensor]) -> OneShotResult:
+def _score(
+    run_names: list[str], predictions: list[Tensor], answers: list[Tensor]
+) -> OneShotResult:
     """Pool per-run predictions and answers into a :class:`OneShotResult`."""
     hits = [(p == a).sum().item() for p, a in zip(predictions, answers)]
     correct, total = int(sum(hits)), sum(len(a) for a in answers)
@@ -256,7 +287,9 @@ def shift_images(images: Tensor, dx: int, dy: int) -> Tensor:
     """Translate ``(N, C, S, S)`` images by ``dx`` pixels right and ``dy`` down; the uncovered border is 0."""
     s = images.shape[-1]
     padded = F.pad(images, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)))
-    return padded[..., max(-dy, 0): max(-dy, 0) + s, max(-dx, 0): max(-dx, 0) + s]
+    return padded[
+        ..., max(-dy, 0) : max(-dy, 0) + s, max(-dx, 0) : max(-dx, 0) + s
+    ]
 
 
 def embed(
@@ -429,9 +462,13 @@ def one_shot_accuracy(
     OneShotResult
     """
 
-    def embedding_distance(test_images: Tensor, train_images: Tensor) -> Tensor:
+    def embedding_distance(
+        test_images: Tensor, train_images: Tensor
+    ) -> Tensor:
         test = embed(encoder, test_images, batch_size, device, shifts)
-        return pairwise_distances(test, embed(encoder, train_images, batch_size, device, shifts))
+        return pairwise_distances(
+            test, embed(encoder, train_images, batch_size, device, shifts)
+        )
 
     return one_shot_accuracy_from_cost(embedding_distance, runs)
 
@@ -490,17 +527,37 @@ def episode_accuracy(
         :attr:`~siamese_tutorial.data.Episode.classes`.
     """
     episodes = n_way_k_shot_episodes(
-        dataset.labels, n_way, k_shot, num_queries, num_episodes, seed,
-        group_labels=dataset.group_labels, within_group=within_group, style=style, drawers=dataset.drawers,
+        dataset.labels,
+        n_way,
+        k_shot,
+        num_queries,
+        num_episodes,
+        seed,
+        group_labels=dataset.group_labels,
+        within_group=within_group,
+        style=style,
+        drawers=dataset.drawers,
     )
     # Embed each image the episodes use once; `row` maps a dataset index to its embedding.
-    used = torch.unique(torch.cat([torch.cat([e.support.flatten(), e.query]) for e in episodes]))
-    embeddings = embed(encoder, dataset.images[used], batch_size, device, shifts)
+    used = torch.unique(
+        torch.cat(
+            [torch.cat([e.support.flatten(), e.query]) for e in episodes]
+        )
+    )
+    embeddings = embed(
+        encoder, dataset.images[used], batch_size, device, shifts
+    )
     row = torch.full((len(dataset.labels),), -1, dtype=torch.int64)
     row[used] = torch.arange(len(used))
     predictions = []
     for episode in episodes:
         prototypes = embeddings[row[episode.support]].mean(dim=1)  # (n_way, D)
-        predictions.append(pairwise_distances(embeddings[row[episode.query]], prototypes).argmin(dim=1))
+        predictions.append(
+            pairwise_distances(
+                embeddings[row[episode.query]], prototypes
+            ).argmin(dim=1)
+        )
     names = [f"episode{i + 1:04d}" for i in range(len(episodes))]
-    return _score(names, predictions, [episode.answers for episode in episodes])
+    return _score(
+        names, predictions, [episode.answers for episode in episodes]
+    )

@@ -46,7 +46,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def load_experiments() -> dict[str, dict[str, Any]]:
     """Every experiment of the recipe search, by name (see the module's docstring)."""
-    return read_json(RESULTS_DIR / "experiments.json", "the experiments' record")
+    return read_json(
+        RESULTS_DIR / "experiments.json", "the experiments' record"
+    )
 
 
 def load_benchmarks() -> dict[str, Any]:
@@ -67,8 +69,11 @@ def _runs_shifts(entry: dict[str, Any]) -> str:
     return str(entry["runs"]["shifts"]) if "runs" in entry else "0"
 
 
-def seed_table(experiments: dict[str, dict[str, Any]], groups: tuple[str, ...],
-               shifts: int | None = None) -> pd.DataFrame:
+def seed_table(
+    experiments: dict[str, dict[str, Any]],
+    groups: tuple[str, ...],
+    shifts: int | None = None,
+) -> pd.DataFrame:
     """One row per experiment of ``groups``, group by group: validation (both styles) and the 20 runs.
 
     The validation is with ``shifts`` pixels of test-time shifts, by default those the runs were
@@ -77,19 +82,29 @@ def seed_table(experiments: dict[str, dict[str, Any]], groups: tuple[str, ...],
     the runs were not scored).
     """
     rows = []
-    chosen = [entry for entry in experiments.values() if entry["group"] in groups]
-    for entry in sorted(chosen, key=lambda entry: groups.index(entry["group"])):  # in the order of groups
+    chosen = [
+        entry for entry in experiments.values() if entry["group"] in groups
+    ]
+    for entry in sorted(
+        chosen, key=lambda entry: groups.index(entry["group"])
+    ):  # in the order of groups
         shifts_of = _runs_shifts(entry) if shifts is None else str(shifts)
         validation = chosen_validation(entry)
-        rows.append({
-            "recipe": entry["label"],
-            "steps": entry["steps"],
-            "shifts": int(shifts_of),
-            "validation, runs-style (%)": 100 * validation["runs"][shifts_of],
-            "validation, random (%)": 100 * validation["random"][shifts_of],
-            "20 runs (of 400)": entry.get("runs", {}).get("correct"),
-        })
-    return pd.DataFrame(rows).astype({"20 runs (of 400)": "Int64"})  # whole trials, <NA> where not scored
+        rows.append(
+            {
+                "recipe": entry["label"],
+                "steps": entry["steps"],
+                "shifts": int(shifts_of),
+                "validation, runs-style (%)": 100
+                * validation["runs"][shifts_of],
+                "validation, random (%)": 100
+                * validation["random"][shifts_of],
+                "20 runs (of 400)": entry.get("runs", {}).get("correct"),
+            }
+        )
+    return pd.DataFrame(rows).astype(
+        {"20 runs (of 400)": "Int64"}
+    )  # whole trials, <NA> where not scored
 
 
 @dataclass(frozen=True)
@@ -137,7 +152,12 @@ Each was trained with the recipe it varies except in its name; the 12,000-step o
 
 def _validation(entry: dict[str, Any]) -> float:
     """A run's runs-style validation in %, with the shifts its runs were scored with (3 where unscored)."""
-    return 100 * chosen_validation(entry)["runs"][_runs_shifts(entry) if "runs" in entry else "3"]
+    return (
+        100
+        * chosen_validation(entry)["runs"][
+            _runs_shifts(entry) if "runs" in entry else "3"
+        ]
+    )
 
 
 def idea_rows(experiments: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -150,13 +170,25 @@ def idea_rows(experiments: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         seed 0 first; ``against`` the same for the recipe it varies (empty for the first recipe);
         ``runs`` each seed's score on the 20 official runs (of 400), where the rule let them be scored.
     """
-    def runs_of(group: str | None) -> list[dict[str, Any]]:
-        return [entry for entry in experiments.values() if entry["group"] == group]
 
-    return [{"idea": idea.name, "seeds": [_validation(entry) for entry in runs_of(idea.group)],
-             "against": [_validation(entry) for entry in runs_of(idea.against)],
-             "runs": [entry["runs"]["correct"] for entry in runs_of(idea.group) if "runs" in entry]}
-            for idea in IDEAS]
+    def runs_of(group: str | None) -> list[dict[str, Any]]:
+        return [
+            entry for entry in experiments.values() if entry["group"] == group
+        ]
+
+    return [
+        {
+            "idea": idea.name,
+            "seeds": [_validation(entry) for entry in runs_of(idea.group)],
+            "against": [_validation(entry) for entry in runs_of(idea.against)],
+            "runs": [
+                entry["runs"]["correct"]
+                for entry in runs_of(idea.group)
+                if "runs" in entry
+            ],
+        }
+        for idea in IDEAS
+    ]
 
 
 def ideas_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -166,13 +198,21 @@ def ideas_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     less its recipe's mean, in points; missing for the first recipe) and ``20 runs (of 400)`` (each
     seed's, where scored).
     """
+
     def mean(values: list[float]) -> float:
         return sum(values) / len(values)
 
-    return pd.DataFrame([{
-        "idea": row["idea"],
-        "seeds": len(row["seeds"]),
-        "validation (%)": mean(row["seeds"]),
-        "vs. its recipe": mean(row["seeds"]) - mean(row["against"]) if row["against"] else None,
-        "20 runs (of 400)": ", ".join(map(str, row["runs"])) or None,
-    } for row in rows])
+    return pd.DataFrame(
+        [
+            {
+                "idea": row["idea"],
+                "seeds": len(row["seeds"]),
+                "validation (%)": mean(row["seeds"]),
+                "vs. its recipe": mean(row["seeds"]) - mean(row["against"])
+                if row["against"]
+                else None,
+                "20 runs (of 400)": ", ".join(map(str, row["runs"])) or None,
+            }
+            for row in rows
+        ]
+    )

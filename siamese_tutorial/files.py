@@ -31,8 +31,19 @@ try:
 except ImportError:  # Windows: no advisory locks; file_lock then only creates and removes its lock file
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["atomic_write", "write_together", "write_text", "write_json", "read_json", "sha256_file",
-           "check_writable_file", "check_format", "file_lock", "FileBusyError", "absolute"]
+__all__ = [
+    "atomic_write",
+    "write_together",
+    "write_text",
+    "write_json",
+    "read_json",
+    "sha256_file",
+    "check_writable_file",
+    "check_format",
+    "file_lock",
+    "FileBusyError",
+    "absolute",
+]
 
 _PART = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.part")
 
@@ -51,13 +62,19 @@ def _remove_stale_parts(path: Path) -> None:
     """Delete the temporary files of dead writers of ``path`` (named ``.<name>.<pid>.<random>.part``)."""
     for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
         match = _PART.fullmatch(part.name)
-        if match and match["name"] == path.name and not _alive(int(match["pid"])):
+        if (
+            match
+            and match["name"] == path.name
+            and not _alive(int(match["pid"]))
+        ):
             part.unlink(missing_ok=True)
 
 
 def _part_name(path: Path) -> Path:
     """A fresh temporary name beside ``path`` that :func:`_remove_stale_parts` recognises once its writer is dead."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    return path.with_name(
+        f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
+    )
 
 
 def _through_link(path: Path) -> Path:
@@ -91,14 +108,23 @@ def _could_not_write(path: Path, error: BaseException) -> BaseException:
     cause = _os_error_behind(error)
     if cause is None:
         return error
-    advice = "free some space or write elsewhere" if cause.errno in (errno.ENOSPC, errno.EDQUOT) else \
-        "check the folder and try again"
-    clear = OSError(f"could not write {path}: {cause.strerror or cause}; {advice} (the old file, if any, is untouched)")
-    clear.errno = cause.errno  # set after: OSError(errno, text) would print as "[Errno 28] text"
+    advice = (
+        "free some space or write elsewhere"
+        if cause.errno in (errno.ENOSPC, errno.EDQUOT)
+        else "check the folder and try again"
+    )
+    clear = OSError(
+        f"could not write {path}: {cause.strerror or cause}; {advice} (the old file, if any, is untouched)"
+    )
+    clear.errno = (
+        cause.errno
+    )  # set after: OSError(errno, text) would print as "[Errno 28] text"
     return clear
 
 
-def write_together(files: Sequence[tuple[str | Path, Callable[[Path], None]]]) -> None:
+def write_together(
+    files: Sequence[tuple[str | Path, Callable[[Path], None]]],
+) -> None:
     """Write several files that belong together so that all are replaced, or none.
 
     Each ``write(temporary_path)`` writes its file into a temporary path beside the target, in the
@@ -179,12 +205,18 @@ def read_json(path: str | Path, what: str) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path} does not exist; it should be {what}.") from None
+        raise FileNotFoundError(
+            f"{path} does not exist; it should be {what}."
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); it should be {what}.") from error
+        raise ValueError(
+            f"{path} is not valid JSON ({error}); it should be {what}."
+        ) from error
 
 
-def check_format(content: Any, expected: str, path: str | Path, what: str, remedy: str) -> bool:
+def check_format(
+    content: Any, expected: str, path: str | Path, what: str, remedy: str
+) -> bool:
     """Whether ``content`` is a dict whose ``"format"`` is ``expected`` (``"<kind>/<N>"``): True if it is, False if
     it has no format of that kind (not such a file: the caller says so); ``ValueError`` for another ``N``.
 
@@ -194,16 +226,24 @@ def check_format(content: Any, expected: str, path: str | Path, what: str, remed
     if found == expected:
         return True
     kind, _, number = expected.rpartition("/")
-    found_kind, _, found_number = found.rpartition("/") if isinstance(found, str) else ("", "", "")
+    found_kind, _, found_number = (
+        found.rpartition("/") if isinstance(found, str) else ("", "", "")
+    )
     if found_kind != kind or not (found_number.isdigit() and number.isdigit()):
         return False
-    from . import __version__  # here: the package is imported by the time a file is read
+    from . import (
+        __version__,  # here: the package is imported by the time a file is read
+    )
 
     if int(found_number) > int(number):
-        raise ValueError(f"{path} is a {what} of a newer format ({found}) than siamese_tutorial {__version__} "
-                         f"reads ({expected}); upgrade siamese_tutorial to use it.")
-    raise ValueError(f"{path} is a {what} of an older format ({found}) that siamese_tutorial {__version__} no "
-                     f"longer reads; {remedy}")
+        raise ValueError(
+            f"{path} is a {what} of a newer format ({found}) than siamese_tutorial {__version__} "
+            f"reads ({expected}); upgrade siamese_tutorial to use it."
+        )
+    raise ValueError(
+        f"{path} is a {what} of an older format ({found}) that siamese_tutorial {__version__} no "
+        f"longer reads; {remedy}"
+    )
 
 
 def sha256_file(path: str | Path) -> str:
@@ -232,12 +272,16 @@ def check_writable_file(path: str | Path, what: str) -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{what} {path} is a folder; give a file name inside it, e.g. {path / 'model.pt'}.")
+        raise ValueError(
+            f"{what} {path} is a folder; give a file name inside it, e.g. {path / 'model.pt'}."
+        )
     above = path.parent
     while not above.exists() and above != above.parent:
         above = above.parent
     if not above.is_dir():
-        raise ValueError(f"{what} {path} cannot be written: {above} is a file, not a folder; choose another path.")
+        raise ValueError(
+            f"{what} {path} cannot be written: {above} is a file, not a folder; choose another path."
+        )
     try:
         with tempfile.TemporaryFile(dir=above):
             pass
@@ -259,7 +303,9 @@ def _make_folders(folder: Path) -> list[Path]:
         try:
             each.mkdir()
             created.append(each)
-        except FileExistsError:  # another process made it meanwhile: it is not ours to remove
+        except (
+            FileExistsError
+        ):  # another process made it meanwhile: it is not ours to remove
             pass
     return created
 
@@ -284,8 +330,13 @@ def _holder(lock: Path) -> str:
 
 
 @contextlib.contextmanager
-def file_lock(path: str | Path, what: str = "file", *, wait: bool = True,
-              on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+def file_lock(
+    path: str | Path,
+    what: str = "file",
+    *,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
     """Hold the exclusive lock of ``path`` (an advisory ``flock`` on ``.NAME.lock`` beside it) while inside.
 
     Every writer that reads, changes and writes ``path`` back, or owns it for long, holds it: a
@@ -307,23 +358,35 @@ def file_lock(path: str | Path, what: str = "file", *, wait: bool = True,
         Called with a one-line message before waiting.
     """
     path = Path(path)
-    lock = _lock_path(_through_link(path))  # two names of one file (a symbolic link) share its lock
-    created: list[Path] = []  # folders made for the lock: removed again if the holder wrote nothing into them
+    lock = _lock_path(
+        _through_link(path)
+    )  # two names of one file (a symbolic link) share its lock
+    created: list[
+        Path
+    ] = []  # folders made for the lock: removed again if the holder wrote nothing into them
     while True:
         try:
-            created += _make_folders(lock.parent)  # again after a wait: the last holder may have removed it
+            created += _make_folders(
+                lock.parent
+            )  # again after a wait: the last holder may have removed it
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as error:
-            raise OSError(f"cannot lock {what} {path} ({error.strerror or error}: {lock}); choose a folder you can "
-                          f"write to.") from error
+            raise OSError(
+                f"cannot lock {what} {path} ({error.strerror or error}: {lock}); choose a folder you can "
+                f"write to."
+            ) from error
         try:
             if fcntl is not None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    message = f"{what} {path} is being written by {_holder(lock)}"
+                    message = (
+                        f"{what} {path} is being written by {_holder(lock)}"
+                    )
                     if not wait:
-                        raise FileBusyError(f"{message}; wait until it has finished, or use another file.") from None
+                        raise FileBusyError(
+                            f"{message}; wait until it has finished, or use another file."
+                        ) from None
                     if on_wait is not None:
                         on_wait(f"{message}; waiting for it to finish")
                         on_wait = None
@@ -340,15 +403,21 @@ def file_lock(path: str | Path, what: str = "file", *, wait: bool = True,
             break
         os.close(fd)
     try:
-        with contextlib.suppress(OSError):  # who holds it, for a waiter's message only: a full disk may refuse it
+        with contextlib.suppress(
+            OSError
+        ):  # who holds it, for a waiter's message only: a full disk may refuse it
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock)  # while still holding it: a waiter on this file then sees it gone and starts again
+            os.unlink(
+                lock
+            )  # while still holding it: a waiter on this file then sees it gone and starts again
         os.close(fd)
-        for folder in reversed(created):  # a refused command leaves no empty folder (rmdir refuses a full one)
+        for folder in reversed(
+            created
+        ):  # a refused command leaves no empty folder (rmdir refuses a full one)
             try:
                 folder.rmdir()
             except OSError:

@@ -28,7 +28,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .checks import check_finite, check_number, check_positive, check_shifts, listing
+from .checks import (
+    check_finite,
+    check_number,
+    check_positive,
+    check_shifts,
+    listing,
+)
 from .data import LabelledImages
 from .display import progress_bar
 from .distances import pairwise_distances
@@ -36,10 +42,22 @@ from .evaluation import embed
 from .files import atomic_write, check_format
 from .models import encoder_of
 from .pictures import PictureReader, class_folders
-from .verification import OpenSetCurve, choose_open_set_threshold, open_set_curve
+from .verification import (
+    OpenSetCurve,
+    choose_open_set_threshold,
+    open_set_curve,
+)
 
-__all__ = ["UNKNOWN", "Gallery", "check_name", "folder_classes", "check_plain", "encoder_fingerprint", "OpenSetCalibration",
-           "calibrate_open_set"]
+__all__ = [
+    "UNKNOWN",
+    "Gallery",
+    "check_name",
+    "folder_classes",
+    "check_plain",
+    "encoder_fingerprint",
+    "OpenSetCalibration",
+    "calibrate_open_set",
+]
 
 UNKNOWN = "unknown"
 """What :meth:`Gallery.identify` answers for an image of no enrolled class."""
@@ -83,17 +101,30 @@ class Gallery:
     >>> gallery.identify(new_images)      # ['alice', 'unknown', ...]    # doctest: +SKIP
     """
 
-    def __init__(self, encoder: nn.Module, threshold: float | None = None, shifts: int = 0,
-                 meta: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        threshold: float | None = None,
+        shifts: int = 0,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
         size = getattr(encoder_of(encoder), "image_size", None)
         if size is not None:
-            check_shifts(shifts, size)  # as embed() will: said now, not at the first picture
-        elif isinstance(shifts, bool) or not isinstance(shifts, int) or shifts < 0:
+            check_shifts(
+                shifts, size
+            )  # as embed() will: said now, not at the first picture
+        elif (
+            isinstance(shifts, bool)
+            or not isinstance(shifts, int)
+            or shifts < 0
+        ):
             raise ValueError(f"shifts must be an integer >= 0; got {shifts!r}")
         self.encoder = encoder
         self.threshold = threshold
         self.shifts = int(shifts)
-        self.meta = dict(meta or {})  # plain values saved with the gallery, e.g. how its threshold was chosen
+        self.meta = dict(
+            meta or {}
+        )  # plain values saved with the gallery, e.g. how its threshold was chosen
         self.names: list[str] = []
         self.counts: list[int] = []
         self.prototypes: Tensor | None = None
@@ -108,7 +139,9 @@ class Gallery:
         # NaN would reject everyone and infinity accept everyone, without a word: refused.
         if value is not None:
             check_number("the threshold", value, low=0)
-            value = float(value)  # a NumPy or tensor number would not load back from the file
+            value = float(
+                value
+            )  # a NumPy or tensor number would not load back from the file
         self._threshold = value
 
     def __len__(self) -> int:
@@ -125,37 +158,62 @@ class Gallery:
     def _check_images(self, images: Tensor, what: str) -> Tensor:
         images = torch.as_tensor(images)
         if not images.is_floating_point():
-            raise ValueError(f"{what} are {str(images.dtype).removeprefix('torch.')}; pass floats in [0, 1] "
-                             f"(e.g. images / 255 for 0..255 pictures), as load_images reads them.")
+            raise ValueError(
+                f"{what} are {str(images.dtype).removeprefix('torch.')}; pass floats in [0, 1] "
+                f"(e.g. images / 255 for 0..255 pictures), as load_images reads them."
+            )
         if images.dim() == 3:  # one image
             images = images.unsqueeze(0)
         inner = encoder_of(self.encoder)
-        channels, size = getattr(inner, "in_channels", None), getattr(inner, "image_size", None)
+        channels, size = (
+            getattr(inner, "in_channels", None),
+            getattr(inner, "image_size", None),
+        )
         if images.dim() != 4 or len(images) == 0:
-            raise ValueError(f"{what} must be one image (C, S, S) or a non-empty stack (N, C, S, S); "
-                             f"got shape {tuple(images.shape)}.")
-        if size is not None and tuple(images.shape[1:]) != (channels, size, size):
-            raise ValueError(f"{what} have shape {tuple(images.shape[1:])} but the encoder takes "
-                             f"({channels}, {size}, {size}) images; resize them to {size} x {size}.")
-        check_finite(images, what, "check the pictures (a float file with NaN or infinite pixels?)")
+            raise ValueError(
+                f"{what} must be one image (C, S, S) or a non-empty stack (N, C, S, S); "
+                f"got shape {tuple(images.shape)}."
+            )
+        if size is not None and tuple(images.shape[1:]) != (
+            channels,
+            size,
+            size,
+        ):
+            raise ValueError(
+                f"{what} have shape {tuple(images.shape[1:])} but the encoder takes "
+                f"({channels}, {size}, {size}) images; resize them to {size} x {size}."
+            )
+        check_finite(
+            images,
+            what,
+            "check the pictures (a float file with NaN or infinite pixels?)",
+        )
         return images.float()
 
     def _embed(self, images: Tensor, what: str) -> Tensor:
         """The embeddings ``(N, D)`` of checked images (``embed`` refuses NaN: never a distance compared)."""
-        return embed(self.encoder, self._check_images(images, what), shifts=self.shifts)
+        return embed(
+            self.encoder, self._check_images(images, what), shifts=self.shifts
+        )
 
     def index(self, name: str) -> int:
         """The position of the enrolled class ``name`` in :attr:`names` (a column of :meth:`distances`);
         ``ValueError`` if it is not enrolled."""
         if not self.names:
-            raise ValueError("the gallery is empty; enrol a class first with gallery.enrol(name, images).")
+            raise ValueError(
+                "the gallery is empty; enrol a class first with gallery.enrol(name, images)."
+            )
         if name not in self.names:
-            raise ValueError(f"{name!r} is not enrolled; the gallery has [{listing([repr(n) for n in self.names], 10)}].")
+            raise ValueError(
+                f"{name!r} is not enrolled; the gallery has [{listing([repr(n) for n in self.names], 10)}]."
+            )
         return self.names.index(name)
 
     def _needs_threshold(self) -> float:
         if self.threshold is None:
-            raise ValueError("the gallery has no threshold; set one from calibrate_open_set(...).threshold.")
+            raise ValueError(
+                "the gallery has no threshold; set one from calibrate_open_set(...).threshold."
+            )
         return self.threshold
 
     # -------------------------------------------------------------------------------- enrolling
@@ -181,8 +239,14 @@ class Gallery:
         self.names.append(name)
         self.counts.append(len(images))
 
-    def enrol_folder(self, folder: str | Path, grayscale: bool = True, invert: bool = False, ink: str | None = None,
-                     progress: bool = False) -> list[str]:
+    def enrol_folder(
+        self,
+        folder: str | Path,
+        grayscale: bool = True,
+        invert: bool = False,
+        ink: str | None = None,
+        progress: bool = False,
+    ) -> list[str]:
         """Enrol every sub-folder of ``folder`` as a class named after it, from its pictures: one call for thousands.
 
         ``folder/<name>/<picture>`` (hidden folders and files left out); each class's prototype is the
@@ -204,23 +268,35 @@ class Gallery:
         inner = encoder_of(self.encoder)
         size = getattr(inner, "image_size", None)
         if size is None:
-            raise ValueError("the encoder has no image_size: it cannot say what size to read the pictures at; "
-                             "read them yourself and enrol each class with gallery.enrol(name, images).")
+            raise ValueError(
+                "the encoder has no image_size: it cannot say what size to read the pictures at; "
+                "read them yourself and enrol each class with gallery.enrol(name, images)."
+            )
         classes = folder_classes(folder, self.names)
         reader = PictureReader(size, grayscale, invert, ink)
         prototypes = []
-        with progress_bar(len(classes), "enrolling", "class", visible=progress) as bar:
+        with progress_bar(
+            len(classes), "enrolling", "class", visible=progress
+        ) as bar:
             for chunk in _chunks(classes, FOLDER_CHUNK):
                 counts = torch.tensor([len(files) for _, files in chunk])
-                images = reader.read([file for _, files in chunk for file in files])
+                images = reader.read(
+                    [file for _, files in chunk for file in files]
+                )
                 embeddings = self._embed(images, f"the pictures of {folder}")
                 classes_of = torch.arange(len(chunk)).repeat_interleave(counts)
-                sums = torch.zeros(len(chunk), embeddings.shape[1]).index_add_(0, classes_of, embeddings)
+                sums = torch.zeros(len(chunk), embeddings.shape[1]).index_add_(
+                    0, classes_of, embeddings
+                )
                 prototypes.append(sums / counts[:, None])
                 bar.update(len(chunk))
         reader.warn(stacklevel=2)
         rows = torch.cat(prototypes)
-        self.prototypes = rows if self.prototypes is None else torch.cat([self.prototypes, rows])
+        self.prototypes = (
+            rows
+            if self.prototypes is None
+            else torch.cat([self.prototypes, rows])
+        )
         self.names += [name for name, _ in classes]
         self.counts += [len(files) for _, files in classes]
         return [name for name, _ in classes]
@@ -237,11 +313,17 @@ class Gallery:
     def distances(self, images: Tensor) -> Tensor:
         """``(N, G)`` distances from each image to each enrolled prototype, in enrolment order."""
         if not self.names:
-            raise ValueError("the gallery is empty; enrol a class first with gallery.enrol(name, images).")
+            raise ValueError(
+                "the gallery is empty; enrol a class first with gallery.enrol(name, images)."
+            )
         embeddings = self._embed(images, "the images")
-        if embeddings.shape[1] != self.prototypes.shape[1]:  # the same encoder (its fingerprint): the file was edited
-            raise ValueError(f"the gallery's prototypes have {self.prototypes.shape[1]} values each, the encoder's "
-                             f"embeddings {embeddings.shape[1]}: the gallery was edited or damaged; enrol again.")
+        if (
+            embeddings.shape[1] != self.prototypes.shape[1]
+        ):  # the same encoder (its fingerprint): the file was edited
+            raise ValueError(
+                f"the gallery's prototypes have {self.prototypes.shape[1]} values each, the encoder's "
+                f"embeddings {embeddings.shape[1]}: the gallery was edited or damaged; enrol again."
+            )
         return pairwise_distances(embeddings, self.prototypes)
 
     def nearest(self, images: Tensor) -> tuple[list[str], Tensor]:
@@ -253,7 +335,10 @@ class Gallery:
         """Each image's nearest enrolled name if within the threshold, else :data:`UNKNOWN`."""
         threshold = self._needs_threshold()
         names, distance = self.nearest(images)
-        return [name if d <= threshold else UNKNOWN for name, d in zip(names, distance.tolist())]
+        return [
+            name if d <= threshold else UNKNOWN
+            for name, d in zip(names, distance.tolist())
+        ]
 
     def verify(self, images: Tensor, name: str) -> Tensor:
         """``(N,)`` bool: is each image of the enrolled class ``name`` (within the threshold of its prototype)?"""
@@ -270,37 +355,69 @@ class Gallery:
         """
         check_plain(self.meta, "gallery.meta")
         content = {
-            "format": GALLERY_FORMAT, "names": list(self.names), "counts": list(self.counts),
-            "prototypes": self.prototypes, "threshold": self.threshold, "shifts": self.shifts,
-            "encoder": encoder_fingerprint(self.encoder), "meta": self.meta,
+            "format": GALLERY_FORMAT,
+            "names": list(self.names),
+            "counts": list(self.counts),
+            "prototypes": self.prototypes,
+            "threshold": self.threshold,
+            "shifts": self.shifts,
+            "encoder": encoder_fingerprint(self.encoder),
+            "meta": self.meta,
         }
         buffer = io.BytesIO()
         torch.save(content, buffer)
         try:  # never replace a good file with one that load() refuses
             torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
         except Exception as error:
-            raise ValueError(f"not saving {path}: the gallery would not load back ({error}).") from error
+            raise ValueError(
+                f"not saving {path}: the gallery would not load back ({error})."
+            ) from error
         atomic_write(path, lambda file: file.write(buffer.getvalue()))
 
     @staticmethod
     def _read(path: Path) -> dict[str, Any]:
         if not path.is_file():
-            raise FileNotFoundError(f"no gallery at {path}; enrol a class first to create it.")
+            raise FileNotFoundError(
+                f"no gallery at {path}; enrol a class first to create it."
+            )
         try:
             content: dict[str, Any] = torch.load(path, weights_only=True)
         except Exception as error:
-            raise ValueError(f"{path} is not a gallery written by siamese_tutorial ({type(error).__name__}); "
-                             f"delete it and enrol again.") from error
-        if not check_format(content, GALLERY_FORMAT, path, "gallery", "delete it and enrol again."):
-            if isinstance(content, dict) and str(content.get("format")).startswith("siamese_tutorial.checkpoint/"):
-                raise ValueError(f"{path} is a checkpoint (a model), not a gallery; give the gallery's file (to "
-                                 f"create one for this model: enrol NEW_GALLERY.pt ... --model {path}).")
-            raise ValueError(f"{path} is not a gallery written by siamese_tutorial (it has no gallery format); "
-                             f"give the gallery's file, or if it was one, delete it and enrol again.")
-        missing = {"names", "counts", "prototypes", "threshold", "shifts", "encoder"} - content.keys()
+            raise ValueError(
+                f"{path} is not a gallery written by siamese_tutorial ({type(error).__name__}); "
+                f"delete it and enrol again."
+            ) from error
+        if not check_format(
+            content,
+            GALLERY_FORMAT,
+            path,
+            "gallery",
+            "delete it and enrol again.",
+        ):
+            if isinstance(content, dict) and str(
+                content.get("format")
+            ).startswith("siamese_tutorial.checkpoint/"):
+                raise ValueError(
+                    f"{path} is a checkpoint (a model), not a gallery; give the gallery's file (to "
+                    f"create one for this model: enrol NEW_GALLERY.pt ... --model {path})."
+                )
+            raise ValueError(
+                f"{path} is not a gallery written by siamese_tutorial (it has no gallery format); "
+                f"give the gallery's file, or if it was one, delete it and enrol again."
+            )
+        missing = {
+            "names",
+            "counts",
+            "prototypes",
+            "threshold",
+            "shifts",
+            "encoder",
+        } - content.keys()
         if missing:
-            raise ValueError(f"{path} is not a gallery written by siamese_tutorial ({', '.join(sorted(missing))} "
-                             f"missing); delete it and enrol again.")
+            raise ValueError(
+                f"{path} is not a gallery written by siamese_tutorial ({', '.join(sorted(missing))} "
+                f"missing); delete it and enrol again."
+            )
         return content
 
     @classmethod
@@ -317,16 +434,33 @@ class Gallery:
         path = Path(path)
         content = cls._read(path)
         if content["encoder"] != encoder_fingerprint(encoder):
-            raise ValueError(f"{path} was made with another encoder; its prototypes do not compare with this "
-                             f"encoder's embeddings. Use the encoder it was made with, or enrol again.")
+            raise ValueError(
+                f"{path} was made with another encoder; its prototypes do not compare with this "
+                f"encoder's embeddings. Use the encoder it was made with, or enrol again."
+            )
         try:
-            gallery = cls(encoder, content["threshold"], content["shifts"], content.get("meta"))
-            names, counts, prototypes = content["names"], content["counts"], content["prototypes"]
+            gallery = cls(
+                encoder,
+                content["threshold"],
+                content["shifts"],
+                content.get("meta"),
+            )
+            names, counts, prototypes = (
+                content["names"],
+                content["counts"],
+                content["prototypes"],
+            )
             _check_entries(names, counts, prototypes)
         except ValueError as error:
-            raise ValueError(f"{path} is damaged or was edited ({error}); delete it and enrol again (or restore "
-                             f"a good copy).") from None
-        gallery.names, gallery.counts, gallery.prototypes = list(names), list(counts), prototypes
+            raise ValueError(
+                f"{path} is damaged or was edited ({error}); delete it and enrol again (or restore "
+                f"a good copy)."
+            ) from None
+        gallery.names, gallery.counts, gallery.prototypes = (
+            list(names),
+            list(counts),
+            prototypes,
+        )
         return gallery
 
 
@@ -336,31 +470,51 @@ def _check_entries(names: Any, counts: Any, prototypes: Any) -> None:
     (``(G, D)`` finite floats, one row per name; None when there are none) are what :meth:`Gallery.enrol` makes.
 
     A name edited into the file must not forge an answer: a line break, ``unknown``, a number."""
-    if not isinstance(names, list) or not isinstance(counts, list) or len(counts) != len(names):
+    if (
+        not isinstance(names, list)
+        or not isinstance(counts, list)
+        or len(counts) != len(names)
+    ):
         raise ValueError("its names, counts and prototypes do not match")
     for name in names:
         try:
             check_name(name)
         except ValueError as error:
-            raise ValueError(f"it holds a name that enrol refuses: {error}") from None
+            raise ValueError(
+                f"it holds a name that enrol refuses: {error}"
+            ) from None
     twice = [name for name, n in Counter(names).items() if n > 1]
     if twice:
-        raise ValueError(f"it holds the name(s) {listing([repr(n) for n in twice])} more than once")
-    wrong = [count for count in counts if isinstance(count, bool) or not isinstance(count, int) or count < 1]
+        raise ValueError(
+            f"it holds the name(s) {listing([repr(n) for n in twice])} more than once"
+        )
+    wrong = [
+        count
+        for count in counts
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1
+    ]
     if wrong:
-        raise ValueError(f"it says a class was enrolled from {wrong[0]!r} pictures; counts are integers >= 1")
+        raise ValueError(
+            f"it says a class was enrolled from {wrong[0]!r} pictures; counts are integers >= 1"
+        )
     if not names:
         if prototypes is not None:
             raise ValueError("its names, counts and prototypes do not match")
         return
-    if (not isinstance(prototypes, Tensor) or not prototypes.is_floating_point() or prototypes.dim() != 2
-            or len(prototypes) != len(names)):
+    if (
+        not isinstance(prototypes, Tensor)
+        or not prototypes.is_floating_point()
+        or prototypes.dim() != 2
+        or len(prototypes) != len(names)
+    ):
         raise ValueError("its names, counts and prototypes do not match")
     if not torch.isfinite(prototypes).all():
         raise ValueError("its prototypes hold NaN or infinite values")
 
 
-def folder_classes(folder: str | Path, enrolled: Sequence[str] = ()) -> list[tuple[str, list[Path]]]:
+def folder_classes(
+    folder: str | Path, enrolled: Sequence[str] = ()
+) -> list[tuple[str, list[Path]]]:
     """The classes :meth:`Gallery.enrol_folder` would enrol from ``folder``, checked: ``(name, pictures)`` each.
 
     Each sub-folder's name must be a name :func:`check_name` accepts and not one of ``enrolled``, and
@@ -373,13 +527,19 @@ def folder_classes(folder: str | Path, enrolled: Sequence[str] = ()) -> list[tup
         try:
             check_name(name)
         except ValueError as error:
-            raise ValueError(f"the class folder {where} cannot be a class's name ({error}); rename the "
-                             f"folder.") from None
+            raise ValueError(
+                f"the class folder {where} cannot be a class's name ({error}); rename the "
+                f"folder."
+            ) from None
         if name in enrolled:
-            raise ValueError(f"the class folder {where}: {name!r} is already enrolled; remove it from the gallery "
-                             f"first, or move the folder out of {folder}.")
+            raise ValueError(
+                f"the class folder {where}: {name!r} is already enrolled; remove it from the gallery "
+                f"first, or move the folder out of {folder}."
+            )
         if not files:
-            raise ValueError(f"the class folder {where} has no pictures; add some, or remove the folder.")
+            raise ValueError(
+                f"the class folder {where} has no pictures; add some, or remove the folder."
+            )
     return classes
 
 
@@ -387,7 +547,9 @@ FOLDER_CHUNK = 512
 """About how many pictures :meth:`Gallery.enrol_folder` reads and embeds at a time (whole classes)."""
 
 
-def _chunks(classes: list[tuple[str, list[Path]]], pictures: int) -> list[list[tuple[str, list[Path]]]]:
+def _chunks(
+    classes: list[tuple[str, list[Path]]], pictures: int
+) -> list[list[tuple[str, list[Path]]]]:
     """Consecutive runs of whole classes with about ``pictures`` pictures each (a larger class alone)."""
     chunks: list[list[tuple[str, list[Path]]]] = [[]]
     held = 0
@@ -414,12 +576,18 @@ def check_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"the name must be a non-empty string; got {name!r}")
     if len(name) > MAX_NAME:
-        raise ValueError(f"the name is {len(name)} characters long; give one of at most {MAX_NAME}.")
+        raise ValueError(
+            f"the name is {len(name)} characters long; give one of at most {MAX_NAME}."
+        )
     if name != name.strip() or not name.isprintable():
-        raise ValueError(f"the name {name!r} has spaces around it or characters that do not print (a line break?); "
-                         f"give a plain name.")
+        raise ValueError(
+            f"the name {name!r} has spaces around it or characters that do not print (a line break?); "
+            f"give a plain name."
+        )
     if name.casefold() == UNKNOWN.casefold():
-        raise ValueError(f"{name!r} reads like {UNKNOWN!r}, the answer for strangers; enrol under another name.")
+        raise ValueError(
+            f"{name!r} reads like {UNKNOWN!r}, the answer for strangers; enrol under another name."
+        )
     return name
 
 
@@ -432,17 +600,25 @@ def check_plain(value: Any, where: str) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ValueError(f"{where} has the key {key!r}, a {type(key).__name__}; keys must be strings.")
+                raise ValueError(
+                    f"{where} has the key {key!r}, a {type(key).__name__}; keys must be strings."
+                )
             check_plain(item, f"{where}[{key!r}]")
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             check_plain(item, f"{where}[{i}]")
-    elif type(value) not in _PLAIN:  # exactly: a NumPy float is a float subclass, but does not load back
-        raise ValueError(f"{where} is a {type(value).__module__}.{type(value).__name__} ({value!r}); a gallery keeps "
-                         f"plain values only (str, int, float, bool, None, lists and dicts): convert it, e.g. "
-                         f"str(path) or float(x).")
+    elif (
+        type(value) not in _PLAIN
+    ):  # exactly: a NumPy float is a float subclass, but does not load back
+        raise ValueError(
+            f"{where} is a {type(value).__module__}.{type(value).__name__} ({value!r}); a gallery keeps "
+            f"plain values only (str, int, float, bool, None, lists and dicts): convert it, e.g. "
+            f"str(path) or float(x)."
+        )
     elif isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{where} is {value!r}; a gallery keeps finite numbers only.")
+        raise ValueError(
+            f"{where} is {value!r}; a gallery keeps finite numbers only."
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -519,24 +695,43 @@ def calibrate_open_set(
     counts = torch.bincount(dataset.labels, minlength=dataset.num_classes)
     usable = (counts > shots).nonzero().flatten()
     if len(usable) <= gallery_size:
-        raise ValueError(f"calibration needs more than gallery_size={gallery_size} classes with more than "
-                         f"{shots} image(s), to have strangers; the data set has {len(usable)}.")
+        raise ValueError(
+            f"calibration needs more than gallery_size={gallery_size} classes with more than "
+            f"{shots} image(s), to have strangers; the data set has {len(usable)}."
+        )
     embeddings = embed(encoder, dataset.images, shifts=shifts)
     generator = torch.Generator().manual_seed(seed)
     genuine, correct, strangers = [], [], []
     for _ in range(trials):
-        enrolled = usable[torch.randperm(len(usable), generator=generator)[:gallery_size]]
+        enrolled = usable[
+            torch.randperm(len(usable), generator=generator)[:gallery_size]
+        ]
         is_reference = torch.zeros(len(dataset.labels), dtype=torch.bool)
         for c in enrolled.tolist():
             members = (dataset.labels == c).nonzero().flatten()
-            is_reference[members[torch.randperm(len(members), generator=generator)[:shots]]] = True
-        prototypes = torch.stack([embeddings[is_reference & (dataset.labels == c)].mean(0) for c in enrolled.tolist()])
-        distance, nearest = pairwise_distances(embeddings, prototypes).min(dim=1)
+            is_reference[
+                members[
+                    torch.randperm(len(members), generator=generator)[:shots]
+                ]
+            ] = True
+        prototypes = torch.stack(
+            [
+                embeddings[is_reference & (dataset.labels == c)].mean(0)
+                for c in enrolled.tolist()
+            ]
+        )
+        distance, nearest = pairwise_distances(embeddings, prototypes).min(
+            dim=1
+        )
         is_enrolled = torch.isin(dataset.labels, enrolled)
         queries = is_enrolled & ~is_reference
         genuine.append(distance[queries])
         correct.append(enrolled[nearest[queries]] == dataset.labels[queries])
         strangers.append(distance[~is_enrolled])
-    curve = open_set_curve(torch.cat(genuine), torch.cat(correct), torch.cat(strangers))
+    curve = open_set_curve(
+        torch.cat(genuine), torch.cat(correct), torch.cat(strangers)
+    )
     threshold = choose_open_set_threshold(curve, max_false_accept)
-    return OpenSetCalibration(threshold, curve, curve.at(threshold), gallery_size)
+    return OpenSetCalibration(
+        threshold, curve, curve.at(threshold), gallery_size
+    )

@@ -32,7 +32,13 @@ from torch import Tensor, nn
 
 from .checks import as_labels, check_finite, check_number
 from .distances import euclidean_distance, pairwise_distances
-from .mining import check_labelled_batch, check_triplet_batch, negative_mask, positive_mask, semi_hard_negatives
+from .mining import (
+    check_labelled_batch,
+    check_triplet_batch,
+    negative_mask,
+    positive_mask,
+    semi_hard_negatives,
+)
 
 __all__ = [
     "contrastive_loss",
@@ -55,13 +61,17 @@ REDUCTIONS = ("mean", "sum", "none")
 
 def _check_reduction(reduction: str) -> None:
     if reduction not in REDUCTIONS:
-        raise ValueError(f"unknown reduction {reduction!r}; choose one of {REDUCTIONS}")
+        raise ValueError(
+            f"unknown reduction {reduction!r}; choose one of {REDUCTIONS}"
+        )
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
     _check_reduction(reduction)
     if reduction == "mean":
-        return loss.mean() if loss.numel() else loss.sum()  # the mean of nothing: 0, still on the graph
+        return (
+            loss.mean() if loss.numel() else loss.sum()
+        )  # the mean of nothing: 0, still on the graph
     return loss.sum() if reduction == "sum" else loss
 
 
@@ -69,8 +79,12 @@ def _check_finite_inputs(check: bool, **tensors: Tensor) -> None:
     """With ``check``, raise ``FloatingPointError`` naming the first input that holds NaN or infinity."""
     if check:
         for name, x in tensors.items():
-            check_finite(x.detach(), f"the {name} given to the loss", "find where they became NaN or infinite "
-                         "(the images? a diverged training?); a NaN loss would train nothing")
+            check_finite(
+                x.detach(),
+                f"the {name} given to the loss",
+                "find where they became NaN or infinite "
+                "(the images? a diverged training?); a NaN loss would train nothing",
+            )
 
 
 def _check_margin(margin: float, allow_zero: bool) -> None:
@@ -235,7 +249,12 @@ class TripletLoss(nn.Module):
         ``"mean"``, ``"sum"`` or ``"none"``.
     """
 
-    def __init__(self, margin: float = 0.2, squared: bool = False, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        margin: float = 0.2,
+        squared: bool = False,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__()
         _check_margin(margin, allow_zero=True)
         _check_reduction(reduction)
@@ -243,16 +262,29 @@ class TripletLoss(nn.Module):
         self.squared = squared
         self.reduction = reduction
 
-    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+    def forward(
+        self, anchor: Tensor, positive: Tensor, negative: Tensor
+    ) -> Tensor:
         """Loss of ``(B, D)`` anchor, positive and negative embeddings."""
-        return triplet_loss(anchor, positive, negative, self.margin, self.squared, self.reduction)
+        return triplet_loss(
+            anchor,
+            positive,
+            negative,
+            self.margin,
+            self.squared,
+            self.reduction,
+        )
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, squared={self.squared}, reduction={self.reduction!r}"
 
 
 def batch_all_triplet_loss(
-    embeddings: Tensor, labels: Tensor, margin: float = 0.2, squared: bool = False, check: bool = True
+    embeddings: Tensor,
+    labels: Tensor,
+    margin: float = 0.2,
+    squared: bool = False,
+    check: bool = True,
 ) -> Tensor:
     r"""Batch-all triplet loss (Hermans, Beyer & Leibe, 2017, "In Defense of the Triplet Loss").
 
@@ -292,7 +324,9 @@ def batch_all_triplet_loss(
     # A valid triplet is an anchor-positive pair with a negative of the anchor: a (pairs, N) array
     # holds them all, instead of an (N, N, N) one that is mostly invalid.
     a, p = positive_mask(labels).nonzero(as_tuple=True)
-    losses = F.relu(d[a, p].unsqueeze(1) - d[a] + margin) * negative_mask(labels)[a]
+    losses = (
+        F.relu(d[a, p].unsqueeze(1) - d[a] + margin) * negative_mask(labels)[a]
+    )
     num_active = (losses > 0).sum()
     return losses.sum() / num_active.clamp(min=1)
 
@@ -355,7 +389,11 @@ def batch_hard_triplet_loss(
 
 
 def semi_hard_triplet_loss(
-    embeddings: Tensor, labels: Tensor, margin: float = 0.2, squared: bool = False, check: bool = True
+    embeddings: Tensor,
+    labels: Tensor,
+    margin: float = 0.2,
+    squared: bool = False,
+    check: bool = True,
 ) -> Tensor:
     r"""Triplet loss over the semi-hard triplets of a batch (Schroff et al., 2015, "FaceNet").
 
@@ -420,15 +458,29 @@ class _AllPairsContrastive(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, embeddings: Tensor, negative: Tensor, margin: float, eps: float = 1e-12) -> Tensor:
+    def forward(
+        ctx,
+        embeddings: Tensor,
+        negative: Tensor,
+        margin: float,
+        eps: float = 1e-12,
+    ) -> Tensor:
         # In place and with float masks: on the CPU, masked_fill is several times slower than mul.
         s = pairwise_distances(embeddings, squared=True)
         dissimilar = negative.to(s.dtype)
         similar = 1.0 - dissimilar
         d = s.sqrt()
         hinge = (margin - d).clamp_(min=0.0).mul_(dissimilar)
-        total = 0.5 * (torch.dot(hinge.view(-1), hinge.view(-1)) + torch.dot(s.view(-1), similar.view(-1)))
-        g = hinge.div_(d.clamp_(min=eps**0.5)).mul_(-0.5).masked_fill_(s <= eps, 0.0).add_(similar, alpha=0.5)
+        total = 0.5 * (
+            torch.dot(hinge.view(-1), hinge.view(-1))
+            + torch.dot(s.view(-1), similar.view(-1))
+        )
+        g = (
+            hinge.div_(d.clamp_(min=eps**0.5))
+            .mul_(-0.5)
+            .masked_fill_(s <= eps, 0.0)
+            .add_(similar, alpha=0.5)
+        )
         ctx.save_for_backward(embeddings, g)
         return total
 
@@ -480,12 +532,20 @@ def batch_contrastive_loss(
         # adds nothing (distance 0, similar).
         _check_margin(margin, allow_zero=False)
         n = len(labels)
-        return _AllPairsContrastive.apply(embeddings, negative_mask(labels), margin) / max(n * (n - 1), 1)
+        return _AllPairsContrastive.apply(
+            embeddings, negative_mask(labels), margin
+        ) / max(n * (n - 1), 1)
     i, j, y = pairs
     if not i.shape == j.shape == y.shape or i.dim() != 1:
         raise ValueError(
             "pairs must be three 1-D tensors (i, j, y) of the same length; got shapes "
             f"{tuple(i.shape)}, {tuple(j.shape)} and {tuple(y.shape)}"
         )
-    losses = contrastive_loss(pairwise_distances(embeddings)[i, j], y, margin, reduction="none", check=False)
+    losses = contrastive_loss(
+        pairwise_distances(embeddings)[i, j],
+        y,
+        margin,
+        reduction="none",
+        check=False,
+    )
     return losses.sum() / max(len(losses), 1)

@@ -51,11 +51,17 @@ _PK_HINT = "sample batches with a P x K sampler (siamese_tutorial.data.PKSampler
 # ----------------------------------------------------------------------------------------------
 
 
-def _check_labels(labels: Tensor, num_embeddings: int | None = None, device: torch.device | None = None) -> Tensor:
+def _check_labels(
+    labels: Tensor,
+    num_embeddings: int | None = None,
+    device: torch.device | None = None,
+) -> Tensor:
     """The labels as a tensor (a list or an array converted onto ``device``), checked to be ``(N,)``."""
     labels = as_labels(labels, device)
     if labels.dim() != 1:
-        raise ValueError(f"labels must be a 1-D tensor of class indices; got shape {tuple(labels.shape)}")
+        raise ValueError(
+            f"labels must be a 1-D tensor of class indices; got shape {tuple(labels.shape)}"
+        )
     if num_embeddings is not None and len(labels) != num_embeddings:
         raise ValueError(
             f"labels must have one entry per embedding: got {len(labels)} labels "
@@ -95,7 +101,9 @@ def positive_mask(labels: Tensor) -> Tensor:
     """
     labels = _check_labels(labels)
     same_class = labels.unsqueeze(0) == labels.unsqueeze(1)
-    return same_class & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    return same_class & ~torch.eye(
+        len(labels), dtype=torch.bool, device=labels.device
+    )
 
 
 def negative_mask(labels: Tensor) -> Tensor:
@@ -128,7 +136,9 @@ def triplet_mask(labels: Tensor) -> Tensor:
     Tensor
         ``(N, N, N)`` bool mask (memory ``N^3`` bytes: fine for batches of a few hundred).
     """
-    return positive_mask(labels).unsqueeze(2) & negative_mask(labels).unsqueeze(1)
+    return positive_mask(labels).unsqueeze(2) & negative_mask(
+        labels
+    ).unsqueeze(1)
 
 
 def check_triplet_batch(labels: Tensor) -> None:
@@ -145,9 +155,13 @@ def check_triplet_batch(labels: Tensor) -> None:
         ``(N,)`` class labels.
     """
     if not positive_mask(labels).any():
-        raise ValueError(f"the batch has no positive pair (no class with at least 2 samples): {_PK_HINT}")
+        raise ValueError(
+            f"the batch has no positive pair (no class with at least 2 samples): {_PK_HINT}"
+        )
     if not negative_mask(labels).any():
-        raise ValueError(f"the batch holds only one class, so there is no negative pair: {_PK_HINT}")
+        raise ValueError(
+            f"the batch holds only one class, so there is no negative pair: {_PK_HINT}"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,7 +184,9 @@ def all_pairs(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         ``y = 1`` dissimilar.
     """
     labels = _check_labels(labels)
-    i, j = torch.triu_indices(len(labels), len(labels), offset=1, device=labels.device)
+    i, j = torch.triu_indices(
+        len(labels), len(labels), offset=1, device=labels.device
+    )
     return i, j, (labels[i] != labels[j]).long()
 
 
@@ -191,7 +207,9 @@ def all_valid_triplets(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return a, p, n
 
 
-def hardest_triplets(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def hardest_triplets(
+    distances: Tensor, labels: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
     """Batch-hard mining on a distance matrix (Hermans et al., 2017).
 
     For every anchor ``a`` that has a positive and a negative in the batch:
@@ -243,7 +261,9 @@ def batch_hard_triplets(
         ``(a, p, n)`` int64 index tensors.
     """
     labels = check_labelled_batch(embeddings, labels)
-    return hardest_triplets(pairwise_distances(embeddings, squared=squared), labels)
+    return hardest_triplets(
+        pairwise_distances(embeddings, squared=squared), labels
+    )
 
 
 @torch.no_grad()
@@ -326,7 +346,11 @@ def semi_hard_triplets(
     """
     labels = check_labelled_batch(embeddings, labels)
     check_number("margin", margin, low=0, low_inclusive=False)
-    negative, found = semi_hard_negatives(pairwise_distances(embeddings.detach(), squared=squared), labels, margin)
+    negative, found = semi_hard_negatives(
+        pairwise_distances(embeddings.detach(), squared=squared),
+        labels,
+        margin,
+    )
     a, p = found.nonzero(as_tuple=True)
     return a, p, negative[a, p]
 
@@ -364,11 +388,15 @@ def hard_negative_pairs(
     check_number("margin", margin, low=0, low_inclusive=False)
     i, j, y = all_pairs(labels)
     d = pairwise_distances(embeddings, squared=squared)[i, j]
-    keep = (y == 0) | ~(d >= margin)  # a NaN distance is kept, so that it reaches the loss
+    keep = (y == 0) | ~(
+        d >= margin
+    )  # a NaN distance is kept, so that it reaches the loss
     return i[keep], j[keep], y[keep]
 
 
-def pml_pairs(pairs: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def pml_pairs(
+    pairs: tuple[Tensor, Tensor, Tensor],
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Pairs ``(i, j, y)`` (``y = 0`` similar, 1 dissimilar, e.g. :func:`hard_negative_pairs`) in
     pytorch-metric-learning's pair form ``(a1, p, a2, n)``: the similar pairs ``(a1[k], p[k])`` and the
     dissimilar pairs ``(a2[k], n[k])``, the ``indices_tuple`` its pair losses (``ContrastiveLoss``) read.
@@ -376,11 +404,15 @@ def pml_pairs(pairs: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Ten
     (Triplets ``(a, p, n)`` of this module are already in PML's triplet form.)
     """
     if len(pairs) != 3:
-        raise ValueError(f"pairs must be (i, j, y), three 1-D tensors; got a tuple of {len(pairs)}")
+        raise ValueError(
+            f"pairs must be (i, j, y), three 1-D tensors; got a tuple of {len(pairs)}"
+        )
     i, j, y = (torch.as_tensor(t) for t in pairs)
     if not i.shape == j.shape == y.shape or i.dim() != 1:
-        raise ValueError(f"pairs must be three 1-D tensors (i, j, y) of the same length; got shapes "
-                         f"{tuple(i.shape)}, {tuple(j.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"pairs must be three 1-D tensors (i, j, y) of the same length; got shapes "
+            f"{tuple(i.shape)}, {tuple(j.shape)} and {tuple(y.shape)}"
+        )
     similar = y == 0
     return i[similar], j[similar], i[~similar], j[~similar]
 
@@ -397,7 +429,11 @@ def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
 
 @torch.no_grad()
 def triplet_statistics(
-    embeddings: Tensor, labels: Tensor, margin: float, squared: bool = False, check: bool = True
+    embeddings: Tensor,
+    labels: Tensor,
+    margin: float,
+    squared: bool = False,
+    check: bool = True,
 ) -> dict[str, Tensor]:
     r"""Health of a triplet-trained embedding on one labelled batch.
 
@@ -431,7 +467,11 @@ def triplet_statistics(
     # A triplet (a, p, n) is active when d(a,n) < d(a,p) + margin: count, for every (a, p), the
     # negatives of a below that bound in a sorted row (N^2 log N instead of an N^3 mask).
     sorted_negatives = d.masked_fill(~negatives, torch.inf).sort(dim=1).values
-    active = torch.searchsorted(sorted_negatives, (d + margin).contiguous()).mul(positives).sum()
+    active = (
+        torch.searchsorted(sorted_negatives, (d + margin).contiguous())
+        .mul(positives)
+        .sum()
+    )
     valid = (positives.sum(dim=1) * negatives.sum(dim=1)).sum()
     return {
         "active_fraction": active / valid,
@@ -441,7 +481,9 @@ def triplet_statistics(
 
 
 @torch.no_grad()
-def pair_statistics(embeddings: Tensor, labels: Tensor, margin: float, check: bool = True) -> dict[str, Tensor]:
+def pair_statistics(
+    embeddings: Tensor, labels: Tensor, margin: float, check: bool = True
+) -> dict[str, Tensor]:
     """Health of a contrastive-trained embedding on one labelled batch.
 
     Parameters

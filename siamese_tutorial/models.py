@@ -97,7 +97,10 @@ class SiameseCNN(Encoder):
     name = "siamese_cnn"
 
     def __init__(
-        self, image_size: int = 28, embedding_dim: int = 2, in_channels: int = 1
+        self,
+        image_size: int = 28,
+        embedding_dim: int = 2,
+        in_channels: int = 1,
     ) -> None:
         super().__init__()
         check_positive(embedding_dim=embedding_dim, in_channels=in_channels)
@@ -116,12 +119,17 @@ class SiameseCNN(Encoder):
         self.image_size, self.in_channels = image_size, in_channels
         self.embedding_dim = embedding_dim
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, kernel_size=3), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, kernel_size=3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(in_channels, 32, kernel_size=3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, kernel_size=3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
             nn.Flatten(),
         )
         self.head = nn.Sequential(
-            nn.Linear(64 * side * side, 128), nn.ReLU(),
+            nn.Linear(64 * side * side, 128),
+            nn.ReLU(),
             nn.Linear(128, embedding_dim),
         )
 
@@ -146,11 +154,20 @@ class MLPEncoder(Encoder):
 
     name = "mlp"
 
-    def __init__(self, in_features: int, hidden: Sequence[int] = (64, 64), embedding_dim: int = 2) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int] = (64, 64),
+        embedding_dim: int = 2,
+    ) -> None:
         super().__init__()
         check_positive(in_features=in_features, embedding_dim=embedding_dim)
         check_positive(**{f"hidden[{i}]": h for i, h in enumerate(hidden)})
-        self._kwargs = {"in_features": in_features, "hidden": list(hidden), "embedding_dim": embedding_dim}
+        self._kwargs = {
+            "in_features": in_features,
+            "hidden": list(hidden),
+            "embedding_dim": embedding_dim,
+        }
         self.in_features, self.embedding_dim = in_features, embedding_dim
         widths = [in_features, *hidden]
         layers: list[nn.Module] = []
@@ -224,23 +241,44 @@ class ConvEncoder(Encoder):
                 f"image_size >= {2**blocks}; got {image_size}. Use fewer blocks or larger images."
             )
         self._kwargs = {
-            "in_channels": in_channels, "width": width, "blocks": blocks,
-            "embedding_dim": embedding_dim, "normalize": normalize, "image_size": image_size,
+            "in_channels": in_channels,
+            "width": width,
+            "blocks": blocks,
+            "embedding_dim": embedding_dim,
+            "normalize": normalize,
+            "image_size": image_size,
         }
-        self.in_channels, self.image_size, self.normalize = in_channels, image_size, normalize
+        self.in_channels, self.image_size, self.normalize = (
+            in_channels,
+            image_size,
+            normalize,
+        )
         layers: list[nn.Module] = []
         for block in range(blocks):
             # Pooling before the ReLU is the same function as after it (ReLU and max commute, and
             # gradients flow to the same pixels), with the ReLU on a quarter of the values: the
             # recipe's CPU step is about a fifth faster, its losses and weights bit for bit the same.
             layers += [
-                nn.Conv2d(in_channels if block == 0 else width, width, kernel_size=3, padding=1),
-                nn.BatchNorm2d(width), nn.MaxPool2d(2), nn.ReLU(),
+                nn.Conv2d(
+                    in_channels if block == 0 else width,
+                    width,
+                    kernel_size=3,
+                    padding=1,
+                ),
+                nn.BatchNorm2d(width),
+                nn.MaxPool2d(2),
+                nn.ReLU(),
             ]
         # Channels-last tensors let the CPU's oneDNN kernels run about twice as fast (measured on 2 cores).
-        self.features = nn.Sequential(*layers, nn.Flatten()).to(memory_format=torch.channels_last)
+        self.features = nn.Sequential(*layers, nn.Flatten()).to(
+            memory_format=torch.channels_last
+        )
         flat = width * side * side
-        self.projection = nn.Linear(flat, embedding_dim) if embedding_dim is not None else nn.Identity()
+        self.projection = (
+            nn.Linear(flat, embedding_dim)
+            if embedding_dim is not None
+            else nn.Identity()
+        )
         self.embedding_dim = flat if embedding_dim is None else embedding_dim
 
     def forward(self, x: Tensor) -> Tensor:
@@ -251,7 +289,9 @@ class ConvEncoder(Encoder):
         return F.normalize(z, dim=1) if self.normalize else z
 
 
-ENCODERS: dict[str, type[Encoder]] = {cls.name: cls for cls in (SiameseCNN, MLPEncoder, ConvEncoder)}
+ENCODERS: dict[str, type[Encoder]] = {
+    cls.name: cls for cls in (SiameseCNN, MLPEncoder, ConvEncoder)
+}
 """The encoders :func:`build_encoder` knows, by name."""
 
 
@@ -273,7 +313,9 @@ def build_encoder(name: str, **kwargs: Any) -> Encoder:
         The new encoder.
     """
     if name not in ENCODERS:
-        raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}")
+        raise ValueError(
+            f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}"
+        )
     return ENCODERS[name](**kwargs)
 
 
@@ -345,4 +387,8 @@ class SoftmaxClassifier(nn.Module):
 
 def encoder_of(model: nn.Module) -> nn.Module:
     """The encoder inside a :class:`SiameseNetwork` or :class:`SoftmaxClassifier`; any other model itself."""
-    return model.encoder if isinstance(model, (SiameseNetwork, SoftmaxClassifier)) else model
+    return (
+        model.encoder
+        if isinstance(model, (SiameseNetwork, SoftmaxClassifier))
+        else model
+    )

@@ -58,7 +58,9 @@ __all__ = [
 ]
 
 ORIGINAL_SIZE = 105
-_BASE_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
+_BASE_URL = (
+    "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
+)
 
 
 @dataclass(frozen=True)
@@ -75,21 +77,46 @@ class SplitInfo:
 
 SPLITS: dict[str, SplitInfo] = {
     "background": SplitInfo(
-        "images_background.zip", _BASE_URL + "images_background.zip",
-        "68d2efa1b9178cc56df9314c21c6e718", 30, 964, 19280),
+        "images_background.zip",
+        _BASE_URL + "images_background.zip",
+        "68d2efa1b9178cc56df9314c21c6e718",
+        30,
+        964,
+        19280,
+    ),
     "evaluation": SplitInfo(
-        "images_evaluation.zip", _BASE_URL + "images_evaluation.zip",
-        "6b91aef0f799c5bb55b94e3f2daec811", 20, 659, 13180),
+        "images_evaluation.zip",
+        _BASE_URL + "images_evaluation.zip",
+        "6b91aef0f799c5bb55b94e3f2daec811",
+        20,
+        659,
+        13180,
+    ),
     "background_small1": SplitInfo(
-        "images_background_small1.zip", _BASE_URL + "images_background_small1.zip",
-        "e704a628b5459e08445c13499850abc4", 5, 136, 2720),
+        "images_background_small1.zip",
+        _BASE_URL + "images_background_small1.zip",
+        "e704a628b5459e08445c13499850abc4",
+        5,
+        136,
+        2720,
+    ),
     "background_small2": SplitInfo(
-        "images_background_small2.zip", _BASE_URL + "images_background_small2.zip",
-        "b75a71a51d3b13f821f212756fe481fd", 5, 156, 3120),
+        "images_background_small2.zip",
+        _BASE_URL + "images_background_small2.zip",
+        "b75a71a51d3b13f821f212756fe481fd",
+        5,
+        156,
+        3120,
+    ),
     # 20 runs x (20 training + 20 test images); "alphabets" counts the runs here.
     "all_runs": SplitInfo(
-        "all_runs.zip", _BASE_URL + "one-shot-classification/all_runs.zip",
-        "e8996daecdf12afeeb4a53a179f06b19", 20, 20, 800),
+        "all_runs.zip",
+        _BASE_URL + "one-shot-classification/all_runs.zip",
+        "e8996daecdf12afeeb4a53a179f06b19",
+        20,
+        20,
+        800,
+    ),
 }
 
 NUM_RUNS = 20
@@ -97,14 +124,30 @@ RUN_WAYS = 20
 _CACHE_KEYS = {"paths", "bits", "fingerprint"}
 
 RUN_ALPHABETS = (
-    "Atlantean", "Ge_ez", "Glagolitic", "Gurmukhi", "Kannada", "Malayalam", "Manipuri",
-    "Old_Church_Slavonic_(Cyrillic)", "Tengwar", "Tibetan",
+    "Atlantean",
+    "Ge_ez",
+    "Glagolitic",
+    "Gurmukhi",
+    "Kannada",
+    "Malayalam",
+    "Manipuri",
+    "Old_Church_Slavonic_(Cyrillic)",
+    "Tengwar",
+    "Tibetan",
 )
 """The 10 evaluation alphabets the 20 official runs are drawn from (two runs each, in this order)."""
 
 VALIDATION_ALPHABETS = (
-    "Angelic", "Atemayar_Qelisayer", "Aurek-Besh", "Avesta", "Keble", "Mongolian", "Oriya", "Sylheti",
-    "Syriac_(Serto)", "ULOG",
+    "Angelic",
+    "Atemayar_Qelisayer",
+    "Aurek-Besh",
+    "Avesta",
+    "Keble",
+    "Mongolian",
+    "Oriya",
+    "Sylheti",
+    "Syriac_(Serto)",
+    "ULOG",
 )
 """The other 10 evaluation alphabets: no run uses them, so choices can be made on them without
 touching the test runs."""
@@ -132,7 +175,9 @@ def default_data_dir() -> Path:
     if os.environ.get("SIAMESE_TUTORIAL_DATA"):
         return Path(os.environ["SIAMESE_TUTORIAL_DATA"]).expanduser()
     checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "pyproject.toml").is_file() and (checkout / "data").is_dir():
+    if (checkout / "pyproject.toml").is_file() and (
+        checkout / "data"
+    ).is_dir():
         return checkout / "data"
     return user_cache_dir()
 
@@ -149,11 +194,15 @@ def _missing_message(split: str, data_dir: Path, reason: str) -> str:
 
 def _split_info(split: str) -> SplitInfo:
     if split not in SPLITS:
-        raise ValueError(f"Unknown Omniglot split {split!r}; choose one of {sorted(SPLITS)}.")
+        raise ValueError(
+            f"Unknown Omniglot split {split!r}; choose one of {sorted(SPLITS)}."
+        )
     return SPLITS[split]
 
 
-def download(split: str, data_dir: str | Path | None = None, force: bool = False) -> Path:
+def download(
+    split: str, data_dir: str | Path | None = None, force: bool = False
+) -> Path:
     """Download one official Omniglot zip, check its md5, and return its path.
 
     The file is streamed to a temporary file beside the target and renamed only once its md5 matches
@@ -173,7 +222,9 @@ def download(split: str, data_dir: str | Path | None = None, force: bool = False
                 digest.update(block)
                 out.write(block)
                 received += len(block)
-        if expected is not None and received != int(expected):  # the server hung up early
+        if expected is not None and received != int(
+            expected
+        ):  # the server hung up early
             raise http.client.IncompleteRead(b"", int(expected) - received)
         if digest.hexdigest() != info.md5:
             raise OmniglotDataError(
@@ -183,12 +234,26 @@ def download(split: str, data_dir: str | Path | None = None, force: bool = False
 
     try:
         atomic_write(target, fetch)
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+    except (
+        urllib.error.URLError,
+        http.client.HTTPException,
+        OSError,
+    ) as error:
         # HTTPException covers a connection cut mid-transfer (IncompleteRead) or a garbled reply.
-        detail = " ".join(str(error).split())  # on one line, whatever the server sent
-        reason = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+        detail = " ".join(
+            str(error).split()
+        )  # on one line, whatever the server sent
+        reason = (
+            f"{type(error).__name__}: {detail}"
+            if detail
+            else type(error).__name__
+        )
         raise OmniglotDataError(
-            _missing_message(split, data_dir, f"the download failed ({reason}); nothing was saved.")
+            _missing_message(
+                split,
+                data_dir,
+                f"the download failed ({reason}); nothing was saved.",
+            )
         ) from error
     return target
 
@@ -202,8 +267,10 @@ def _decode_png(data: bytes, name: str, source: Path) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as image:
             ink = ~np.asarray(image.convert("1"), dtype=bool)
     except OSError as error:
-        raise OmniglotDataError(f"{source}: {name} is not a readable PNG ({error}). Replace {source} "
-                                f"with a good copy.") from error
+        raise OmniglotDataError(
+            f"{source}: {name} is not a readable PNG ({error}). Replace {source} "
+            f"with a good copy."
+        ) from error
     if ink.shape != (ORIGINAL_SIZE, ORIGINAL_SIZE):
         raise OmniglotDataError(
             f"{source}: {name} is {ink.shape[1]}x{ink.shape[0]} pixels, but every Omniglot image is "
@@ -225,11 +292,17 @@ def _archive(split: str, data_dir: Path, download_ok: bool) -> Path:
     if archive.exists():
         return archive
     if not download_ok:
-        raise OmniglotDataError(_missing_message(split, data_dir, f"{archive} does not exist (download=False)."))
+        raise OmniglotDataError(
+            _missing_message(
+                split, data_dir, f"{archive} does not exist (download=False)."
+            )
+        )
     return download(split, data_dir)
 
 
-def _read_members(split: str, data_dir: Path, download_ok: bool) -> dict[str, np.ndarray]:
+def _read_members(
+    split: str, data_dir: Path, download_ok: bool
+) -> dict[str, np.ndarray]:
     """Every PNG of a split, keyed by its path below the split's top folder (e.g. 'Latin/character01/x.png').
 
     Reads the extracted folder if there is one, else the zip (downloading it if allowed).
@@ -237,7 +310,9 @@ def _read_members(split: str, data_dir: Path, download_ok: bool) -> dict[str, np
     folder = data_dir / SPLITS[split].zip_name.removesuffix(".zip")
     if folder.is_dir():
         return {
-            str(p.relative_to(folder)).replace(os.sep, "/"): _decode_png(p.read_bytes(), p.name, folder)
+            str(p.relative_to(folder)).replace(os.sep, "/"): _decode_png(
+                p.read_bytes(), p.name, folder
+            )
             for p in sorted(folder.rglob("*.png"))
         }
     archive = _archive(split, data_dir, download_ok)
@@ -248,16 +323,24 @@ def _read_members(split: str, data_dir: Path, download_ok: bool) -> dict[str, np
             if bad is not None:
                 raise zipfile.BadZipFile(f"bad CRC for {bad}")
             return {
-                name.removeprefix(prefix): _decode_png(zf.read(name), name, archive)
-                for name in sorted(zf.namelist()) if name.endswith(".png")
+                name.removeprefix(prefix): _decode_png(
+                    zf.read(name), name, archive
+                )
+                for name in sorted(zf.namelist())
+                if name.endswith(".png")
             }
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise _corrupted(archive, error) from error
 
 
-def _check_counts(split: str, what: str, alphabets: int, characters: int, images: int) -> None:
+def _check_counts(
+    split: str, what: str, alphabets: int, characters: int, images: int
+) -> None:
     info = SPLITS[split]
-    found, expected = (alphabets, characters, images), (info.alphabets, info.characters, info.images)
+    found, expected = (
+        (alphabets, characters, images),
+        (info.alphabets, info.characters, info.images),
+    )
     if found != expected:
         raise OmniglotDataError(
             f"Omniglot '{split}' ({what}) is incomplete: found {found[0]} alphabets, {found[1]} "
@@ -269,19 +352,33 @@ def _check_counts(split: str, what: str, alphabets: int, characters: int, images
 def _source_fingerprint(split: str, data_dir: Path) -> str:
     """Identifies the source files, so that a cache made from other files is not used."""
     info = SPLITS[split]
-    folder, archive = data_dir / info.zip_name.removesuffix(".zip"), data_dir / info.zip_name
-    files = sorted(folder.rglob("*")) if folder.is_dir() else [archive] if archive.exists() else []
+    folder, archive = (
+        data_dir / info.zip_name.removesuffix(".zip"),
+        data_dir / info.zip_name,
+    )
+    files = (
+        sorted(folder.rglob("*"))
+        if folder.is_dir()
+        else [archive]
+        if archive.exists()
+        else []
+    )
     digest = hashlib.md5()
     for path in files:
         stat = path.stat()
-        digest.update(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        digest.update(
+            f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns};".encode()
+        )
     return digest.hexdigest() if files else ""
 
 
 def _cache_places(split: str, data_dir: Path) -> list[Path]:
     """Where the cache of a split may be: beside the data, else in the user's cache folder."""
     key = hashlib.md5(str(data_dir.resolve()).encode()).hexdigest()[:12]
-    return [data_dir / "cache" / f"{split}.npz", user_cache_dir() / f"cache-{key}" / f"{split}.npz"]
+    return [
+        data_dir / "cache" / f"{split}.npz",
+        user_cache_dir() / f"cache-{key}" / f"{split}.npz",
+    ]
 
 
 def _read_cache(cache: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
@@ -295,11 +392,16 @@ def _read_cache(cache: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
     try:
         with np.load(cache, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in _CACHE_KEYS}
-        if arrays["bits"].ndim != 3 or len(arrays["bits"]) != len(arrays["paths"]):
+        if arrays["bits"].ndim != 3 or len(arrays["bits"]) != len(
+            arrays["paths"]
+        ):
             raise ValueError("the image and path arrays do not match")
     except Exception as error:  # anything unreadable is rebuilt: the cache is only an optimisation
-        warnings.warn(f"the Omniglot cache {cache} could not be read ({type(error).__name__}: {error}); "
-                      f"rebuilding it from the source files", stacklevel=4)
+        warnings.warn(
+            f"the Omniglot cache {cache} could not be read ({type(error).__name__}: {error}); "
+            f"rebuilding it from the source files",
+            stacklevel=4,
+        )
         return None
     return arrays if str(arrays["fingerprint"]) == fingerprint else None
 
@@ -313,11 +415,16 @@ def _write_cache(places: list[Path], arrays: dict[str, np.ndarray]) -> None:
             return
         except OSError as error:
             errors.append(f"{cache.parent}: {error.strerror or error}")
-    warnings.warn(f"no cache of the decoded Omniglot images could be written ({'; '.join(errors)}); loading "
-                  f"works without it but decodes the zip each time", stacklevel=4)
+    warnings.warn(
+        f"no cache of the decoded Omniglot images could be written ({'; '.join(errors)}); loading "
+        f"works without it but decodes the zip each time",
+        stacklevel=4,
+    )
 
 
-def _load_cached(split: str, data_dir: Path, download_ok: bool) -> dict[str, np.ndarray]:
+def _load_cached(
+    split: str, data_dir: Path, download_ok: bool
+) -> dict[str, np.ndarray]:
     """The split's binary 105x105 images (bit-packed) and names, from the cache or the source files."""
     fingerprint = _source_fingerprint(split, data_dir)
     places = _cache_places(split, data_dir)
@@ -333,9 +440,13 @@ def _load_cached(split: str, data_dir: Path, download_ok: bool) -> dict[str, np.
         classes = {p.split("/")[-1] for p in members if "/training/" in p}
     else:
         classes = {p.rsplit("/", 1)[0] for p in members}
-    _check_counts(split, str(data_dir), len(groups), len(classes), len(members))
+    _check_counts(
+        split, str(data_dir), len(groups), len(classes), len(members)
+    )
     arrays = {"paths": np.array(sorted(members))}
-    arrays["bits"] = np.packbits(np.stack([members[p] for p in arrays["paths"]]), axis=-1)
+    arrays["bits"] = np.packbits(
+        np.stack([members[p] for p in arrays["paths"]]), axis=-1
+    )
     arrays["fingerprint"] = np.array(_source_fingerprint(split, data_dir))
     _write_cache(places, arrays)
     return arrays
@@ -354,15 +465,27 @@ def prepare(split: str, data_dir: str | Path | None = None) -> int:
 
 def _to_tensor(bits: np.ndarray, image_size: int) -> Tensor:
     """Bit-packed (N, 105, 14) arrays to float32 (N, 1, S, S) images, ink = 1, area-averaged."""
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 4 <= image_size <= ORIGINAL_SIZE:
-        raise ValueError(f"image_size must be an int between 4 and {ORIGINAL_SIZE}, got {image_size!r}.")
+    if (
+        isinstance(image_size, bool)
+        or not isinstance(image_size, int)
+        or not 4 <= image_size <= ORIGINAL_SIZE
+    ):
+        raise ValueError(
+            f"image_size must be an int between 4 and {ORIGINAL_SIZE}, got {image_size!r}."
+        )
     # Unpacked and averaged a chunk at a time: all 19,280 background images at full size in float32
     # would take 850 MB, more than a small machine (or Binder's 2 GB) can spare beside the rest.
     chunks = []
     for start in range(0, len(bits), 1024):
-        ink = np.unpackbits(bits[start:start + 1024], axis=-1, count=ORIGINAL_SIZE)
+        ink = np.unpackbits(
+            bits[start : start + 1024], axis=-1, count=ORIGINAL_SIZE
+        )
         images = torch.from_numpy(ink).to(torch.float32).unsqueeze(1)
-        chunks.append(images if image_size == ORIGINAL_SIZE else F.adaptive_avg_pool2d(images, image_size))
+        chunks.append(
+            images
+            if image_size == ORIGINAL_SIZE
+            else F.adaptive_avg_pool2d(images, image_size)
+        )
     return torch.cat(chunks)
 
 
@@ -395,22 +518,35 @@ def load_omniglot(
     char_index = {c: i for i, c in enumerate(character_names)}
     return LabelledImages(
         images=_to_tensor(stored["bits"], image_size),
-        labels=torch.tensor([char_index[c] for c in character_of], dtype=torch.int64),
+        labels=torch.tensor(
+            [char_index[c] for c in character_of], dtype=torch.int64
+        ),
         class_names=character_names,
         group_names=alphabet_names,
         class_group=torch.tensor(
-            [alphabet_names.index(c.split("/", 1)[0]) for c in character_names], dtype=torch.int64
+            [
+                alphabet_names.index(c.split("/", 1)[0])
+                for c in character_names
+            ],
+            dtype=torch.int64,
         ),
         # "0965_05.png": drawn by drawer 05 of the alphabet
-        drawers=torch.tensor([int(p.rsplit("_", 1)[1].removesuffix(".png")) - 1 for p in paths], dtype=torch.int64),
+        drawers=torch.tensor(
+            [int(p.rsplit("_", 1)[1].removesuffix(".png")) - 1 for p in paths],
+            dtype=torch.int64,
+        ),
     )
 
 
 def load_validation_set(
-    image_size: int = 28, data_dir: str | Path | None = None, download: bool = True
+    image_size: int = 28,
+    data_dir: str | Path | None = None,
+    download: bool = True,
 ) -> LabelledImages:
     """The evaluation images of the :data:`VALIDATION_ALPHABETS`, for choosing anything without the test runs."""
-    return load_omniglot("evaluation", image_size, data_dir, download).select_groups(VALIDATION_ALPHABETS)
+    return load_omniglot(
+        "evaluation", image_size, data_dir, download
+    ).select_groups(VALIDATION_ALPHABETS)
 
 
 @dataclass
@@ -442,7 +578,9 @@ class OneShotRun:
 
 
 def load_one_shot_runs(
-    image_size: int = 105, data_dir: str | Path | None = None, download: bool = True
+    image_size: int = 105,
+    data_dir: str | Path | None = None,
+    download: bool = True,
 ) -> list[OneShotRun]:
     """The 20 runs of 20-way within-alphabet one-shot classification of Lake et al. (2015), from ``all_runs.zip``."""
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
@@ -454,24 +592,42 @@ def load_one_shot_runs(
     runs = []
     for r in range(1, NUM_RUNS + 1):
         name = f"run{r:02d}"
-        pairs = [line.split() for line in labels_text.get(name, "").splitlines() if line.strip()]
-        train_files = sorted(p.removeprefix(name + "/") for p in paths if p.startswith(name + "/training/"))
+        pairs = [
+            line.split()
+            for line in labels_text.get(name, "").splitlines()
+            if line.strip()
+        ]
+        train_files = sorted(
+            p.removeprefix(name + "/")
+            for p in paths
+            if p.startswith(name + "/training/")
+        )
         test_files = [test.removeprefix(name + "/") for test, _ in pairs]
         answers = [train.removeprefix(name + "/") for _, train in pairs]
-        if len(pairs) != RUN_WAYS or len(train_files) != RUN_WAYS or not set(answers) <= set(train_files):
+        if (
+            len(pairs) != RUN_WAYS
+            or len(train_files) != RUN_WAYS
+            or not set(answers) <= set(train_files)
+        ):
             raise OmniglotDataError(
                 f"all_runs in {data_dir} is incomplete: {name} needs {RUN_WAYS} training images and "
                 f"{RUN_WAYS} lines in class_labels.txt naming them. Delete it and load again."
             )
-        runs.append(OneShotRun(
-            name=name,
-            train_images=images[[index[f"{name}/{f}"] for f in train_files]],
-            test_images=images[[index[f"{name}/{f}"] for f in test_files]],
-            test_labels=torch.tensor([train_files.index(a) for a in answers], dtype=torch.int64),
-            train_files=train_files,
-            test_files=test_files,
-            alphabet=RUN_ALPHABETS[(r - 1) // 2],
-        ))
+        runs.append(
+            OneShotRun(
+                name=name,
+                train_images=images[
+                    [index[f"{name}/{f}"] for f in train_files]
+                ],
+                test_images=images[[index[f"{name}/{f}"] for f in test_files]],
+                test_labels=torch.tensor(
+                    [train_files.index(a) for a in answers], dtype=torch.int64
+                ),
+                train_files=train_files,
+                test_files=test_files,
+                alphabet=RUN_ALPHABETS[(r - 1) // 2],
+            )
+        )
     return runs
 
 
@@ -479,13 +635,22 @@ def _read_class_labels(data_dir: Path, download_ok: bool) -> dict[str, str]:
     """Each run's class_labels.txt, keyed by run name."""
     folder = data_dir / "all_runs"
     if folder.is_dir():
-        return {p.parent.name: p.read_text() for p in sorted(folder.glob("run*/class_labels.txt"))}
+        return {
+            p.parent.name: p.read_text()
+            for p in sorted(folder.glob("run*/class_labels.txt"))
+        }
     archive = _archive("all_runs", data_dir, download_ok)
     try:
         with zipfile.ZipFile(archive) as zf:
             return {
                 name.split("/", 1)[0]: zf.read(name).decode()
-                for name in zf.namelist() if name.endswith("class_labels.txt")
+                for name in zf.namelist()
+                if name.endswith("class_labels.txt")
             }
-    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError) as error:
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        UnicodeDecodeError,
+    ) as error:
         raise _corrupted(archive, error) from error

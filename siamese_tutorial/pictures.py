@@ -22,12 +22,29 @@ from torch import Tensor
 
 from .checks import check_positive
 
-__all__ = ["IMAGE_SUFFIXES", "INK_POLARITIES", "MAX_PIXELS", "CONVERT", "load_images", "PictureReader",
-           "paper_is_light", "class_folders",
-           "picture_files"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "INK_POLARITIES",
+    "MAX_PIXELS",
+    "CONVERT",
+    "load_images",
+    "PictureReader",
+    "paper_is_light",
+    "class_folders",
+    "picture_files",
+]
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+)
 """The file suffixes :func:`load_image_folder` reads (any case); other files are reported."""
 
 INK_POLARITIES = ("auto", "dark", "light")
@@ -45,11 +62,20 @@ _HIGH_DEPTH_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 CONVERT = "convert it to PNG or JPEG (a phone's or a photo app's export does)"
 """What to do with a picture in a format that is not read (a HEIC photo, an SVG drawing, a PDF)."""
 
-_KINDS = {".heic": "a HEIC photo (the format of iPhones and many phones)", ".heif": "a HEIF photo (as phones take "
-          "them)", ".svg": "an SVG drawing (lines, not pixels)", ".svgz": "an SVG drawing (lines, not pixels)",
-          ".pdf": "a PDF document", ".eps": "an EPS drawing", ".avif": "an AVIF picture",
-          ".raw": "a camera's raw picture", ".cr2": "a camera's raw picture", ".nef": "a camera's raw picture",
-          ".dng": "a camera's raw picture", ".arw": "a camera's raw picture"}
+_KINDS = {
+    ".heic": "a HEIC photo (the format of iPhones and many phones)",
+    ".heif": "a HEIF photo (as phones take them)",
+    ".svg": "an SVG drawing (lines, not pixels)",
+    ".svgz": "an SVG drawing (lines, not pixels)",
+    ".pdf": "a PDF document",
+    ".eps": "an EPS drawing",
+    ".avif": "an AVIF picture",
+    ".raw": "a camera's raw picture",
+    ".cr2": "a camera's raw picture",
+    ".nef": "a camera's raw picture",
+    ".dng": "a camera's raw picture",
+    ".arw": "a camera's raw picture",
+}
 
 
 def _picture_kind(path: Path) -> str | None:
@@ -59,7 +85,9 @@ def _picture_kind(path: Path) -> str | None:
             head = file.read(1024)
     except OSError:
         head = b""
-    if head[4:8] == b"ftyp":  # ISO media: HEIC, HEIF, AVIF say which by their brand
+    if (
+        head[4:8] == b"ftyp"
+    ):  # ISO media: HEIC, HEIF, AVIF say which by their brand
         brand = head[8:12]
         if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"):
             return _KINDS[".heic"]
@@ -76,7 +104,9 @@ def _picture_kind(path: Path) -> str | None:
 
 def _check_ink(ink: str | None) -> None:
     if ink is not None and ink not in INK_POLARITIES:
-        raise ValueError(f"ink must be one of {INK_POLARITIES} (or None: use invert); got {ink!r}")
+        raise ValueError(
+            f"ink must be one of {INK_POLARITIES} (or None: use invert); got {ink!r}"
+        )
 
 
 def _high_depth_values(image: Image.Image, path: Path) -> np.ndarray:
@@ -85,16 +115,22 @@ def _high_depth_values(image: Image.Image, path: Path) -> np.ndarray:
     if image.mode == "F":
         values = np.asarray(image, dtype=np.float32)
         if not np.isfinite(values).all():
-            raise ValueError(f"{path} holds NaN or infinite pixel values ({int((~np.isfinite(values)).sum())} of "
-                             f"{values.size}); replace it with a picture of finite values in 0 .. 1.")
+            raise ValueError(
+                f"{path} holds NaN or infinite pixel values ({int((~np.isfinite(values)).sum())} of "
+                f"{values.size}); replace it with a picture of finite values in 0 .. 1."
+            )
         if values.size and (values.min() < 0 or values.max() > 1):
-            raise ValueError(f"{path} is a float picture with values in {values.min():g} .. {values.max():g}; "
-                             f"float pictures must hold values in 0 .. 1 (or save it as an 8- or 16-bit picture).")
+            raise ValueError(
+                f"{path} is a float picture with values in {values.min():g} .. {values.max():g}; "
+                f"float pictures must hold values in 0 .. 1 (or save it as an 8- or 16-bit picture)."
+            )
         return values
     values = np.asarray(image).astype(np.float64)
     if values.size and (values.min() < 0 or values.max() > 65535):
-        raise ValueError(f"{path} is a 32-bit integer picture with values in {values.min():g} .. {values.max():g}, "
-                         f"beyond 16 bits (0 .. 65535); save it as an 8- or 16-bit picture.")
+        raise ValueError(
+            f"{path} is a 32-bit integer picture with values in {values.min():g} .. {values.max():g}, "
+            f"beyond 16 bits (0 .. 65535); save it as an 8- or 16-bit picture."
+        )
     return (values / 65535).astype(np.float32)
 
 
@@ -102,8 +138,17 @@ def _resized(channels: np.ndarray, image_size: int) -> np.ndarray:
     """``(H, W, C)`` float32 values resized (area-averaged) to ``(S, S, C)``, in float: nothing rounded to 8 bits."""
     if channels.shape[:2] == (image_size, image_size):
         return channels
-    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(channels[..., c]), mode="F").resize(
-        (image_size, image_size), Image.Resampling.BOX)) for c in range(channels.shape[2])], axis=2)
+    return np.stack(
+        [
+            np.asarray(
+                Image.fromarray(
+                    np.ascontiguousarray(channels[..., c]), mode="F"
+                ).resize((image_size, image_size), Image.Resampling.BOX)
+            )
+            for c in range(channels.shape[2])
+        ],
+        axis=2,
+    )
 
 
 def _on_paper(image: Image.Image, ink: str | None) -> Image.Image:
@@ -115,34 +160,58 @@ def _on_paper(image: Image.Image, ink: str | None) -> Image.Image:
     if ink in ("dark", "light"):
         light_paper = ink == "dark"
     else:  # a sample of the pixels says (a full-size float copy of a large picture would take gigabytes)
-        values = np.asarray(rgba.resize((min(rgba.width, 256), min(rgba.height, 256)), Image.Resampling.NEAREST),
-                            dtype=np.float32)
+        values = np.asarray(
+            rgba.resize(
+                (min(rgba.width, 256), min(rgba.height, 256)),
+                Image.Resampling.NEAREST,
+            ),
+            dtype=np.float32,
+        )
         alpha = values[..., 3] / 255
         seen = alpha.sum()
-        brightness = (values[..., :3].mean(axis=2) * alpha).sum() / (255 * seen) if seen else 0.0
+        brightness = (
+            (values[..., :3].mean(axis=2) * alpha).sum() / (255 * seen)
+            if seen
+            else 0.0
+        )
         light_paper = brightness < 0.5
-    paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255) if light_paper else (0, 0, 0, 255))
+    paper = Image.new(
+        "RGBA",
+        rgba.size,
+        (255, 255, 255, 255) if light_paper else (0, 0, 0, 255),
+    )
     return Image.alpha_composite(paper, rgba).convert("RGB")
 
 
 def _has_transparency(image: Image.Image) -> bool:
-    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    return (
+        image.mode in ("RGBA", "LA", "PA", "RGBa", "La")
+        or "transparency" in image.info
+    )
 
 
-def _picture_values(image: Image.Image, path: Path, grayscale: bool, ink: str | None) -> np.ndarray:
+def _picture_values(
+    image: Image.Image, path: Path, grayscale: bool, ink: str | None
+) -> np.ndarray:
     """An opened picture as ``(H, W, C)`` float32 in [0, 1], upright, in ``L`` or ``RGB``."""
-    image = ImageOps.exif_transpose(image)  # a phone's photo is stored sideways, with a tag saying so
+    image = ImageOps.exif_transpose(
+        image
+    )  # a phone's photo is stored sideways, with a tag saying so
     if image.mode in _HIGH_DEPTH_MODES:
         values = _high_depth_values(image, path)[..., None]
         return values if grayscale else np.repeat(values, 3, axis=2)
     if _has_transparency(image):
         image = _on_paper(image, ink)
-    image = image.convert("L" if grayscale else "RGB")  # palette, 1-bit, CMYK, YCbCr...: Pillow's conversions
+    image = image.convert(
+        "L" if grayscale else "RGB"
+    )  # palette, 1-bit, CMYK, YCbCr...: Pillow's conversions
     values = np.asarray(image, dtype=np.float32) / 255.0
     return values[..., None] if grayscale else values
 
 
-def _read_image(path: Path, image_size: int, grayscale: bool, ink: str | None = None) -> tuple[np.ndarray, bool]:
+def _read_image(
+    path: Path, image_size: int, grayscale: bool, ink: str | None = None
+) -> tuple[np.ndarray, bool]:
     """One picture as an ``(C, S, S)`` float32 array in [0, 1], resized (area-averaged) to ``S x S``,
     and whether it was square. An animated picture gives its first frame."""
     try:
@@ -151,32 +220,55 @@ def _read_image(path: Path, image_size: int, grayscale: bool, ink: str | None = 
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:  # reads the header only
                 if image.width * image.height > MAX_PIXELS:
-                    raise ValueError(f"its header claims {image.width} x {image.height} pixels, more than the "
-                                     f"{MAX_PIXELS:,} read (a damaged file or a decompression bomb?)")
+                    raise ValueError(
+                        f"its header claims {image.width} x {image.height} pixels, more than the "
+                        f"{MAX_PIXELS:,} read (a damaged file or a decompression bomb?)"
+                    )
                 if image.width == 0 or image.height == 0:
-                    raise ValueError(f"it is {image.width} x {image.height} pixels, empty")
+                    raise ValueError(
+                        f"it is {image.width} x {image.height} pixels, empty"
+                    )
                 square = image.width == image.height
-                if image.mode not in _HIGH_DEPTH_MODES and not _has_transparency(image):
+                if (
+                    image.mode not in _HIGH_DEPTH_MODES
+                    and not _has_transparency(image)
+                ):
                     # 8-bit pictures are resized in 8 bits, as they always were (same values as before).
-                    image = ImageOps.exif_transpose(image).convert("L" if grayscale else "RGB")
+                    image = ImageOps.exif_transpose(image).convert(
+                        "L" if grayscale else "RGB"
+                    )
                     if image.size != (image_size, image_size):
-                        image = image.resize((image_size, image_size), Image.Resampling.BOX)
+                        image = image.resize(
+                            (image_size, image_size), Image.Resampling.BOX
+                        )
                     array = np.asarray(image, dtype=np.float32) / 255.0
                     array = array[..., None] if grayscale else array
                 else:
-                    array = _resized(_picture_values(image, path, grayscale, ink), image_size)
+                    array = _resized(
+                        _picture_values(image, path, grayscale, ink),
+                        image_size,
+                    )
     except Image.DecompressionBombError as error:
-        raise ValueError(f"{path} could not be read as an image (its header claims more than the {MAX_PIXELS:,} "
-                         f"pixels read, a damaged file or a decompression bomb?: {error}); remove it or replace it."
-                         ) from None
+        raise ValueError(
+            f"{path} could not be read as an image (its header claims more than the {MAX_PIXELS:,} "
+            f"pixels read, a damaged file or a decompression bomb?: {error}); remove it or replace it."
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         message = str(error)
         if message.startswith(str(path)):
             raise
-        kind = _picture_kind(path) if isinstance(error, UnidentifiedImageError) else None
+        kind = (
+            _picture_kind(path)
+            if isinstance(error, UnidentifiedImageError)
+            else None
+        )
         if kind is not None:
-            raise ValueError(f"{path} is {kind}, which cannot be read here; {CONVERT}.") from None
-        raise ValueError(f"{path} could not be read as an image ({message}); remove it or replace it.") from error
+            raise ValueError(
+                f"{path} is {kind}, which cannot be read here; {CONVERT}."
+            ) from None
+        raise ValueError(
+            f"{path} could not be read as an image ({message}); remove it or replace it."
+        ) from error
     return np.ascontiguousarray(array.transpose(2, 0, 1)), square
 
 
@@ -187,14 +279,22 @@ def paper_is_light(images: Tensor) -> Tensor:
     mean): a drawing rarely covers most of its border. Light paper means dark ink, read as ``1 - value``.
     """
     if images.dim() != 4:
-        raise ValueError(f"images must have shape (N, C, H, W); got {tuple(images.shape)}")
+        raise ValueError(
+            f"images must have shape (N, C, H, W); got {tuple(images.shape)}"
+        )
     gray = images.mean(dim=1)
-    border = torch.cat([gray[:, 0], gray[:, -1], gray[:, 1:-1, 0], gray[:, 1:-1, -1]], dim=1)
+    border = torch.cat(
+        [gray[:, 0], gray[:, -1], gray[:, 1:-1, 0], gray[:, 1:-1, -1]], dim=1
+    )
     return border.median(dim=1).values > 0.5
 
 
 def load_images(
-    paths: Sequence[str | Path], image_size: int, grayscale: bool = True, invert: bool = False, ink: str | None = None
+    paths: Sequence[str | Path],
+    image_size: int,
+    grayscale: bool = True,
+    invert: bool = False,
+    ink: str | None = None,
 ) -> Tensor:
     """Picture files as one ``(N, C, S, S)`` float32 tensor in [0, 1], each resized to ``S x S``.
 
@@ -230,13 +330,26 @@ class PictureReader:
     the first. The arguments are those of :func:`load_images`.
     """
 
-    def __init__(self, image_size: int, grayscale: bool = True, invert: bool = False, ink: str | None = None) -> None:
+    def __init__(
+        self,
+        image_size: int,
+        grayscale: bool = True,
+        invert: bool = False,
+        ink: str | None = None,
+    ) -> None:
         check_positive(image_size=image_size)
         _check_ink(ink)
-        self.image_size, self.grayscale, self.invert, self.ink = image_size, grayscale, invert, ink
+        self.image_size, self.grayscale, self.invert, self.ink = (
+            image_size,
+            grayscale,
+            invert,
+            ink,
+        )
         self.count = 0
         self.stretched: list[Path] = []  # pictures that were not square
-        self.other_way: list[Path] = []  # pictures whose paper is not what ``ink`` says
+        self.other_way: list[
+            Path
+        ] = []  # pictures whose paper is not what ``ink`` says
 
     def read(self, paths: Sequence[str | Path]) -> Tensor:
         """The pictures as one ``(N, C, S, S)`` float32 tensor in [0, 1], ink = 1 as ``ink`` or ``invert`` say."""
@@ -246,8 +359,12 @@ class PictureReader:
         paths = [Path(path) for path in paths]
         for path in paths:
             if not path.is_file():
-                raise ValueError(f"{path} is not a file; give the path of a picture.")
-            array, square = _read_image(path, self.image_size, self.grayscale, self.ink)
+                raise ValueError(
+                    f"{path} is not a file; give the path of a picture."
+                )
+            array, square = _read_image(
+                path, self.image_size, self.grayscale, self.ink
+            )
             arrays.append(array)
             if not square:
                 self.stretched.append(path)
@@ -257,25 +374,34 @@ class PictureReader:
             return 1.0 - images if self.invert else images
         light = paper_is_light(images)
         if self.ink == "auto":
-            return torch.where(light[:, None, None, None], 1.0 - images, images)
+            return torch.where(
+                light[:, None, None, None], 1.0 - images, images
+            )
         expected = self.ink == "dark"
-        self.other_way += [paths[i] for i in (light != expected).nonzero().flatten().tolist()]
+        self.other_way += [
+            paths[i] for i in (light != expected).nonzero().flatten().tolist()
+        ]
         return 1.0 - images if expected else images
 
     def warn(self, stacklevel: int = 2) -> None:
         """One ``UserWarning`` for the pictures read so far that were stretched, one for those drawn the other way."""
         size = self.image_size
         if self.stretched:
-            warnings.warn(f"{len(self.stretched)} picture(s) are not square, e.g. {self.stretched[0]}: they are "
-                          f"stretched to {size} x {size}; crop them to squares first if their shape matters",
-                          stacklevel=stacklevel)
+            warnings.warn(
+                f"{len(self.stretched)} picture(s) are not square, e.g. {self.stretched[0]}: they are "
+                f"stretched to {size} x {size}; crop them to squares first if their shape matters",
+                stacklevel=stacklevel,
+            )
         if self.other_way:
             expected = self.ink == "dark"
             other = "light" if expected else "dark"
-            warnings.warn(f"{len(self.other_way)} of {self.count} picture(s), e.g. {self.other_way[0]}, look drawn "
-                          f"with {other} ink on {'dark' if expected else 'light'} paper, not {self.ink} ink as told: "
-                          f"the encoder expects ink = 1 on paper = 0; read them with ink={other!r} or ink='auto' (on "
-                          f"the command line: --ink {other} or --ink auto)", stacklevel=stacklevel)
+            warnings.warn(
+                f"{len(self.other_way)} of {self.count} picture(s), e.g. {self.other_way[0]}, look drawn "
+                f"with {other} ink on {'dark' if expected else 'light'} paper, not {self.ink} ink as told: "
+                f"the encoder expects ink = 1 on paper = 0; read them with ink={other!r} or ink='auto' (on "
+                f"the command line: --ink {other} or --ink auto)",
+                stacklevel=stacklevel,
+            )
         self.stretched, self.other_way, self.count = [], [], 0
 
 
@@ -288,26 +414,38 @@ def _pictures_in(folder: Path, top: Path, nested: bool = True) -> list[Path]:
     """The picture files directly in ``folder`` (sorted), refusing a broken link or a file that is not a picture,
     and unless ``nested``, a folder inside it (its pictures would be left out without a word)."""
     entries = _visible(folder)
-    inside = [p for p in entries if p.is_dir() and not p.is_symlink()]  # a link to a folder (up?) is left alone
+    inside = [
+        p for p in entries if p.is_dir() and not p.is_symlink()
+    ]  # a link to a folder (up?) is left alone
     if inside and not nested:
-        raise ValueError(f"{inside[0]} is a folder inside the class folder {folder}: its pictures would be left out; "
-                         f"move them into {folder} (for the layout <group>/<class>/<picture>, give --groups to "
-                         f"train, or the group's folder to enrol --folder).")
+        raise ValueError(
+            f"{inside[0]} is a folder inside the class folder {folder}: its pictures would be left out; "
+            f"move them into {folder} (for the layout <group>/<class>/<picture>, give --groups to "
+            f"train, or the group's folder to enrol --folder)."
+        )
     broken = [p for p in entries if p.is_symlink() and not p.exists()]
     if broken:
-        raise ValueError(f"{broken[0]} is a link to a file that does not exist; remove the link or restore the file.")
+        raise ValueError(
+            f"{broken[0]} is a link to a file that does not exist; remove the link or restore the file."
+        )
     files = [p for p in entries if p.is_file()]
     for path in files:
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             kind, suffixes = _picture_kind(path), ", ".join(IMAGE_SUFFIXES)
             if kind is not None:
-                raise ValueError(f"{path} is {kind}, which is not read here (the suffixes read are {suffixes}); "
-                                 f"{CONVERT} in its place, or move it out of {top}.")
-            raise ValueError(f"{path} is not an image (the suffixes read are {suffixes}); move it out of {top}.")
+                raise ValueError(
+                    f"{path} is {kind}, which is not read here (the suffixes read are {suffixes}); "
+                    f"{CONVERT} in its place, or move it out of {top}."
+                )
+            raise ValueError(
+                f"{path} is not an image (the suffixes read are {suffixes}); move it out of {top}."
+            )
     return files
 
 
-def class_folders(folder: str | Path, groups: bool = False) -> list[tuple[str, list[Path]]]:
+def class_folders(
+    folder: str | Path, groups: bool = False
+) -> list[tuple[str, list[Path]]]:
     """The classes of a folder in torchvision's ``ImageFolder`` layout, with their picture files.
 
     ``folder/<class>/<picture>``, or with ``groups`` ``folder/<group>/<class>/<picture>``; hidden folders
@@ -329,26 +467,47 @@ def class_folders(folder: str | Path, groups: bool = False) -> list[tuple[str, l
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"{folder} is not a folder; give the folder that holds one sub-folder per class.")
+        raise ValueError(
+            f"{folder} is not a folder; give the folder that holds one sub-folder per class."
+        )
 
     def folders(parent: Path) -> list[Path]:
         """The folders in ``parent``; a picture beside them belongs to no class: said, not left out."""
         entries = _visible(parent)
-        loose = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        loose = [
+            p
+            for p in entries
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        ]
         inside = [p for p in entries if p.is_dir()]
         if loose and not inside:
-            raise ValueError(f"{parent} holds pictures, not class folders; the layout is {folder}/{layout}.")
+            raise ValueError(
+                f"{parent} holds pictures, not class folders; the layout is {folder}/{layout}."
+            )
         if loose:
-            raise ValueError(f"{loose[0]} is a picture outside any class folder: it would be left out; move it into "
-                             f"the folder of its class (the layout is {folder}/{layout}).")
+            raise ValueError(
+                f"{loose[0]} is a picture outside any class folder: it would be left out; move it into "
+                f"the folder of its class (the layout is {folder}/{layout})."
+            )
         return inside
 
     layout = "<group>/<class>/<image>" if groups else "<class>/<image>"
-    class_dirs = [c for g in folders(folder) for c in folders(g)] if groups else folders(folder)
+    class_dirs = (
+        [c for g in folders(folder) for c in folders(g)]
+        if groups
+        else folders(folder)
+    )
     if not class_dirs:
-        raise ValueError(f"{folder} has no class folders; the layout is {folder}/{layout}.")
-    return [(class_dir.relative_to(folder).as_posix(), _pictures_in(class_dir, folder, nested=False))
-            for class_dir in class_dirs]
+        raise ValueError(
+            f"{folder} has no class folders; the layout is {folder}/{layout}."
+        )
+    return [
+        (
+            class_dir.relative_to(folder).as_posix(),
+            _pictures_in(class_dir, folder, nested=False),
+        )
+        for class_dir in class_dirs
+    ]
 
 
 def picture_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -364,16 +523,22 @@ def picture_files(paths: Sequence[str | Path]) -> list[Path]:
             pending, pictures, seen = [path], [], set()
             while pending:
                 folder = pending.pop()
-                if folder.resolve() in seen:  # a link back to a folder above: once is enough
+                if (
+                    folder.resolve() in seen
+                ):  # a link back to a folder above: once is enough
                     continue
                 seen.add(folder.resolve())
                 pictures += _pictures_in(folder, path)
                 pending += [p for p in _visible(folder) if p.is_dir()]
             if not pictures:
-                raise ValueError(f"{path} holds no pictures; give a folder of pictures (in its sub-folders too).")
+                raise ValueError(
+                    f"{path} holds no pictures; give a folder of pictures (in its sub-folders too)."
+                )
             found += sorted(pictures, key=lambda p: p.relative_to(path).parts)
         elif path.is_file():
             found.append(path)
         else:
-            raise ValueError(f"{path} is not a file or a folder; give the path of a picture or of a folder of them.")
+            raise ValueError(
+                f"{path} is not a file or a folder; give the path of a picture or of a folder of them."
+            )
     return found

@@ -40,8 +40,15 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import mining
+
 # default_device and resolve_device live in checks (data.py needs them too); imported here as before
-from .checks import check_finite, check_number, check_positive, default_device, resolve_device  # noqa: F401
+from .checks import (  # noqa: F401
+    check_finite,
+    check_number,
+    check_positive,
+    default_device,
+    resolve_device,
+)
 from .data import random_triplets
 from .display import progress_bar
 from .files import atomic_write, check_format
@@ -98,7 +105,9 @@ def keep_freed_memory() -> bool:
         return False
     libc = ctypes.CDLL(None)
     m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
-    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 30))
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(
+        libc.mallopt(m_trim_threshold, 2**30)
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -130,12 +139,23 @@ OBJECTIVES: tuple[str, ...] = tuple(_DESCRIPTIONS)
 """The loss names :func:`make_objective` knows."""
 
 
-def _mean_triplet_loss(embeddings: Tensor, triplets: tuple[Tensor, Tensor, Tensor], margin: float,
-                       squared: bool) -> Tensor:
+def _mean_triplet_loss(
+    embeddings: Tensor,
+    triplets: tuple[Tensor, Tensor, Tensor],
+    margin: float,
+    squared: bool,
+) -> Tensor:
     # sum / max(n, 1): a miner may find no triplet, and the mean of nothing would be NaN
     a, p, n = triplets
-    return triplet_loss(embeddings[a], embeddings[p], embeddings[n], margin, squared, reduction="sum",
-                        check=False) / max(len(a), 1)
+    return triplet_loss(
+        embeddings[a],
+        embeddings[p],
+        embeddings[n],
+        margin,
+        squared,
+        reduction="sum",
+        check=False,
+    ) / max(len(a), 1)
 
 
 class Objective:
@@ -148,9 +168,13 @@ class Objective:
     sampler's batches all have them). Set :attr:`check_every_batch` to decide otherwise.
     """
 
-    def __init__(self, loss: str, margin: float = 0.2, squared: bool = False) -> None:
+    def __init__(
+        self, loss: str, margin: float = 0.2, squared: bool = False
+    ) -> None:
         if loss not in OBJECTIVES:
-            raise ValueError(f"unknown loss {loss!r}; choose one of {list(OBJECTIVES)}")
+            raise ValueError(
+                f"unknown loss {loss!r}; choose one of {list(OBJECTIVES)}"
+            )
         check_number("margin", margin, low=0, low_inclusive=False)
         if squared and loss in _PAIR_LOSSES + ("softmax",):
             raise ValueError(
@@ -158,46 +182,87 @@ class Objective:
                 f"(2006) is defined on the plain distance. Use squared=False with loss={loss!r}."
             )
         self.loss, self.margin, self.squared = loss, margin, squared
-        self.check_every_batch: bool | None = None  # None: where it is free, on the CPU
+        self.check_every_batch: bool | None = (
+            None  # None: where it is free, on the CPU
+        )
         self._checked = False
 
     def __repr__(self) -> str:
         return f"Objective({self.loss!r}, margin={self.margin}, squared={self.squared})"
 
-    def __call__(self, outputs: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        every = self.check_every_batch if self.check_every_batch is not None else labels.device.type == "cpu"
+    def __call__(
+        self, outputs: Tensor, labels: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        every = (
+            self.check_every_batch
+            if self.check_every_batch is not None
+            else labels.device.type == "cpu"
+        )
         check = every or not self._checked
         self._checked = True
         loss, margin, squared = self.loss, self.margin, self.squared
         if loss == "softmax":
-            if check and (outputs.dim() != 2 or outputs.shape[0] != len(labels)):
-                raise ValueError(f"softmax needs class scores (B, C) for B labels; got {tuple(outputs.shape)}")
+            if check and (
+                outputs.dim() != 2 or outputs.shape[0] != len(labels)
+            ):
+                raise ValueError(
+                    f"softmax needs class scores (B, C) for B labels; got {tuple(outputs.shape)}"
+                )
             return F.cross_entropy(outputs, labels), {
-                "batch_accuracy": (outputs.detach().argmax(1) == labels).float().mean()}
+                "batch_accuracy": (outputs.detach().argmax(1) == labels)
+                .float()
+                .mean()
+            }
         z = outputs.detach()
         if loss in _PAIR_LOSSES:
             stats = mining.pair_statistics(z, labels, margin, check=check)
         else:
-            stats = mining.triplet_statistics(z, labels, margin, squared, check=check)
+            stats = mining.triplet_statistics(
+                z, labels, margin, squared, check=check
+            )
         if loss == "contrastive":
-            value = batch_contrastive_loss(outputs, labels, margin, check=False)
+            value = batch_contrastive_loss(
+                outputs, labels, margin, check=False
+            )
         elif loss == "contrastive_hard":
-            value = batch_contrastive_loss(outputs, labels, margin, pairs=mining.hard_negative_pairs(z, labels, margin),
-                                           check=False)
+            value = batch_contrastive_loss(
+                outputs,
+                labels,
+                margin,
+                pairs=mining.hard_negative_pairs(z, labels, margin),
+                check=False,
+            )
         elif loss == "batch_all":
-            value = batch_all_triplet_loss(outputs, labels, margin, squared, check=False)
+            value = batch_all_triplet_loss(
+                outputs, labels, margin, squared, check=False
+            )
         elif loss in ("batch_hard", "batch_hard_soft"):
-            value = batch_hard_triplet_loss(outputs, labels, margin, squared, soft=loss == "batch_hard_soft",
-                                            check=False)
+            value = batch_hard_triplet_loss(
+                outputs,
+                labels,
+                margin,
+                squared,
+                soft=loss == "batch_hard_soft",
+                check=False,
+            )
         elif loss == "semi_hard":
-            value = semi_hard_triplet_loss(outputs, labels, margin, squared, check=False)
+            value = semi_hard_triplet_loss(
+                outputs, labels, margin, squared, check=False
+            )
         else:  # random_triplets: drawn on the CPU from the global generator, so seeded runs repeat
             triplets = random_triplets(labels.cpu(), len(labels))
-            value = _mean_triplet_loss(outputs, tuple(t.to(labels.device) for t in triplets), margin, squared)
+            value = _mean_triplet_loss(
+                outputs,
+                tuple(t.to(labels.device) for t in triplets),
+                margin,
+                squared,
+            )
         return value, stats
 
 
-def make_objective(loss: str, margin: float = 0.2, squared: bool = False) -> Objective:
+def make_objective(
+    loss: str, margin: float = 0.2, squared: bool = False
+) -> Objective:
     """The training objective of a labelled batch: a loss with its mining, and its statistics.
 
     ================== ==============================================================================
@@ -277,9 +342,13 @@ class History:
         values = self.__dict__.get("values", {})
         if name in values:
             return values[name]
-        raise AttributeError(f"History has no {name!r}; it has {sorted(values)}")
+        raise AttributeError(
+            f"History has no {name!r}; it has {sorted(values)}"
+        )
 
-    def append(self, step: int, seconds: float, means: dict[str, float]) -> None:
+    def append(
+        self, step: int, seconds: float, means: dict[str, float]
+    ) -> None:
         """Add an entry; a quantity missing from ``means`` (or new in it) is NaN where it has no value."""
         for name in means.keys() - self.values.keys():
             self.values[name] = [math.nan] * len(self.step)
@@ -305,16 +374,27 @@ class History:
         return cls(
             step=[int(s) for s in data.get("step", [])],
             seconds=[float(s) for s in data.get("seconds", [])],
-            values={name: [float(v) for v in values] for name, values in data.get("values", {}).items()},
-            validation=[(int(step), float(score)) for step, score in data.get("validation", [])],
-            validation_raw=[(int(step), float(score)) for step, score in data.get("validation_raw", [])],
+            values={
+                name: [float(v) for v in values]
+                for name, values in data.get("values", {}).items()
+            },
+            validation=[
+                (int(step), float(score))
+                for step, score in data.get("validation", [])
+            ],
+            validation_raw=[
+                (int(step), float(score))
+                for step, score in data.get("validation_raw", [])
+            ],
         )
 
     def as_dataframe(self):
         """The logged entries as a ``pandas.DataFrame``: ``step``, ``seconds`` and one column per value."""
         import pandas as pd  # only the notebooks need pandas
 
-        return pd.DataFrame({"step": self.step, "seconds": self.seconds, **self.values})
+        return pd.DataFrame(
+            {"step": self.step, "seconds": self.seconds, **self.values}
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -368,7 +448,11 @@ class _SignalsAtStepEnds:
 
     def __enter__(self) -> _SignalsAtStepEnds:
         if threading.current_thread() is threading.main_thread():
-            self.previous = {s: h for s in (signal.SIGINT, signal.SIGTERM) if callable(h := signal.getsignal(s))}
+            self.previous = {
+                s: h
+                for s in (signal.SIGINT, signal.SIGTERM)
+                if callable(h := signal.getsignal(s))
+            }
             for signum in self.previous:
                 signal.signal(signum, self._hold)
         return self
@@ -448,7 +532,9 @@ class Trainer:
     def __init__(
         self,
         model: nn.Module,
-        objective: Callable[[Tensor, Tensor], tuple[Tensor, dict[str, Tensor]]],
+        objective: Callable[
+            [Tensor, Tensor], tuple[Tensor, dict[str, Tensor]]
+        ],
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
         device: str | torch.device | None = None,
@@ -458,12 +544,21 @@ class Trainer:
         check_positive(log_every=log_every)
         self.device = resolve_device(device)
         self.model = model.to(self.device)
-        self.forward = model.embed if isinstance(model, SiameseNetwork) else model
-        self.objective, self.optimizer, self.scheduler = objective, optimizer, scheduler
+        self.forward = (
+            model.embed if isinstance(model, SiameseNetwork) else model
+        )
+        self.objective, self.optimizer, self.scheduler = (
+            objective,
+            optimizer,
+            scheduler,
+        )
         self.log_every = log_every
         # A weight average updates first, so that a validation or a checkpoint at a step sees that
         # step's average, wherever the average was put in the list.
-        self.callbacks = sorted(callbacks, key=lambda callback: not isinstance(callback, WeightAverage))
+        self.callbacks = sorted(
+            callbacks,
+            key=lambda callback: not isinstance(callback, WeightAverage),
+        )
         self.step, self.steps = 0, 0
         self.history = History()
         self.elapsed = 0.0  # seconds of training, earlier runs of a resumed training included
@@ -472,11 +567,15 @@ class Trainer:
         self._batches_state: dict[str, Any] | None = None
         self._started = 0.0
         self.batches: Iterable | None = None
-        self.at_step_end = True  # False while a step (and its callbacks) is under way
+        self.at_step_end = (
+            True  # False while a step (and its callbacks) is under way
+        )
 
     # ------------------------------------------------------------------------------- the loop
 
-    def fit(self, batches: Iterable[tuple[Tensor, Tensor]], steps: int) -> History:
+    def fit(
+        self, batches: Iterable[tuple[Tensor, Tensor]], steps: int
+    ) -> History:
         """Train until :attr:`step` reaches ``steps`` (or ``batches`` runs out); returns the history.
 
         A list or a DataLoader is iterated again when it ends; a generator is not. A trainer
@@ -516,7 +615,9 @@ class Trainer:
             finally:
                 self.at_step_end = True
             if self.step == 0:
-                raise ValueError("batches yielded no batch; give an iterable of (images, labels) batches")
+                raise ValueError(
+                    "batches yielded no batch; give an iterable of (images, labels) batches"
+                )
             if self._window:  # batches ran out between two log steps
                 self.log()
             for callback in self.callbacks:
@@ -524,7 +625,10 @@ class Trainer:
         return self.history
 
     def _train_step(self, images: Tensor, labels: Tensor) -> None:
-        images, labels = images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+        images, labels = (
+            images.to(self.device, non_blocking=True),
+            labels.to(self.device, non_blocking=True),
+        )
         outputs = self.forward(images)
         loss, stats = self.objective(outputs, labels)
         self.optimizer.zero_grad(set_to_none=True)
@@ -534,8 +638,14 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()
         # Nothing is read from the device here: values are kept as tensors until the log step.
-        nonfinite = ~(torch.isfinite(loss) & torch.isfinite(outputs.detach()).all())
-        self._nonfinite = nonfinite if self._nonfinite is None else self._nonfinite | nonfinite
+        nonfinite = ~(
+            torch.isfinite(loss) & torch.isfinite(outputs.detach()).all()
+        )
+        self._nonfinite = (
+            nonfinite
+            if self._nonfinite is None
+            else self._nonfinite | nonfinite
+        )
         for name, value in {"loss": loss.detach(), "lr": lr, **stats}.items():
             self._window.setdefault(name, []).append(value)
 
@@ -543,10 +653,20 @@ class Trainer:
         """Append the means since the last entry to :attr:`history` (reading the device once), after
         :meth:`check_finite`."""
         self.check_finite()
-        tensors = {name: torch.stack([torch.as_tensor(v, dtype=torch.float64, device=self.device)
-                                      for v in values]).mean()
-                   for name, values in self._window.items()}
-        means = dict(zip(tensors, torch.stack(list(tensors.values())).tolist())) if tensors else {}
+        tensors = {
+            name: torch.stack(
+                [
+                    torch.as_tensor(v, dtype=torch.float64, device=self.device)
+                    for v in values
+                ]
+            ).mean()
+            for name, values in self._window.items()
+        }
+        means = (
+            dict(zip(tensors, torch.stack(list(tensors.values())).tolist()))
+            if tensors
+            else {}
+        )
         self._window.clear()
         self.history.append(self.step, self.elapsed, means)
 
@@ -554,7 +674,9 @@ class Trainer:
         """Raise ``FloatingPointError`` if a loss, an embedding or a weight became NaN or infinite."""
         first = self.history.step[-1] + 1 if self.history.step else 1
         weights = dict(self.model.named_parameters())
-        finite = torch.stack([torch.isfinite(w.detach()).all() for w in weights.values()]).tolist()
+        finite = torch.stack(
+            [torch.isfinite(w.detach()).all() for w in weights.values()]
+        ).tolist()
         if self._nonfinite is not None and bool(self._nonfinite):
             raise FloatingPointError(
                 f"training diverged: the loss or the embeddings became NaN or infinite between steps "
@@ -562,8 +684,11 @@ class Trainer:
             )
         for name, ok in zip(weights, finite):
             if not ok:
-                check_finite(weights[name].detach(), f"training diverged: the weights {name} at step {self.step}",
-                             DIVERGED)
+                check_finite(
+                    weights[name].detach(),
+                    f"training diverged: the weights {name} at step {self.step}",
+                    DIVERGED,
+                )
 
     # ------------------------------------------------------------------------------- state
 
@@ -574,37 +699,65 @@ class Trainer:
         return {
             "step": self.step,
             "elapsed": self.elapsed,
-            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "model": {
+                k: v.detach().cpu().clone()
+                for k, v in self.model.state_dict().items()
+            },
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scheduler": self.scheduler.state_dict()
+            if self.scheduler is not None
+            else None,
             "history": self.history.to_dict(),
-            "window": {name: [float(v) for v in values] for name, values in self._window.items()},
-            "callbacks": [[type(c).__name__, state] for c in self.callbacks if (state := c.state_dict())],
-            "batches": batches.state_dict() if hasattr(batches, "state_dict") else None,
+            "window": {
+                name: [float(v) for v in values]
+                for name, values in self._window.items()
+            },
+            "callbacks": [
+                [type(c).__name__, state]
+                for c in self.callbacks
+                if (state := c.state_dict())
+            ],
+            "batches": batches.state_dict()
+            if hasattr(batches, "state_dict")
+            else None,
             "rng": torch.get_rng_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; the next :meth:`fit` continues from its step."""
         waiting = list(self.callbacks)
-        for kind, callback_state in state["callbacks"]:  # each to the next callback of its kind
-            match = next((c for c in waiting if type(c).__name__ == kind), None)
+        for kind, callback_state in state[
+            "callbacks"
+        ]:  # each to the next callback of its kind
+            match = next(
+                (c for c in waiting if type(c).__name__ == kind), None
+            )
             if match is None:
-                raise ValueError(f"the saved training had a {kind} callback with state, this trainer has none; "
-                                 f"resume with the same recipe (and validation)")
+                raise ValueError(
+                    f"the saved training had a {kind} callback with state, this trainer has none; "
+                    f"resume with the same recipe (and validation)"
+                )
             match.load_state_dict(callback_state)
             waiting.remove(match)
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as error:  # e.g. a classifier's head of another size
-            raise ValueError(f"the saved training does not fit this model ({str(error).splitlines()[0]}): resume "
-                             f"with the recipe and the data it was trained with, or start a new training") from None
+        except (
+            RuntimeError,
+            ValueError,
+            KeyError,
+        ) as error:  # e.g. a classifier's head of another size
+            raise ValueError(
+                f"the saved training does not fit this model ({str(error).splitlines()[0]}): resume "
+                f"with the recipe and the data it was trained with, or start a new training"
+            ) from None
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         self.history = History.from_dict(state["history"])
-        self._window = {name: list(values) for name, values in state["window"].items()}
+        self._window = {
+            name: list(values) for name, values in state["window"].items()
+        }
         self._batches_state = state["batches"]
         torch.set_rng_state(state["rng"])
 
@@ -620,14 +773,22 @@ class ProgressBar(Callback):
     """
 
     def on_train_start(self, trainer: Trainer) -> None:
-        self.bar = progress_bar(trainer.steps, "training", "step", initial=trainer.step)
+        self.bar = progress_bar(
+            trainer.steps, "training", "step", initial=trainer.step
+        )
 
     def on_step_end(self, trainer: Trainer) -> None:
         self.bar.update(1)
         if trainer.history.step and trainer.history.step[-1] == trainer.step:
-            shown = {name: trainer.history[name][-1] for name in ("loss", "active_fraction", "batch_accuracy")
-                     if name in trainer.history.values}
-            self.bar.set_postfix({name: f"{value:.3f}" for name, value in shown.items()}, refresh=False)
+            shown = {
+                name: trainer.history[name][-1]
+                for name in ("loss", "active_fraction", "batch_accuracy")
+                if name in trainer.history.values
+            }
+            self.bar.set_postfix(
+                {name: f"{value:.3f}" for name, value in shown.items()},
+                refresh=False,
+            )
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.bar.close()
@@ -653,7 +814,14 @@ class WeightAverage(Callback):
     """
 
     def __init__(self, decay: float) -> None:
-        check_number("decay", decay, low=0, high=1, low_inclusive=False, high_inclusive=False)
+        check_number(
+            "decay",
+            decay,
+            low=0,
+            high=1,
+            low_inclusive=False,
+            high_inclusive=False,
+        )
         self.decay = decay
         self.average: AveragedModel | None = None
         self._restored: dict[str, Any] | None = None
@@ -662,13 +830,18 @@ class WeightAverage(Callback):
     def model(self) -> nn.Module:
         """The averaged network (the same architecture as the trained one)."""
         if self.average is None:
-            raise RuntimeError("the weight average starts with training: call Trainer.fit first")
+            raise RuntimeError(
+                "the weight average starts with training: call Trainer.fit first"
+            )
         return self.average.module
 
     def on_train_start(self, trainer: Trainer) -> None:
         if self.average is None:
-            self.average = AveragedModel(trainer.model, multi_avg_fn=get_ema_multi_avg_fn(self.decay),
-                                         use_buffers=True)
+            self.average = AveragedModel(
+                trainer.model,
+                multi_avg_fn=get_ema_multi_avg_fn(self.decay),
+                use_buffers=True,
+            )
         if self._restored is not None:
             self.average.load_state_dict(self._restored)
             self._restored = None
@@ -677,19 +850,28 @@ class WeightAverage(Callback):
         self.average.update_parameters(trainer.model)
 
     def on_train_end(self, trainer: Trainer) -> None:
-        if trainer.callback(ModelSelection) is None:  # else the selection loads the best average it kept
+        if (
+            trainer.callback(ModelSelection) is None
+        ):  # else the selection loads the best average it kept
             trainer.model.load_state_dict(self.average.module.state_dict())
 
     def state_dict(self) -> dict[str, Any]:
         if self.average is None:
             return {}
-        return {"decay": self.decay, "average": {k: v.detach().cpu().clone() for k, v in
-                                                 self.average.state_dict().items()}}
+        return {
+            "decay": self.decay,
+            "average": {
+                k: v.detach().cpu().clone()
+                for k, v in self.average.state_dict().items()
+            },
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["decay"] != self.decay:
-            raise ValueError(f"the saved training averaged its weights with decay {state['decay']}, this trainer "
-                             f"with {self.decay}; resume with the same recipe")
+            raise ValueError(
+                f"the saved training averaged its weights with decay {state['decay']}, this trainer "
+                f"with {self.decay}; resume with the same recipe"
+            )
         self._restored = state["average"]
 
 
@@ -710,7 +892,9 @@ class ModelSelection(Callback):
         Steps between validations.
     """
 
-    def __init__(self, validate: Callable[[nn.Module], float], every: int = 500) -> None:
+    def __init__(
+        self, validate: Callable[[nn.Module], float], every: int = 500
+    ) -> None:
         check_positive(every=every)
         self.validate, self.every = validate, every
         self.best_step, self.best_score, self.best_state = 0, -math.inf, None
@@ -722,8 +906,10 @@ class ModelSelection(Callback):
             score = float(self.validate(model))
         model.train()
         if not math.isfinite(score):
-            raise FloatingPointError(f"the validation score at step {trainer.step} is {score}; "
-                                     f"it must be a finite number")
+            raise FloatingPointError(
+                f"the validation score at step {trainer.step} is {score}; "
+                f"it must be a finite number"
+            )
         return score
 
     def run(self, trainer: Trainer) -> None:
@@ -731,27 +917,43 @@ class ModelSelection(Callback):
         average = trainer.callback(WeightAverage)
         model = trainer.model if average is None else average.model
         if average is not None:
-            trainer.history.validation_raw.append((trainer.step, self.score(trainer, trainer.model)))
+            trainer.history.validation_raw.append(
+                (trainer.step, self.score(trainer, trainer.model))
+            )
         score = self.score(trainer, model)
         trainer.history.validation.append((trainer.step, score))
         if score > self.best_score:
             self.best_step, self.best_score = trainer.step, score
-            self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            self.best_state = {
+                k: v.detach().cpu().clone()
+                for k, v in model.state_dict().items()
+            }
 
     def on_step_end(self, trainer: Trainer) -> None:
         if trainer.step % self.every == 0 or trainer.step == trainer.steps:
             self.run(trainer)
 
     def on_train_end(self, trainer: Trainer) -> None:
-        if not trainer.history.validation or trainer.history.validation[-1][0] != trainer.step:
+        if (
+            not trainer.history.validation
+            or trainer.history.validation[-1][0] != trainer.step
+        ):
             self.run(trainer)  # the batches ran out before the last step
         trainer.model.load_state_dict(self.best_state)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best_step": self.best_step, "best_score": self.best_score, "best_state": self.best_state}
+        return {
+            "best_step": self.best_step,
+            "best_score": self.best_score,
+            "best_state": self.best_state,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best_step, self.best_score, self.best_state = state["best_step"], state["best_score"], state["best_state"]
+        self.best_step, self.best_score, self.best_state = (
+            state["best_step"],
+            state["best_score"],
+            state["best_state"],
+        )
 
 
 class Checkpoint(Callback):
@@ -771,22 +973,45 @@ class Checkpoint(Callback):
         Steps between checkpoints.
     """
 
-    def __init__(self, path: str | Path, config: dict[str, Any] | None = None, every: int = 500) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        config: dict[str, Any] | None = None,
+        every: int = 500,
+    ) -> None:
         check_positive(every=every)
-        self.path, self.config, self.every = Path(path), dict(config or {}), every
+        self.path, self.config, self.every = (
+            Path(path),
+            dict(config or {}),
+            every,
+        )
         self._saved_at = -1
 
     def save(self, trainer: Trainer) -> None:
         trainer.check_finite()
-        selection, average = trainer.callback(ModelSelection), trainer.callback(WeightAverage)
+        selection, average = (
+            trainer.callback(ModelSelection),
+            trainer.callback(WeightAverage),
+        )
         if selection is not None and selection.best_state is not None:
-            weights, selected = selection.best_state, {"step": selection.best_step, "score": selection.best_score}
+            weights, selected = (
+                selection.best_state,
+                {"step": selection.best_step, "score": selection.best_score},
+            )
         else:
             weights = None if average is None else average.model.state_dict()
             selected = {"step": trainer.step, "score": None}
-        save_checkpoint(self.path, trainer.model, self.config, trainer.history, selected, weights=weights,
-                        steps_trained=trainer.step, complete=trainer.step >= trainer.steps,
-                        resume=trainer.state_dict())
+        save_checkpoint(
+            self.path,
+            trainer.model,
+            self.config,
+            trainer.history,
+            selected,
+            weights=weights,
+            steps_trained=trainer.step,
+            complete=trainer.step >= trainer.steps,
+            resume=trainer.state_dict(),
+        )
         self._saved_at = trainer.step
 
     def on_step_end(self, trainer: Trainer) -> None:
@@ -799,14 +1024,20 @@ class Checkpoint(Callback):
 
     def on_interrupt(self, trainer: Trainer) -> None:
         # mid-step (a second Ctrl-C): the last checkpoint stays, since this state is no step's end
-        if self._saved_at != trainer.step and trainer.step > 0 and trainer.at_step_end:
+        if (
+            self._saved_at != trainer.step
+            and trainer.step > 0
+            and trainer.at_step_end
+        ):
             self.save(trainer)
 
 
 class OnSteps(Callback):
     """Call ``fn(trainer)`` after each of the given steps, e.g. to keep a snapshot of the embedding."""
 
-    def __init__(self, fn: Callable[[Trainer], None], steps: Iterable[int]) -> None:
+    def __init__(
+        self, fn: Callable[[Trainer], None], steps: Iterable[int]
+    ) -> None:
         self.fn, self.steps = fn, set(steps)
 
     def on_step_end(self, trainer: Trainer) -> None:
@@ -883,13 +1114,23 @@ def fit(
         When the loss, the embeddings or the weights become NaN or infinite (training has diverged).
     """
     if checkpoint_path is not None:
-        _architecture(model)  # fail now, not after training, if the model cannot be checkpointed
+        _architecture(
+            model
+        )  # fail now, not after training, if the model cannot be checkpointed
     hooks: list[Callback] = [ProgressBar()] if progress else []
     if validate is not None:
         hooks.append(ModelSelection(validate, validate_every))
     if checkpoint_path is not None:
         hooks.append(Checkpoint(checkpoint_path, config, validate_every))
-    trainer = Trainer(model, objective, optimizer, scheduler, device, log_every, [*hooks, *callbacks])
+    trainer = Trainer(
+        model,
+        objective,
+        optimizer,
+        scheduler,
+        device,
+        log_every,
+        [*hooks, *callbacks],
+    )
     return trainer.fit(batches, steps)
 
 
@@ -900,7 +1141,9 @@ def fit(
 
 def _architecture(model: nn.Module) -> dict[str, Any]:
     """How to rebuild ``model``: the encoder's config, and the wrapper around it if any."""
-    wrapper = {SiameseNetwork: "siamese", SoftmaxClassifier: "classifier"}.get(type(model))
+    wrapper = {SiameseNetwork: "siamese", SoftmaxClassifier: "classifier"}.get(
+        type(model)
+    )
     encoder = model.encoder if wrapper else model
     if not isinstance(encoder, Encoder):
         raise ValueError(
@@ -908,8 +1151,11 @@ def _architecture(model: nn.Module) -> dict[str, Any]:
             "siamese_tutorial.models (or a SiameseNetwork or SoftmaxClassifier around one), so that "
             "load_checkpoint can rebuild it"
         )
-    return {"encoder": encoder.config(), "wrapper": wrapper,
-            "num_classes": model.num_classes if wrapper == "classifier" else None}
+    return {
+        "encoder": encoder.config(),
+        "wrapper": wrapper,
+        "num_classes": model.num_classes if wrapper == "classifier" else None,
+    }
 
 
 def save_checkpoint(
@@ -951,10 +1197,14 @@ def save_checkpoint(
     resume : dict, optional
         :meth:`Trainer.state_dict`, to continue training.
     """
-    weights = {k: v.detach().cpu() for k, v in (weights or model.state_dict()).items()}
+    weights = {
+        k: v.detach().cpu() for k, v in (weights or model.state_dict()).items()
+    }
     for name, value in weights.items():
         if value.is_floating_point():
-            check_finite(value, f"not saving {path}: the weights {name}", DIVERGED)
+            check_finite(
+                value, f"not saving {path}: the weights {name}", DIVERGED
+            )
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "architecture": _architecture(model),
@@ -969,16 +1219,22 @@ def save_checkpoint(
     atomic_write(path, lambda file: torch.save(checkpoint, file))
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def read_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """The raw content of a checkpoint file (no model built), checked to be one of this package.
 
     Read with ``weights_only=True``: no arbitrary code runs while loading.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; check the path, or train and save one first")
+        raise FileNotFoundError(
+            f"no checkpoint at {path}; check the path, or train and save one first"
+        )
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        checkpoint = torch.load(
+            path, map_location=map_location, weights_only=True
+        )
     except Exception as error:
         # Not "delete it": it may be a picture or another file given by mistake.
         raise ValueError(
@@ -986,10 +1242,16 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoint that is damaged (truncated?). Give a checkpoint written by save_checkpoint (`train` writes "
             f"them); a damaged one cannot be repaired: train again, or restore a good copy."
         ) from error
-    if not check_format(checkpoint, CHECKPOINT_FORMAT, path, "checkpoint", "train again."):
-        if isinstance(checkpoint, dict) and str(checkpoint.get("format")).startswith("siamese_tutorial.gallery/"):
-            raise ValueError(f"{path} is a gallery, not a checkpoint (a model); give a checkpoint written by "
-                             f"save_checkpoint (`train` writes them), or a shipped encoder's name.")
+    if not check_format(
+        checkpoint, CHECKPOINT_FORMAT, path, "checkpoint", "train again."
+    ):
+        if isinstance(checkpoint, dict) and str(
+            checkpoint.get("format")
+        ).startswith("siamese_tutorial.gallery/"):
+            raise ValueError(
+                f"{path} is a gallery, not a checkpoint (a model); give a checkpoint written by "
+                f"save_checkpoint (`train` writes them), or a shipped encoder's name."
+            )
         raise ValueError(
             f"{path} is not a siamese_tutorial checkpoint (expected format {CHECKPOINT_FORMAT!r}); "
             "write checkpoints with save_checkpoint"
@@ -997,7 +1259,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return checkpoint
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model of a checkpoint written by :func:`save_checkpoint`, with its weights.
 
     Parameters
@@ -1018,16 +1282,38 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     checkpoint = read_checkpoint(path, map_location)
     try:
         architecture = checkpoint["architecture"]
-        encoder = build_encoder(architecture["encoder"]["name"], **architecture["encoder"]["kwargs"])
+        encoder = build_encoder(
+            architecture["encoder"]["name"],
+            **architecture["encoder"]["kwargs"],
+        )
         wrapper = architecture["wrapper"]
-        model = {"siamese": lambda: SiameseNetwork(encoder), None: lambda: encoder,
-                 "classifier": lambda: SoftmaxClassifier(encoder, architecture["num_classes"])}[wrapper]()
+        model = {
+            "siamese": lambda: SiameseNetwork(encoder),
+            None: lambda: encoder,
+            "classifier": lambda: SoftmaxClassifier(
+                encoder, architecture["num_classes"]
+            ),
+        }[wrapper]()
         model.load_state_dict(checkpoint["state_dict"])
         for name, value in checkpoint["state_dict"].items():
             if value.is_floating_point():
-                check_finite(value, f"{path}: the weights {name}", "this checkpoint cannot be used; train again")
-        history = History.from_dict(checkpoint["history"]) if checkpoint["history"] is not None else None
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+                check_finite(
+                    value,
+                    f"{path}: the weights {name}",
+                    "this checkpoint cannot be used; train again",
+                )
+        history = (
+            History.from_dict(checkpoint["history"])
+            if checkpoint["history"] is not None
+            else None
+        )
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        RuntimeError,
+        AttributeError,
+    ) as error:
         raise ValueError(
             f"{path} is a damaged siamese_tutorial checkpoint ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else 'missing data'}); train again, or restore a good copy."

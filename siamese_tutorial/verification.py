@@ -44,8 +44,10 @@ __all__ = [
 ]
 
 
-def check_pairs(distances: Tensor | np.ndarray | Sequence[float], labels: Tensor | np.ndarray | Sequence[int]
-                ) -> tuple[np.ndarray, np.ndarray]:
+def check_pairs(
+    distances: Tensor | np.ndarray | Sequence[float],
+    labels: Tensor | np.ndarray | Sequence[int],
+) -> tuple[np.ndarray, np.ndarray]:
     """Distances as float64 and labels as a bool ``is_similar`` array, or a ``ValueError`` that says what is wrong.
 
     Parameters
@@ -67,9 +69,13 @@ def check_pairs(distances: Tensor | np.ndarray | Sequence[float], labels: Tensor
             f"{y.shape}."
         )
     if not np.isin(y, (0, 1)).all():
-        raise ValueError("labels must be 0 (similar pair) or 1 (dissimilar pair).")
+        raise ValueError(
+            "labels must be 0 (similar pair) or 1 (dissimilar pair)."
+        )
     if not np.isfinite(d).all():
-        raise ValueError("distances contain NaN or infinite values; check the encoder's weights and inputs.")
+        raise ValueError(
+            "distances contain NaN or infinite values; check the encoder's weights and inputs."
+        )
     return d, y == 0
 
 
@@ -105,14 +111,22 @@ def roc_curve(
         )
     order = np.argsort(d, kind="stable")
     d, similar = d[order], similar[order]
-    last_of_tie = np.r_[np.diff(d) != 0, True]  # a threshold admits all pairs at that distance at once
+    last_of_tie = np.r_[
+        np.diff(d) != 0, True
+    ]  # a threshold admits all pairs at that distance at once
     true_positives = np.r_[0, np.cumsum(similar)[last_of_tie]]
     false_positives = np.r_[0, np.cumsum(~similar)[last_of_tie]]
     thresholds = np.r_[-np.inf, d[last_of_tie]]
-    return false_positives / num_dissimilar, true_positives / num_similar, thresholds
+    return (
+        false_positives / num_dissimilar,
+        true_positives / num_similar,
+        thresholds,
+    )
 
 
-def roc_auc(distances: Tensor | np.ndarray, labels: Tensor | np.ndarray) -> float:
+def roc_auc(
+    distances: Tensor | np.ndarray, labels: Tensor | np.ndarray
+) -> float:
     r"""Area under the ROC curve (trapezoidal rule), label 0 = similar, small distance = similar.
 
     Equals the probability that a random similar pair is closer than a random dissimilar pair (ties
@@ -133,7 +147,9 @@ def roc_auc(distances: Tensor | np.ndarray, labels: Tensor | np.ndarray) -> floa
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
-def equal_error_rate(distances: Tensor | np.ndarray, labels: Tensor | np.ndarray) -> float:
+def equal_error_rate(
+    distances: Tensor | np.ndarray, labels: Tensor | np.ndarray
+) -> float:
     r"""Equal error rate: the error where the false positive rate equals the false negative rate.
 
     :math:`\mathrm{FPR}(t) = \mathrm{FNR}(t) = 1 - \mathrm{TPR}(t)`; on the finite ROC curve, the point where
@@ -153,7 +169,9 @@ def equal_error_rate(distances: Tensor | np.ndarray, labels: Tensor | np.ndarray
         A fraction in [0, 1].
     """
     fpr, tpr, _ = roc_curve(distances, labels)
-    gap = (1.0 - tpr) - fpr  # FNR - FPR: 1 at t = -inf, decreasing to -1 at the largest distance
+    gap = (
+        (1.0 - tpr) - fpr
+    )  # FNR - FPR: 1 at t = -inf, decreasing to -1 at the largest distance
     i = int(np.argmax(gap <= 0))
     if gap[i] == 0:
         return float(fpr[i])
@@ -162,7 +180,9 @@ def equal_error_rate(distances: Tensor | np.ndarray, labels: Tensor | np.ndarray
 
 
 def verification_accuracy(
-    distances: Tensor | np.ndarray, labels: Tensor | np.ndarray, threshold: float
+    distances: Tensor | np.ndarray,
+    labels: Tensor | np.ndarray,
+    threshold: float,
 ) -> float:
     r"""Fraction of pairs classified correctly by "similar (label 0) if :math:`d \le t`".
 
@@ -181,12 +201,16 @@ def verification_accuracy(
         A fraction in [0, 1].
     """
     d, similar = check_pairs(distances, labels)
-    check_number("threshold", threshold)  # a NaN threshold would call every pair dissimilar, silently
+    check_number(
+        "threshold", threshold
+    )  # a NaN threshold would call every pair dissimilar, silently
     return float(np.mean((d <= threshold) == similar))
 
 
 def balanced_accuracy(
-    distances: Tensor | np.ndarray, labels: Tensor | np.ndarray, threshold: float
+    distances: Tensor | np.ndarray,
+    labels: Tensor | np.ndarray,
+    threshold: float,
 ) -> float:
     r"""The mean of the accuracy on similar pairs and the accuracy on dissimilar pairs, at threshold :math:`t`.
 
@@ -212,11 +236,18 @@ def balanced_accuracy(
     d, similar = check_pairs(distances, labels)
     check_number("threshold", threshold)
     if similar.all() or not similar.any():
-        raise ValueError("balanced accuracy needs both similar (label 0) and dissimilar (label 1) pairs.")
-    return float(((d[similar] <= threshold).mean() + (d[~similar] > threshold).mean()) / 2)
+        raise ValueError(
+            "balanced accuracy needs both similar (label 0) and dissimilar (label 1) pairs."
+        )
+    return float(
+        ((d[similar] <= threshold).mean() + (d[~similar] > threshold).mean())
+        / 2
+    )
 
 
-def choose_threshold(distances: Tensor | np.ndarray, labels: Tensor | np.ndarray) -> float:
+def choose_threshold(
+    distances: Tensor | np.ndarray, labels: Tensor | np.ndarray
+) -> float:
     r"""The threshold :math:`t` that maximises :func:`verification_accuracy` on (validation) pairs.
 
     Accuracy only changes at the observed distances; of the best cut between two consecutive distinct
@@ -237,7 +268,9 @@ def choose_threshold(distances: Tensor | np.ndarray, labels: Tensor | np.ndarray
     """
     _, similar = check_pairs(distances, labels)
     fpr, tpr, thresholds = roc_curve(distances, labels)
-    correct = tpr * similar.sum() + (1.0 - fpr) * (~similar).sum()  # pairs right when cutting at thresholds[i]
+    correct = (
+        tpr * similar.sum() + (1.0 - fpr) * (~similar).sum()
+    )  # pairs right when cutting at thresholds[i]
     best = int(np.argmax(correct))
     if best == 0:  # everything dissimilar: just below the smallest distance
         return float(np.nextafter(thresholds[1], -np.inf))
@@ -283,10 +316,16 @@ class OpenSetCurve:
 
     def at(self, threshold: float) -> dict[str, float]:
         """The three rates at ``threshold`` (``-inf``: reject everything; ``inf``: accept everything)."""
-        check_number("threshold", threshold if threshold not in (-np.inf, np.inf) else 0.0)
+        check_number(
+            "threshold",
+            threshold if threshold not in (-np.inf, np.inf) else 0.0,
+        )
         i = int(np.searchsorted(self.thresholds, threshold, side="right")) - 1
-        return {"false_accept": float(self.false_accept[i]), "false_reject": float(self.false_reject[i]),
-                "misidentified": float(self.misidentified[i])}
+        return {
+            "false_accept": float(self.false_accept[i]),
+            "false_reject": float(self.false_reject[i]),
+            "misidentified": float(self.misidentified[i]),
+        }
 
 
 def open_set_curve(
@@ -309,19 +348,34 @@ def open_set_curve(
     -------
     OpenSetCurve
     """
-    genuine, correct = as_numpy(genuine_distances).astype(np.float64), as_numpy(genuine_correct).astype(bool)
+    genuine, correct = (
+        as_numpy(genuine_distances).astype(np.float64),
+        as_numpy(genuine_correct).astype(bool),
+    )
     strangers = as_numpy(stranger_distances).astype(np.float64)
-    if genuine.ndim != 1 or genuine.shape != correct.shape or strangers.ndim != 1:
-        raise ValueError(f"genuine_distances and genuine_correct must be 1-D of one length and stranger_distances "
-                         f"1-D; got shapes {genuine.shape}, {correct.shape} and {strangers.shape}.")
+    if (
+        genuine.ndim != 1
+        or genuine.shape != correct.shape
+        or strangers.ndim != 1
+    ):
+        raise ValueError(
+            f"genuine_distances and genuine_correct must be 1-D of one length and stranger_distances "
+            f"1-D; got shapes {genuine.shape}, {correct.shape} and {strangers.shape}."
+        )
     if len(genuine) == 0 or len(strangers) == 0:
-        raise ValueError(f"the open-set curve needs genuine queries and strangers; got {len(genuine)} and "
-                         f"{len(strangers)}.")
+        raise ValueError(
+            f"the open-set curve needs genuine queries and strangers; got {len(genuine)} and "
+            f"{len(strangers)}."
+        )
     if not (np.isfinite(genuine).all() and np.isfinite(strangers).all()):
-        raise ValueError("distances contain NaN or infinite values; check the encoder's weights and inputs.")
+        raise ValueError(
+            "distances contain NaN or infinite values; check the encoder's weights and inputs."
+        )
     thresholds = np.r_[-np.inf, np.unique(np.r_[genuine, strangers])]
 
-    def at_or_below(values: np.ndarray) -> np.ndarray:  # how many values are <= each threshold
+    def at_or_below(
+        values: np.ndarray,
+    ) -> np.ndarray:  # how many values are <= each threshold
         return np.searchsorted(np.sort(values), thresholds, side="right")
 
     accepted_right = at_or_below(genuine[correct])
@@ -336,7 +390,9 @@ def open_set_curve(
     )
 
 
-def choose_open_set_threshold(curve: OpenSetCurve, max_false_accept: float | None = None) -> float:
+def choose_open_set_threshold(
+    curve: OpenSetCurve, max_false_accept: float | None = None
+) -> float:
     r"""A threshold for the open-set decision, chosen on a (validation) :class:`OpenSetCurve`.
 
     Without ``max_false_accept``: the threshold that minimises the *balanced* open-set error, the mean
@@ -365,7 +421,9 @@ def choose_open_set_threshold(curve: OpenSetCurve, max_false_accept: float | Non
         best = int(np.argmin(curve.false_accept + curve.genuine_error))
     else:
         if not 0 <= max_false_accept <= 1:
-            raise ValueError(f"max_false_accept must be a fraction in [0, 1]; got {max_false_accept}")
+            raise ValueError(
+                f"max_false_accept must be a fraction in [0, 1]; got {max_false_accept}"
+            )
         best = int(np.nonzero(curve.false_accept <= max_false_accept)[0].max())
     if best == 0:  # reject everything: just below the smallest distance
         return float(np.nextafter(t[1], -np.inf))

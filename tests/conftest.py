@@ -47,8 +47,15 @@ def read_only():
     def make(folder):
         if os.geteuid() != 0:
             folder.chmod(0o555)
-        elif subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
-            pytest.skip("cannot make a folder read-only here (root, and no chattr)")
+        elif (
+            subprocess.run(
+                ["chattr", "+i", str(folder)], capture_output=True
+            ).returncode
+            != 0
+        ):
+            pytest.skip(
+                "cannot make a folder read-only here (root, and no chattr)"
+            )
         made.append(folder)
         return folder
 
@@ -64,5 +71,7 @@ def read_only():
 def built_book():
     """The built HTML book that SIAMESE_BOOK_HTML names (make test sets it after make book), else a skip."""
     if not os.environ.get("SIAMESE_BOOK_HTML"):
-        pytest.skip("no built book: set SIAMESE_BOOK_HTML=_build/html after make book (make test does)")
+        pytest.skip(
+            "no built book: set SIAMESE_BOOK_HTML=_build/html after make book (make test does)"
+        )
     return Path(os.environ["SIAMESE_BOOK_HTML"])

@@ -31,7 +31,9 @@ def plain(latex: str) -> str:
 
 
 def surnames(key: str) -> list[str]:
-    return [plain(" ".join(p.last_names)) for p in entries()[key].persons["author"]]
+    return [
+        plain(" ".join(p.last_names)) for p in entries()[key].persons["author"]
+    ]
 
 
 def in_text(key: str) -> tuple[str, str]:
@@ -56,12 +58,20 @@ def full(key: str) -> str:
             for name in person.first_names + person.middle_names
         )
         people.append(f"{plain(' '.join(person.last_names))}, {initials}")
-    authors = people[0] if len(people) == 1 else ", ".join(people[:-1]) + " & " + people[-1]
+    authors = (
+        people[0]
+        if len(people) == 1
+        else ", ".join(people[:-1]) + " & " + people[-1]
+    )
     fields = entry.fields
     venue = plain(fields.get("booktitle") or fields["journal"])
     if "journal" in fields and "volume" in fields:
         venue += f" {fields['volume']}"
         if "number" in fields:
             venue += f"({fields['number']})"
-    pages = ", " + fields["pages"].replace("--", "\u2013") if "pages" in fields else ""
+    pages = (
+        ", " + fields["pages"].replace("--", "\u2013")
+        if "pages" in fields
+        else ""
+    )
     return f"{authors} ({fields['year']}). {plain(fields['title'])}. *{venue}*{pages}."

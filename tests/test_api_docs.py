@@ -14,8 +14,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_api_reference_builds_without_a_warning(tmp_path):
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
-    settings = {key: value for key, value in config.items() if key.startswith(("autodoc_", "napoleon_"))}
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"][
+        "config"
+    ]
+    settings = {
+        key: value
+        for key, value in config.items()
+        if key.startswith(("autodoc_", "napoleon_"))
+    }
     source = tmp_path / "source"
     source.mkdir()
     shutil.copy(ROOT / "book" / "api.md", source / "index.md")
@@ -25,6 +31,16 @@ def test_the_api_reference_builds_without_a_warning(tmp_path):
     )
     warnings = tmp_path / "warnings.txt"
     status = build_main(
-        ["-q", "-W", "--keep-going", "-w", str(warnings), "-b", "html", str(source), str(tmp_path / "html")]
+        [
+            "-q",
+            "-W",
+            "--keep-going",
+            "-w",
+            str(warnings),
+            "-b",
+            "html",
+            str(source),
+            str(tmp_path / "html"),
+        ]
     )
     assert status == 0, warnings.read_text()

@@ -19,24 +19,43 @@ def extension(name: str):
 def test_printed_pieces_are_joined_as_printed():
     """IPython's %%bash sends stdout in 100-byte pieces, cut inside words: joined, nothing is added."""
     stream = nbformat.v4.new_output
-    outputs = [stream("stream", name="stdout", text="note: valid"), stream("stream", name="stderr", text="warn\n"),
-               stream("stream", name="stdout", text="ation episodes\n"),
-               nbformat.v4.new_output("display_data", data={"text/plain": "figure"}),
-               stream("stream", name="stdout", text="done\n")]
+    outputs = [
+        stream("stream", name="stdout", text="note: valid"),
+        stream("stream", name="stderr", text="warn\n"),
+        stream("stream", name="stdout", text="ation episodes\n"),
+        nbformat.v4.new_output("display_data", data={"text/plain": "figure"}),
+        stream("stream", name="stdout", text="done\n"),
+    ]
     joined = extension("whole_streams").join_streams(outputs)
     assert [(o["output_type"], o.get("name")) for o in joined] == [
-        ("stream", "stdout"), ("stream", "stderr"), ("display_data", None)]
+        ("stream", "stdout"),
+        ("stream", "stderr"),
+        ("display_data", None),
+    ]
     assert joined[0]["text"] == "note: validation episodes\ndone\n"
-    assert outputs[0]["text"] == "note: valid"  # the notebook's own outputs are left as they are
+    assert (
+        outputs[0]["text"] == "note: valid"
+    )  # the notebook's own outputs are left as they are
 
 
 def test_figures_are_numbered_from_one_on_each_page():
-    numbers = {"book/a": {"figure": {"fig-x": (1,), "fig-y": (2,)}, "table": {"t": (1,)}},
-               "book/b": {"figure": {"fig-z": (4,), "fig-w": (3,)}}}
+    numbers = {
+        "book/a": {
+            "figure": {"fig-x": (1,), "fig-y": (2,)},
+            "table": {"t": (1,)},
+        },
+        "book/b": {"figure": {"fig-z": (4,), "fig-w": (3,)}},
+    }
     env = SimpleNamespace(toc_fignumbers=numbers)
     rewritten = extension("figures_by_page").number_by_page(None, env)
-    assert numbers["book/b"]["figure"] == {"fig-w": (1,), "fig-z": (2,)}  # order kept, restarted at 1
-    assert numbers["book/a"]["figure"] == {"fig-x": (1,), "fig-y": (2,)} and numbers["book/a"]["table"] == {"t": (1,)}
+    assert numbers["book/b"]["figure"] == {
+        "fig-w": (1,),
+        "fig-z": (2,),
+    }  # order kept, restarted at 1
+    assert numbers["book/a"]["figure"] == {
+        "fig-x": (1,),
+        "fig-y": (2,),
+    } and numbers["book/a"]["table"] == {"t": (1,)}
     assert sorted(rewritten) == ["book/a", "book/b"]
 
 

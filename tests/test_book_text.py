@@ -20,7 +20,9 @@ CHAPTERS = sorted(BOOK.glob("*.ipynb"))
 
 def markdown(chapter: Path) -> str:
     cells = json.loads(chapter.read_text())["cells"]
-    return "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return "\n\n".join(
+        "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"
+    )
 
 
 def figure_names(chapter: Path) -> list[str]:
@@ -40,9 +42,15 @@ def cited_keys(text: str) -> set[str]:
     for key in references.entries():
         short, year = references.in_text(key)
         names = references.surnames(key)
-        every = ", ".join(names[:-1]) + " & " + names[-1] if len(names) > 2 else short  # "A, B & C"
+        every = (
+            ", ".join(names[:-1]) + " & " + names[-1]
+            if len(names) > 2
+            else short
+        )  # "A, B & C"
         authors = "|".join(re.escape(form) for form in (short, every))
-        if re.search(rf"(?:{authors})(?:'s)? \({year}\)|(?:{authors}), {year}", text):
+        if re.search(
+            rf"(?:{authors})(?:'s)? \({year}\)|(?:{authors}), {year}", text
+        ):
             keys.add(key)
     return keys
 
@@ -59,10 +67,15 @@ def test_figure_links_give_the_number_the_book_gives(chapter):
     links = re.findall(r"\[Figure (\d+)\]\(#([\w-]+)\)", markdown(chapter))
     for number, name in links:
         assert name in names, f"{chapter.stem}: no figure named {name}"
-        assert names.index(name) + 1 == int(number), f"{chapter.stem}: {name} is Figure {names.index(name) + 1}"
+        assert names.index(name) + 1 == int(number), (
+            f"{chapter.stem}: {name} is Figure {names.index(name) + 1}"
+        )
     # every figure is referred to from the text, and no other form of reference is left
     assert {name for _, name in links} == set(names) - {None}
-    assert not re.search(r"\]\(#fig-", re.sub(r"\[Figure \d+\]\(#[\w-]+\)", "", markdown(chapter)))
+    assert not re.search(
+        r"\]\(#fig-",
+        re.sub(r"\[Figure \d+\]\(#[\w-]+\)", "", markdown(chapter)),
+    )
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
@@ -75,12 +88,16 @@ def test_what_the_text_cites_is_listed_in_full_at_the_end(chapter):
         return
     items = re.findall(r"^- (.+)$", listed.split("\n## ")[0], flags=re.M)
     full = {references.full(key): key for key in references.entries()}
-    assert all(item in full for item in items), [item for item in items if item not in full]
+    assert all(item in full for item in items), [
+        item for item in items if item not in full
+    ]
     assert {full[item] for item in items} == cited
 
 
 def test_every_entry_of_the_bibliography_is_cited_somewhere():
-    cited = set().union(*(cited_keys(markdown(chapter)) for chapter in CHAPTERS))
+    cited = set().union(
+        *(cited_keys(markdown(chapter)) for chapter in CHAPTERS)
+    )
     assert cited == set(references.entries())
 
 
@@ -93,15 +110,29 @@ def test_references_are_written_the_usual_way():
         " \u201cSiamese\u201d Time Delay Neural Network. *Advances in Neural Information Processing Systems 6*,"
         " 737\u2013744."
     )
-    assert references.full("dubuisson1994").startswith("Dubuisson, M.-P. & Jain, A. K. (1994).")
+    assert references.full("dubuisson1994").startswith(
+        "Dubuisson, M.-P. & Jain, A. K. (1994)."
+    )
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
-def test_the_built_book_numbers_each_page_s_figures_as_its_text_does(chapter, built_book):
+def test_the_built_book_numbers_each_page_s_figures_as_its_text_does(
+    chapter, built_book
+):
     html = (built_book / "book" / f"{chapter.stem}.html").read_text()
-    captions = re.findall(r'<figure[^>]* id="([\w-]+)">.*?<span class="caption-number">Figure (\d+) </span>', html, re.S)
-    assert captions == [(name, str(number)) for number, name in enumerate(figure_names(chapter), start=1)]
-    links = re.findall(r'<a class="reference internal" href="#(fig-[\w-]+)">Figure (\d+)</a>', html)
+    captions = re.findall(
+        r'<figure[^>]* id="([\w-]+)">.*?<span class="caption-number">Figure (\d+) </span>',
+        html,
+        re.S,
+    )
+    assert captions == [
+        (name, str(number))
+        for number, name in enumerate(figure_names(chapter), start=1)
+    ]
+    links = re.findall(
+        r'<a class="reference internal" href="#(fig-[\w-]+)">Figure (\d+)</a>',
+        html,
+    )
     assert links and set(links) <= set(captions)
 
 
@@ -111,6 +142,10 @@ def test_the_appendix_on_the_encoders_is_a_lesson_not_a_log():
     chapter = BOOK / "6_how_the_encoders_were_made.ipynb"
     words = len(re.findall(r"\S+", markdown(chapter)))
     assert words <= 1500, f"the appendix has {words} words"
-    code = [c for c in json.loads(chapter.read_text())["cells"] if c["cell_type"] == "code"]
+    code = [
+        c
+        for c in json.loads(chapter.read_text())["cells"]
+        if c["cell_type"] == "code"
+    ]
     tables = sum("show_table(" in "".join(c["source"]) for c in code)
     assert (tables, len(figure_names(chapter))) == (1, 1)

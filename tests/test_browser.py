@@ -25,24 +25,45 @@ import pytest
 import torch
 
 from siamese_tutorial import available_pretrained, load_pretrained
-from siamese_tutorial.browser import RUNTIME_FILES, ShiftAveragedEncoder, main, run_gallery, write_draw_assets
+from siamese_tutorial.browser import (
+    RUNTIME_FILES,
+    ShiftAveragedEncoder,
+    main,
+    run_gallery,
+    write_draw_assets,
+)
 from siamese_tutorial.evaluation import embed
 from siamese_tutorial.gallery import UNKNOWN
 from siamese_tutorial.omniglot import load_one_shot_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = ROOT / "node_modules" / "onnxruntime-web" / "dist"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+CHROMIUM, CHROMEDRIVER = (
+    Path("/usr/bin/chromium"),
+    Path("/usr/bin/chromedriver"),
+)
 THRESHOLD = 0.7  # any threshold: the page is compared with a Python gallery of the same one
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def missing(what: str) -> None:
     """Skip for what this machine lacks; in CI, where .ci/run installs it, that is a failure."""
     if os.environ.get("CI"):
-        pytest.fail(f"{what} is missing in CI; .ci/run installs it (apt-get install chromium chromium-driver; npm ci)")
-    pytest.skip(f"{what} is missing (apt-get install chromium chromium-driver; npm ci)")
+        pytest.fail(
+            f"{what} is missing in CI; .ci/run installs it (apt-get install chromium chromium-driver; npm ci)"
+        )
+    pytest.skip(
+        f"{what} is missing (apt-get install chromium chromium-driver; npm ci)"
+    )
 
 
 def test_what_is_missing_skips_here_but_fails_in_ci(monkeypatch):
@@ -50,7 +71,9 @@ def test_what_is_missing_skips_here_but_fails_in_ci(monkeypatch):
     with pytest.raises(pytest.fail.Exception, match="missing in CI"):
         missing("chromium")
     monkeypatch.delenv("CI")
-    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+    with pytest.raises(
+        pytest.skip.Exception, match="apt-get install chromium"
+    ):
         missing("chromium")
 
 
@@ -84,36 +107,66 @@ def site(tmp_path_factory):
     if not all((RUNTIME / name).is_file() for name in RUNTIME_FILES):
         missing(f"onnxruntime-web in {RUNTIME}")
     folder = tmp_path_factory.mktemp("site")
-    shutil.copytree(ROOT / "_extra" / "draw", folder / "draw", ignore=shutil.ignore_patterns("generated"))
+    shutil.copytree(
+        ROOT / "_extra" / "draw",
+        folder / "draw",
+        ignore=shutil.ignore_patterns("generated"),
+    )
     # two runs, not 20: the page is the same, and the test a few seconds shorter
-    write_draw_assets(folder / "draw" / "generated", RUNTIME, threshold=THRESHOLD, runs=["run01", "run02"])
+    write_draw_assets(
+        folder / "draw" / "generated",
+        RUNTIME,
+        threshold=THRESHOLD,
+        runs=["run01", "run02"],
+    )
     page = (ROOT / "book" / "draw.md").read_text()
-    widget = re.search(r"<!-- draw-widget -->\s*```\{raw\} html\n(.*?)```\s*<!-- /draw-widget -->", page, re.S)
-    assert widget, "book/draw.md lost its widget block (between <!-- draw-widget --> and <!-- /draw-widget -->)"
+    widget = re.search(
+        r"<!-- draw-widget -->\s*```\{raw\} html\n(.*?)```\s*<!-- /draw-widget -->",
+        page,
+        re.S,
+    )
+    assert widget, (
+        "book/draw.md lost its widget block (between <!-- draw-widget --> and <!-- /draw-widget -->)"
+    )
     (folder / "book").mkdir()
     (folder / "book" / "draw.html").write_text(
         "<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
-        f"<title>draw</title></head><body>{widget.group(1)}</body></html>")
+        f"<title>draw</title></head><body>{widget.group(1)}</body></html>"
+    )
     return folder
 
 
 def page_data(site: Path) -> dict:
     text = (site / "draw" / "generated" / "runs.js").read_text()
-    return json.loads(text.removeprefix("window.SIAMESE_DRAW_RUNS = ").rstrip().removesuffix(";"))
+    return json.loads(
+        text.removeprefix("window.SIAMESE_DRAW_RUNS = ")
+        .rstrip()
+        .removesuffix(";")
+    )
 
 
 # ------------------------------------------------------------------------------------------ the export
 
 
-def test_shift_averaged_encoder_is_embed_with_shifts(encoder, shifts, runs, one_thread):
+def test_shift_averaged_encoder_is_embed_with_shifts(
+    encoder, shifts, runs, one_thread
+):
     images = runs[0].test_images[:4]
     with torch.no_grad():
         together = ShiftAveragedEncoder(encoder, shifts).eval()(images)
-    assert torch.allclose(together, embed(encoder, images, shifts=shifts), atol=1e-6)
+    assert torch.allclose(
+        together, embed(encoder, images, shifts=shifts), atol=1e-6
+    )
 
 
-@pytest.mark.parametrize("shifts, why", [(16, "is not smaller than the 16-pixel images"),
-                                         (-1, "is not a whole number >= 0"), (1.5, "is not a whole number >= 0")])
+@pytest.mark.parametrize(
+    "shifts, why",
+    [
+        (16, "is not smaller than the 16-pixel images"),
+        (-1, "is not a whole number >= 0"),
+        (1.5, "is not a whole number >= 0"),
+    ],
+)
 def test_shifts_that_embed_refuses_are_never_exported(tmp_path, shifts, why):
     # Issue 36, 4: export_onnx took shifts=16 on 16-pixel images and shifts=-1, which embed() refuses, and wrote
     # an ONNX model whose embeddings were off by 0.41 and 0.07.
@@ -121,45 +174,112 @@ def test_shifts_that_embed_refuses_are_never_exported(tmp_path, shifts, why):
     from siamese_tutorial.models import ConvEncoder
 
     encoder = ConvEncoder(width=4, blocks=2, embedding_dim=8, image_size=16)
-    with pytest.raises(ValueError, match=f"shifts {shifts} {why}: shifts must be a whole number of pixels from 0 to 15"):
+    with pytest.raises(
+        ValueError,
+        match=f"shifts {shifts} {why}: shifts must be a whole number of pixels from 0 to 15",
+    ):
         export_onnx(encoder, shifts, tmp_path / "encoder.onnx")
     with pytest.raises(ValueError, match="from 0 to 15"):
         ShiftAveragedEncoder(encoder, shifts)
     assert not list(tmp_path.iterdir())
 
 
-def test_onnx_encoder_gives_the_pytorch_embeddings(site, encoder, shifts, runs, one_thread):
+def test_onnx_encoder_gives_the_pytorch_embeddings(
+    site, encoder, shifts, runs, one_thread
+):
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(site / "draw" / "generated" / "encoder.onnx"))
+    session = onnxruntime.InferenceSession(
+        str(site / "draw" / "generated" / "encoder.onnx")
+    )
     images = torch.cat([runs[0].train_images[:5], runs[0].test_images[:5]])
-    exported = np.concatenate([session.run(["embedding"], {"image": image[None].numpy()})[0] for image in images])
-    assert np.abs(exported - embed(encoder, images, shifts=shifts).numpy()).max() < 1e-4
+    exported = np.concatenate(
+        [
+            session.run(["embedding"], {"image": image[None].numpy()})[0]
+            for image in images
+        ]
+    )
+    assert (
+        np.abs(exported - embed(encoder, images, shifts=shifts).numpy()).max()
+        < 1e-4
+    )
 
 
-def test_page_data_holds_the_package_galleries(site, encoder, shifts, runs, one_thread):
+def test_page_data_holds_the_package_galleries(
+    site, encoder, shifts, runs, one_thread
+):
     data = page_data(site)
-    assert (data["image_size"], data["drawing_size"], data["shifts"]) == (encoder.image_size, 105, shifts)
+    assert (data["image_size"], data["drawing_size"], data["shifts"]) == (
+        encoder.image_size,
+        105,
+        shifts,
+    )
     by_name = {run.name: run for run in runs}
-    assert [run["name"] for run in data["runs"]] == sorted(by_name)[:len(data["runs"])]
+    assert [run["name"] for run in data["runs"]] == sorted(by_name)[
+        : len(data["runs"])
+    ]
     for shown in data["runs"][:2]:
-        gallery = run_gallery(encoder, by_name[shown["name"]], shifts, data["threshold"])
-        prototypes = np.frombuffer(base64.b64decode(shown["prototypes"]), dtype="<f4")
-        assert shown["names"] == gallery.names == [f"class{i:02d}" for i in range(1, 21)]
-        assert shown["alphabet"] == by_name[shown["name"]].alphabet.replace("_", " ") == "Atlantean"
-        assert np.array_equal(prototypes.reshape(20, -1), gallery.prototypes.numpy())
-        assert len(shown["images"]) == 20 and shown["images"][0].startswith("data:image/png;base64,")
+        gallery = run_gallery(
+            encoder, by_name[shown["name"]], shifts, data["threshold"]
+        )
+        prototypes = np.frombuffer(
+            base64.b64decode(shown["prototypes"]), dtype="<f4"
+        )
+        assert (
+            shown["names"]
+            == gallery.names
+            == [f"class{i:02d}" for i in range(1, 21)]
+        )
+        assert (
+            shown["alphabet"]
+            == by_name[shown["name"]].alphabet.replace("_", " ")
+            == "Atlantean"
+        )
+        assert np.array_equal(
+            prototypes.reshape(20, -1), gallery.prototypes.numpy()
+        )
+        assert len(shown["images"]) == 20 and shown["images"][0].startswith(
+            "data:image/png;base64,"
+        )
 
 
 def test_assets_without_the_runtime_say_to_run_npm_ci(tmp_path, capsys):
-    assert main(["--out", str(tmp_path / "out"), "--runtime", str(tmp_path / "nothing"), "--threshold", "0.5"]) == 2
+    assert (
+        main(
+            [
+                "--out",
+                str(tmp_path / "out"),
+                "--runtime",
+                str(tmp_path / "nothing"),
+                "--threshold",
+                "0.5",
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "npm ci" in error and "Traceback" not in error
+    assert (
+        error.count("\n") == 1
+        and "npm ci" in error
+        and "Traceback" not in error
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_a_non_finite_threshold_is_refused(tmp_path, capsys):
-    assert main(["--out", str(tmp_path / "out"), "--runtime", str(RUNTIME), "--threshold", "nan"]) == 2
+    assert (
+        main(
+            [
+                "--out",
+                str(tmp_path / "out"),
+                "--runtime",
+                str(RUNTIME),
+                "--threshold",
+                "nan",
+            ]
+        )
+        == 2
+    )
     assert "--threshold must be a finite distance" in capsys.readouterr().err
 
 
@@ -168,7 +288,12 @@ def test_an_unknown_run_is_refused_before_any_work(tmp_path):
     for name in RUNTIME_FILES:
         (tmp_path / "dist" / name).write_text("")
     with pytest.raises(ValueError, match="no official run named run21"):
-        write_draw_assets(tmp_path / "out", tmp_path / "dist", threshold=0.5, runs=["run01", "run21"])
+        write_draw_assets(
+            tmp_path / "out",
+            tmp_path / "dist",
+            threshold=0.5,
+            runs=["run01", "run21"],
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -183,7 +308,9 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def server(site):
     """A static server of the site on a free local port, as the book is served (GitHub Pages, a local server)."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site))
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -201,10 +328,17 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile}", "--window-size=1280,1000"]:
+    for flag in CHROMIUM_FLAGS + [
+        f"--user-data-dir={profile}",
+        "--window-size=1280,1000",
+    ]:
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_script_timeout(120)  # the first start compiles 14 MB of WebAssembly, on a busy machine
+    driver = webdriver.Chrome(
+        service=Service(str(CHROMEDRIVER)), options=options
+    )
+    driver.set_script_timeout(
+        120
+    )  # the first start compiles 14 MB of WebAssembly, on a busy machine
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
@@ -214,9 +348,12 @@ def settle(driver, script: str, *args):
     """Run ``script`` (it gets the page's ``api`` and ``args``; returns a Promise or a value) and wait for its value."""
     return driver.execute_async_script(
         "var done = arguments[arguments.length - 1], api = window.siameseDraw, args = arguments;"
-        "Promise.resolve().then(function () { return (function (api, args) {" + script + "})(api, args); })"
+        "Promise.resolve().then(function () { return (function (api, args) {"
+        + script
+        + "})(api, args); })"
         ".then(function (value) { done({value: value}); }, function (error) { done({error: String(error)}); });",
-        *args)
+        *args,
+    )
 
 
 def answer(driver, script: str, *args):
@@ -230,16 +367,23 @@ def stroke(driver, canvas, points):
     from selenium.webdriver import ActionChains
 
     # pointer actions do not scroll, and in the book the widget is below the page's text
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
-    actions = ActionChains(driver).move_to_element_with_offset(canvas, *points[0]).click_and_hold()
+    driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center'});", canvas
+    )
+    actions = (
+        ActionChains(driver)
+        .move_to_element_with_offset(canvas, *points[0])
+        .click_and_hold()
+    )
     for (x0, y0), (x1, y1) in zip(points, points[1:]):
         actions = actions.move_by_offset(x1 - x0, y1 - y0)
     actions.release().perform()
 
 
 @pytest.mark.parametrize("served", [False, True], ids=["file", "http"])
-def test_the_page_answers_as_the_package_gallery(served, site, server, browser, encoder, shifts, runs, originals,
-                                                one_thread):
+def test_the_page_answers_as_the_package_gallery(
+    served, site, server, browser, encoder, shifts, runs, originals, one_thread
+):
     page = site / "book" / "draw.html"
     browser.get(f"{server}/book/draw.html" if served else page.as_uri())
     answer(browser, "return api.ready;")
@@ -249,8 +393,15 @@ def test_the_page_answers_as_the_package_gallery(served, site, server, browser, 
     gallery = run_gallery(encoder, runs[0], shifts, threshold)
     strangers = torch.cat([run.test_images for run in runs[1:4]])
     farthest = int(gallery.nearest(strangers)[1].argmax())
-    cases = [(originals[0].test_images[i], runs[0].test_images[i]) for i in (0, 7)]
-    cases.append((torch.cat([run.test_images for run in originals[1:4]])[farthest], strangers[farthest]))
+    cases = [
+        (originals[0].test_images[i], runs[0].test_images[i]) for i in (0, 7)
+    ]
+    cases.append(
+        (
+            torch.cat([run.test_images for run in originals[1:4]])[farthest],
+            strangers[farthest],
+        )
+    )
     expected_answers = []
     for shown, read in cases:
         bits = [int(v) for v in shown.flatten().round().tolist()]
@@ -258,16 +409,33 @@ def test_the_page_answers_as_the_package_gallery(served, site, server, browser, 
         distances = gallery.distances(read[None])[0]
         expected = gallery.identify(read[None])[0]
         assert result["run"] == "run01" and result["answer"] == expected
-        assert np.abs(np.array(result["distances"]) - distances.numpy()).max() < 1e-3
-        assert browser.find_element("id", "sdraw-answer").get_attribute("data-answer") == expected
+        assert (
+            np.abs(np.array(result["distances"]) - distances.numpy()).max()
+            < 1e-3
+        )
+        assert (
+            browser.find_element("id", "sdraw-answer").get_attribute(
+                "data-answer"
+            )
+            == expected
+        )
         expected_answers.append(expected)
-    assert expected_answers[-1] == UNKNOWN and UNKNOWN not in expected_answers[:-1]
+    assert (
+        expected_answers[-1] == UNKNOWN
+        and UNKNOWN not in expected_answers[:-1]
+    )
 
     # Another run, chosen by the reader, answers from its own characters.
     result = answer(browser, "return api.selectRun('run02');")
     other = run_gallery(encoder, runs[1], shifts, threshold)
     assert result["run"] == "run02"
-    assert np.abs(np.array(result["distances"]) - other.distances(cases[-1][1][None])[0].numpy()).max() < 1e-3
+    assert (
+        np.abs(
+            np.array(result["distances"])
+            - other.distances(cases[-1][1][None])[0].numpy()
+        ).max()
+        < 1e-3
+    )
 
     # Strokes with the pointer give an answer; cleared, there is none; drawn again, one more.
     canvas = browser.find_element("id", "sdraw-canvas")
@@ -277,10 +445,16 @@ def test_the_page_answers_as_the_package_gallery(served, site, server, browser, 
     stroke(browser, canvas, [(50, -60), (0, 0), (-50, 60)])
     first = answer(browser, "return api.idle();")
     assert first["run"] == "run02" and len(first["distances"]) == 20
-    assert browser.find_element("id", "sdraw-answer").get_attribute("data-answer") == first["answer"]
+    assert (
+        browser.find_element("id", "sdraw-answer").get_attribute("data-answer")
+        == first["answer"]
+    )
     browser.find_element("id", "sdraw-clear").click()
     assert answer(browser, "return api.lastResult;") is None
-    assert browser.find_element("id", "sdraw-answer").get_attribute("data-answer") is None
+    assert (
+        browser.find_element("id", "sdraw-answer").get_attribute("data-answer")
+        is None
+    )
     stroke(browser, canvas, [(0, -70), (0, 70)])
     again = answer(browser, "return api.idle();")
     assert again["run"] == "run02" and again["embedding"] != first["embedding"]

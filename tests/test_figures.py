@@ -26,18 +26,37 @@ CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
 def figures(chapter: Path) -> list[tuple[int, dict]]:
     """(cell index, measure) for every figure the chapter's record shows."""
     record = nbformat.read(chapters.executed_path(chapter), as_version=4)
-    return [(index, measure) for index, cell in enumerate(record.cells) if cell.cell_type == "code"
-            for measure in cell.metadata.get(chapters.FIGURES_KEY, [])]
+    return [
+        (index, measure)
+        for index, cell in enumerate(record.cells)
+        if cell.cell_type == "code"
+        for measure in cell.metadata.get(chapters.FIGURES_KEY, [])
+    ]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_every_figure_reads_on_a_phone(built_book, chapter):
-    assert chapters.staleness(chapter) is None, f"{chapter.name}: {chapters.staleness(chapter)}"
+    assert chapters.staleness(chapter) is None, (
+        f"{chapter.name}: {chapters.staleness(chapter)}"
+    )
     measured = figures(chapter)
-    images = sum("image/png" in output.get("data", {})
-                 for cell in nbformat.read(chapters.executed_path(chapter), as_version=4).cells
-                 if cell.cell_type == "code" for output in cell.outputs)
-    assert len(measured) == images, f"{chapter.name}: {images} figures shown, {len(measured)} measured"
-    small = [f"cell {index}: {m['text']!r} at {m['smallest_text_px']} px (the figure is {m['width_px']} px wide)"
-             for index, m in measured if m["smallest_text_px"] is not None and m["smallest_text_px"] < SMALLEST_PX]
-    assert not small, f"{chapter.name}: text under {SMALLEST_PX} px on a phone: {small}"
+    images = sum(
+        "image/png" in output.get("data", {})
+        for cell in nbformat.read(
+            chapters.executed_path(chapter), as_version=4
+        ).cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
+    assert len(measured) == images, (
+        f"{chapter.name}: {images} figures shown, {len(measured)} measured"
+    )
+    small = [
+        f"cell {index}: {m['text']!r} at {m['smallest_text_px']} px (the figure is {m['width_px']} px wide)"
+        for index, m in measured
+        if m["smallest_text_px"] is not None
+        and m["smallest_text_px"] < SMALLEST_PX
+    ]
+    assert not small, (
+        f"{chapter.name}: text under {SMALLEST_PX} px on a phone: {small}"
+    )

@@ -35,7 +35,11 @@ class Assets(HTMLParser):
         attributes = dict(attrs)
         if tag == "script" and attributes.get("src"):
             self.scripts.append(attributes["src"].split("?")[0])
-        elif tag == "link" and attributes.get("rel") == "stylesheet" and attributes.get("href"):
+        elif (
+            tag == "link"
+            and attributes.get("rel") == "stylesheet"
+            and attributes.get("href")
+        ):
             self.styles.append(attributes["href"].split("?")[0])
 
 
@@ -46,66 +50,113 @@ def assets(page: Path) -> Assets:
 
 
 def pages(html: Path) -> list[str]:
-    return sorted(str(p.relative_to(html)) for p in (html / "book").glob("*.html")) + ["search.html"]
+    return sorted(
+        str(p.relative_to(html)) for p in (html / "book").glob("*.html")
+    ) + ["search.html"]
 
 
 def test_only_the_drawing_page_loads_the_drawing_code(built_book):
     for page in pages(built_book):
         found = assets(built_book / page)
-        drawing = [a for a in found.scripts + found.styles if re.search(r"(^|/)draw/|onnx|ort[.-]", a)]
+        drawing = [
+            a
+            for a in found.scripts + found.styles
+            if re.search(r"(^|/)draw/|onnx|ort[.-]", a)
+        ]
         if page == DRAW_PAGE:
-            assert [a for a in found.scripts if a.endswith("draw.js")] == ["../draw/draw.js"]
-            assert [a for a in found.styles if a.endswith("draw.css")] == ["../draw/draw.css"]
+            assert [a for a in found.scripts if a.endswith("draw.js")] == [
+                "../draw/draw.js"
+            ]
+            assert [a for a in found.styles if a.endswith("draw.css")] == [
+                "../draw/draw.css"
+            ]
         else:
             assert not drawing, f"{page} loads the drawing page's {drawing}"
-        assert len(found.scripts) == len(set(found.scripts)), f"{page} loads a script twice"
-        assert not [a for a in found.scripts + found.styles if a.startswith(("http:", "https:", "//"))], \
-            f"{page} loads from another site: the book serves its own scripts"
+        assert len(found.scripts) == len(set(found.scripts)), (
+            f"{page} loads a script twice"
+        )
+        assert not [
+            a
+            for a in found.scripts + found.styles
+            if a.startswith(("http:", "https:", "//"))
+        ], f"{page} loads from another site: the book serves its own scripts"
 
 
 def test_mathjax_is_served_with_the_book(built_book):
     page = built_book / "book" / "2_contrastive_loss.html"
     scripts = assets(page).scripts
-    (mathjax,) = [s for s in scripts if "mathjax" in s.lower() and s.endswith("tex-mml-chtml.js")]
+    (mathjax,) = [
+        s
+        for s in scripts
+        if "mathjax" in s.lower() and s.endswith("tex-mml-chtml.js")
+    ]
     assert (page.parent / mathjax).resolve().is_file()
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm"}
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".wasm": "application/wasm",
+    }
 
     def log_message(self, *args) -> None:
         pass
 
 
 def test_no_page_logs_a_console_error(built_book):
-    if not (Path("/usr/bin/chromium").is_file() and Path("/usr/bin/chromedriver").is_file()):
-        pytest.skip("chromium or chromedriver missing (apt-get install chromium chromium-driver)")
+    if not (
+        Path("/usr/bin/chromium").is_file()
+        and Path("/usr/bin/chromedriver").is_file()
+    ):
+        pytest.skip(
+            "chromium or chromedriver missing (apt-get install chromium chromium-driver)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(QuietHandler, directory=str(built_book)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0),
+        functools.partial(QuietHandler, directory=str(built_book)),
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = webdriver.Chrome(
+        service=Service("/usr/bin/chromedriver"), options=options
+    )
     driver.set_script_timeout(120)
     errors = {}
     try:
         for page in pages(built_book):
             driver.get(f"http://127.0.0.1:{server.server_address[1]}/{page}")
             if page == DRAW_PAGE:  # its runtime arrives after the load event
-                driver.execute_async_script("var done = arguments[arguments.length - 1];"
-                                            "window.siameseDraw.ready.then(done, done);")
+                driver.execute_async_script(
+                    "var done = arguments[arguments.length - 1];"
+                    "window.siameseDraw.ready.then(done, done);"
+                )
             else:
-                driver.execute_async_script("var done = arguments[arguments.length - 1]; setTimeout(done, 500);")
-            logged = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+                driver.execute_async_script(
+                    "var done = arguments[arguments.length - 1]; setTimeout(done, 500);"
+                )
+            logged = [
+                e["message"]
+                for e in driver.get_log("browser")
+                if e["level"] == "SEVERE"
+            ]
             if logged:
                 errors[page] = logged
     finally:

@@ -1,6 +1,5 @@
 """Tests of siamese_tutorial.verification: ROC, AUC, EER, thresholds, and open-set rates."""
 
-import itertools
 import math
 
 import numpy as np
@@ -12,8 +11,8 @@ from siamese_tutorial.verification import (
     balanced_accuracy,
     choose_open_set_threshold,
     choose_threshold,
-    open_set_curve,
     equal_error_rate,
+    open_set_curve,
     roc_auc,
     roc_curve,
     verification_accuracy,
@@ -29,19 +28,29 @@ def test_roc_curve_of_a_hand_worked_example():
     np.testing.assert_allclose(fpr, [0, 0, 0.5, 0.5, 1])
     np.testing.assert_allclose(tpr, [0, 0.5, 0.5, 1, 1])
     np.testing.assert_allclose(thresholds, [-np.inf, 0.1, 0.35, 0.4, 0.8])
-    assert roc_auc(distances, labels) == pytest.approx(0.75)  # 3 of the 4 (similar, dissimilar) pairs ordered
+    assert roc_auc(distances, labels) == pytest.approx(
+        0.75
+    )  # 3 of the 4 (similar, dissimilar) pairs ordered
 
 
 def test_roc_curve_and_auc_match_sklearn_with_ties():
     generator = np.random.default_rng(0)
     labels = generator.integers(0, 2, 200)
-    distances = np.round(generator.normal(loc=labels.astype(float), scale=1.0), 1)  # rounding makes ties
-    fpr, tpr, thresholds = roc_curve(torch.tensor(distances), torch.tensor(labels))
-    sk_fpr, sk_tpr, sk_thresholds = sklearn.metrics.roc_curve(labels == 0, -distances, drop_intermediate=False)
+    distances = np.round(
+        generator.normal(loc=labels.astype(float), scale=1.0), 1
+    )  # rounding makes ties
+    fpr, tpr, thresholds = roc_curve(
+        torch.tensor(distances), torch.tensor(labels)
+    )
+    sk_fpr, sk_tpr, sk_thresholds = sklearn.metrics.roc_curve(
+        labels == 0, -distances, drop_intermediate=False
+    )
     np.testing.assert_allclose(fpr, sk_fpr)
     np.testing.assert_allclose(tpr, sk_tpr)
     np.testing.assert_allclose(thresholds, -sk_thresholds)
-    assert roc_auc(distances, labels) == pytest.approx(sklearn.metrics.roc_auc_score(labels == 0, -distances))
+    assert roc_auc(distances, labels) == pytest.approx(
+        sklearn.metrics.roc_auc_score(labels == 0, -distances)
+    )
 
 
 def test_auc_extremes():
@@ -54,8 +63,16 @@ def test_auc_extremes():
     "similar, dissimilar, eer",
     [
         ([0.1, 0.2], [0.5, 0.6], 0.0),  # separable
-        ([0.1, 0.4], [0.35, 0.8], 0.5),  # the ROC meets FPR = FNR at a point: (0.5, 0.5)
-        ([1, 2, 3], [2.5, 4], 1 / 3),  # on the segment (0, 1/3) -> (0.5, 1/3) of FNR: interpolated
+        (
+            [0.1, 0.4],
+            [0.35, 0.8],
+            0.5,
+        ),  # the ROC meets FPR = FNR at a point: (0.5, 0.5)
+        (
+            [1, 2, 3],
+            [2.5, 4],
+            1 / 3,
+        ),  # on the segment (0, 1/3) -> (0.5, 1/3) of FNR: interpolated
     ],
 )
 def test_equal_error_rate_of_hand_worked_examples(similar, dissimilar, eer):
@@ -65,8 +82,15 @@ def test_equal_error_rate_of_hand_worked_examples(similar, dissimilar, eer):
 
 
 def test_verification_accuracy_counts_distance_equal_to_threshold_as_similar():
-    assert verification_accuracy([0.1, 0.5, 0.5, 0.9], [0, 0, 1, 1], threshold=0.5) == pytest.approx(0.75)
-    assert verification_accuracy(torch.tensor([0.1, 0.9]), torch.tensor([0, 1]), threshold=0.5) == 1.0
+    assert verification_accuracy(
+        [0.1, 0.5, 0.5, 0.9], [0, 0, 1, 1], threshold=0.5
+    ) == pytest.approx(0.75)
+    assert (
+        verification_accuracy(
+            torch.tensor([0.1, 0.9]), torch.tensor([0, 1]), threshold=0.5
+        )
+        == 1.0
+    )
 
 
 def test_choose_threshold_of_a_hand_worked_example():
@@ -74,7 +98,9 @@ def test_choose_threshold_of_a_hand_worked_example():
     labels = [0, 0, 0, 1, 1, 1]
     # Cuts after 0.2 and after 0.5 both get 5 of 6 right; the smaller wins, at the midpoint of 0.2 and 0.4.
     assert choose_threshold(distances, labels) == pytest.approx(0.3)
-    assert verification_accuracy(distances, labels, 0.3) == pytest.approx(5 / 6)
+    assert verification_accuracy(distances, labels, 0.3) == pytest.approx(
+        5 / 6
+    )
 
 
 def test_choose_threshold_maximises_accuracy_against_a_dense_search():
@@ -82,18 +108,28 @@ def test_choose_threshold_maximises_accuracy_against_a_dense_search():
     labels = generator.integers(0, 2, 100)
     distances = generator.normal(loc=labels.astype(float), scale=0.8)
     threshold = choose_threshold(distances, labels)
-    best_on_grid = max(verification_accuracy(distances, labels, t) for t in np.linspace(-3, 4, 5001))
+    best_on_grid = max(
+        verification_accuracy(distances, labels, t)
+        for t in np.linspace(-3, 4, 5001)
+    )
     assert verification_accuracy(distances, labels, threshold) >= best_on_grid
 
 
 def test_choose_threshold_at_the_ends():
     # Best: call everything dissimilar (3 of 4 right), i.e. a threshold below the smallest distance.
     low = choose_threshold([0.9, 0.1, 0.2, 0.3], [0, 1, 1, 1])
-    assert low < 0.1 and verification_accuracy([0.9, 0.1, 0.2, 0.3], [0, 1, 1, 1], low) == 0.75
+    assert (
+        low < 0.1
+        and verification_accuracy([0.9, 0.1, 0.2, 0.3], [0, 1, 1, 1], low)
+        == 0.75
+    )
     # Best: call everything similar (3 of 4 right).
     high = choose_threshold([0.1, 0.2, 0.3, 0.05], [0, 0, 0, 1])
     assert high == pytest.approx(0.3)
-    assert verification_accuracy([0.1, 0.2, 0.3, 0.05], [0, 0, 0, 1], high) == 0.75
+    assert (
+        verification_accuracy([0.1, 0.2, 0.3, 0.05], [0, 0, 0, 1], high)
+        == 0.75
+    )
 
 
 def test_verification_metrics_reject_bad_inputs():
@@ -101,7 +137,9 @@ def test_verification_metrics_reject_bad_inputs():
         roc_curve([0.1, 0.2], [0])
     with pytest.raises(ValueError, match="same length"):
         roc_auc(np.zeros((2, 2)), np.zeros((2, 2)))
-    with pytest.raises(ValueError, match=r"0 \(similar pair\) or 1 \(dissimilar pair\)"):
+    with pytest.raises(
+        ValueError, match=r"0 \(similar pair\) or 1 \(dissimilar pair\)"
+    ):
         verification_accuracy([0.1, 0.2], [0, 2], threshold=0.5)
     with pytest.raises(ValueError, match="both similar .* and dissimilar"):
         equal_error_rate([0.1, 0.2], [0, 0])
@@ -111,7 +149,6 @@ def test_verification_metrics_reject_bad_inputs():
         roc_curve([0.1, math.nan], [0, 1])
 
 
-
 # ------------------------------------------------------------------------------------ balanced accuracy, open set
 
 
@@ -119,9 +156,15 @@ def test_balanced_accuracy_does_not_depend_on_the_base_rate():
     distances = [0.1, 0.2, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
     labels = [0, 0, 1, 1, 1, 1, 1, 1]  # 2 similar, 6 dissimilar
     assert balanced_accuracy(distances, labels, threshold=0.3) == 1.0
-    assert balanced_accuracy(distances, labels, threshold=0.0) == 0.5  # "always different": chance
-    assert verification_accuracy(distances, labels, threshold=0.0) == 0.75  # the base rate, not skill
-    assert balanced_accuracy(distances, labels, threshold=0.45) == pytest.approx((1 + 5 / 6) / 2)
+    assert (
+        balanced_accuracy(distances, labels, threshold=0.0) == 0.5
+    )  # "always different": chance
+    assert (
+        verification_accuracy(distances, labels, threshold=0.0) == 0.75
+    )  # the base rate, not skill
+    assert balanced_accuracy(
+        distances, labels, threshold=0.45
+    ) == pytest.approx((1 + 5 / 6) / 2)
     with pytest.raises(ValueError, match="needs both similar"):
         balanced_accuracy([0.1, 0.2], [1, 1], 0.5)
 
@@ -131,9 +174,17 @@ def test_open_set_curve_of_a_hand_worked_example():
     curve = open_set_curve([0.1, 0.3, 0.5], [True, False, True], [0.2, 0.6])
     assert curve.thresholds.tolist() == [-np.inf, 0.1, 0.2, 0.3, 0.5, 0.6]
     assert curve.false_accept.tolist() == [0, 0, 0.5, 0.5, 0.5, 1.0]
-    np.testing.assert_allclose(curve.false_reject, [1, 2 / 3, 2 / 3, 1 / 3, 0, 0])
-    np.testing.assert_allclose(curve.misidentified, [0, 0, 0, 1 / 3, 1 / 3, 1 / 3])
-    assert curve.at(0.25) == {"false_accept": 0.5, "false_reject": pytest.approx(2 / 3), "misidentified": 0.0}
+    np.testing.assert_allclose(
+        curve.false_reject, [1, 2 / 3, 2 / 3, 1 / 3, 0, 0]
+    )
+    np.testing.assert_allclose(
+        curve.misidentified, [0, 0, 0, 1 / 3, 1 / 3, 1 / 3]
+    )
+    assert curve.at(0.25) == {
+        "false_accept": 0.5,
+        "false_reject": pytest.approx(2 / 3),
+        "misidentified": 0.0,
+    }
     assert (curve.num_genuine, curve.num_strangers) == (3, 2)
 
 
@@ -141,16 +192,24 @@ def test_choose_open_set_threshold_balanced_and_with_a_false_accept_limit():
     curve = open_set_curve([0.1, 0.3, 0.5], [True, False, True], [0.2, 0.6])
     # balanced error FAR + FRR + MIR at each threshold: 1, 2/3, 7/6, 7/6, 5/6, 4/3: best at 0.1, cut half-way to 0.2
     assert choose_open_set_threshold(curve) == pytest.approx(0.15)
-    assert choose_open_set_threshold(curve, max_false_accept=0.0) == pytest.approx(0.15)
-    assert choose_open_set_threshold(curve, max_false_accept=0.5) == pytest.approx(0.55)
+    assert choose_open_set_threshold(
+        curve, max_false_accept=0.0
+    ) == pytest.approx(0.15)
+    assert choose_open_set_threshold(
+        curve, max_false_accept=0.5
+    ) == pytest.approx(0.55)
     everyone = open_set_curve([0.1, 0.2], [True, True], [0.9])
     assert choose_open_set_threshold(everyone) == pytest.approx(0.55)
-    with pytest.raises(ValueError, match="max_false_accept must be a fraction"):
+    with pytest.raises(
+        ValueError, match="max_false_accept must be a fraction"
+    ):
         choose_open_set_threshold(curve, max_false_accept=2.0)
 
 
 def test_open_set_curve_rejects_bad_inputs():
-    with pytest.raises(ValueError, match="needs genuine queries and strangers"):
+    with pytest.raises(
+        ValueError, match="needs genuine queries and strangers"
+    ):
         open_set_curve([0.1], [True], [])
     with pytest.raises(ValueError, match="1-D of one length"):
         open_set_curve([0.1, 0.2], [True], [0.3])
@@ -159,12 +218,23 @@ def test_open_set_curve_rejects_bad_inputs():
 
 
 @pytest.mark.parametrize("threshold", [math.nan, "0.5", None])
-def test_a_threshold_that_is_not_a_number_is_refused_not_read_as_all_dissimilar(threshold):
+def test_a_threshold_that_is_not_a_number_is_refused_not_read_as_all_dissimilar(
+    threshold,
+):
     distances, labels = [0.1, 0.2, 0.6], [0, 1, 1]
     for accuracy in (verification_accuracy, balanced_accuracy):
-        with pytest.raises(ValueError, match="threshold must be a finite number"):
+        with pytest.raises(
+            ValueError, match="threshold must be a finite number"
+        ):
             accuracy(distances, labels, threshold)
-    curve = open_set_curve(torch.tensor([0.1, 0.3]), torch.tensor([True, False]), torch.tensor([0.4, 0.6]))
+    curve = open_set_curve(
+        torch.tensor([0.1, 0.3]),
+        torch.tensor([True, False]),
+        torch.tensor([0.4, 0.6]),
+    )
     with pytest.raises(ValueError, match="threshold must be a finite number"):
         curve.at(threshold)
-    assert curve.at(math.inf)["false_reject"] == 0 and curve.at(-math.inf)["false_accept"] == 0
+    assert (
+        curve.at(math.inf)["false_reject"] == 0
+        and curve.at(-math.inf)["false_accept"] == 0
+    )

@@ -34,11 +34,15 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "_ext"))  # chapters.py: the records of the HTML book's values
+sys.path.insert(
+    0, str(ROOT / "_ext")
+)  # chapters.py: the records of the HTML book's values
 OUT = ROOT / "_build" / "jupyterlab-check"
 RUN_ALL_TIMEOUT = 1800
 # tqdm's notebook bar: an ipywidgets box in a cell's output (text/plain "HBox(...)" if widgets fail)
-PROGRESS = ".jp-OutputArea-output .jupyter-widgets, .jp-OutputArea-output progress"
+PROGRESS = (
+    ".jp-OutputArea-output .jupyter-widgets, .jp-OutputArea-output progress"
+)
 
 
 def free_port() -> int:
@@ -57,34 +61,64 @@ def reader_copy() -> Path:
 
 
 def start_lab(port: int, token: str, book: Path) -> subprocess.Popen:
-    command = [str(ROOT / ".venv" / "bin" / "jupyter"), "lab", "--no-browser", f"--port={port}",
-               "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={book}"]
+    command = [
+        str(ROOT / ".venv" / "bin" / "jupyter"),
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={book}",
+    ]
     if os.geteuid() == 0:
         command.append("--allow-root")
-    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+    }
     env.pop("TQDM_DISABLE", None)  # readers see progress bars
-    lab = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=open(OUT / "jupyterlab.log", "w"))
+    lab = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(OUT / "jupyterlab.log", "w"),
+    )
     for _ in range(120):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return lab
         except OSError:
             time.sleep(1)
-    raise SystemExit("JupyterLab did not start; see _build/jupyterlab-check/jupyterlab.log")
+    raise SystemExit(
+        "JupyterLab did not start; see _build/jupyterlab-check/jupyterlab.log"
+    )
 
 
 def browser() -> webdriver.Chrome:
     options = Options()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,1000", f"--user-data-dir={OUT / 'chromium-profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        f"--user-data-dir={OUT / 'chromium-profile'}",
+    ):
         options.add_argument(flag)
     options.binary_location = "/usr/bin/chromium"
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    return webdriver.Chrome(
+        service=Service("/usr/bin/chromedriver"), options=options
+    )
 
 
 def click_menu(driver: webdriver.Chrome, menu: str, item: str) -> None:
-    for label in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel"):
+    for label in driver.find_elements(
+        By.CSS_SELECTOR, ".lm-MenuBar-itemLabel"
+    ):
         if label.text == menu:
             label.click()
             break
@@ -96,16 +130,25 @@ def click_menu(driver: webdriver.Chrome, menu: str, item: str) -> None:
     raise RuntimeError(f"no menu item {menu} > {item}")
 
 
-def check_chapter(driver: webdriver.Chrome, port: int, token: str, chapter: str) -> list[str]:
+def check_chapter(
+    driver: webdriver.Chrome, port: int, token: str, chapter: str
+) -> list[str]:
     problems = []
-    driver.get(f"http://127.0.0.1:{port}/lab/tree/{chapter}.ipynb?token={token}")
+    driver.get(
+        f"http://127.0.0.1:{port}/lab/tree/{chapter}.ipynb?token={token}"
+    )
     # JupyterLab loads and the kernel starts. Run All before the kernel is connected would run the code
     # cells once it is, but jupyterlab-myst asks for the text's values at once and, finding no kernel,
     # never asks again: wait as a reader does, until the kernel is idle.
     deadline = time.time() + 180
     while time.time() < deadline:
         time.sleep(2)
-        status = " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, ".jp-StatusBar-Widget"))
+        status = " ".join(
+            e.text
+            for e in driver.find_elements(
+                By.CSS_SELECTOR, ".jp-StatusBar-Widget"
+            )
+        )
         if "Idle" in status:
             break
     driver.save_screenshot(str(OUT / f"{chapter}-0-opened.png"))
@@ -113,51 +156,83 @@ def check_chapter(driver: webdriver.Chrome, port: int, token: str, chapter: str)
     start, saw_progress = time.time(), False
     while time.time() - start < RUN_ALL_TIMEOUT:
         time.sleep(5)
-        prompts = [p.text for p in driver.find_elements(By.CSS_SELECTOR, ".jp-InputPrompt")]
+        prompts = [
+            p.text
+            for p in driver.find_elements(By.CSS_SELECTOR, ".jp-InputPrompt")
+        ]
         saw_progress |= bool(driver.find_elements(By.CSS_SELECTOR, PROGRESS))
-        if prompts and not any("*" in p for p in prompts) and all(re.search(r"\[\d+\]", p) for p in prompts
-                                                                  if p.strip() and p.strip() != "[ ]:"):
+        if (
+            prompts
+            and not any("*" in p for p in prompts)
+            and all(
+                re.search(r"\[\d+\]", p)
+                for p in prompts
+                if p.strip() and p.strip() != "[ ]:"
+            )
+        ):
             break
     else:
         problems.append(f"{chapter}: still running after {RUN_ALL_TIMEOUT} s")
     seconds = time.time() - start
-    page = driver.find_element(By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden)")
+    page = driver.find_element(
+        By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden)"
+    )
     text = page.text
-    if "Traceback" in text or driver.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.error']"):
+    if "Traceback" in text or driver.find_elements(
+        By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.error']"
+    ):
         problems.append(f"{chapter}: an error output")
     if re.search(r"\{[\w:-]+\}`", text) or "```{" in text:
-        problems.append(f"{chapter}: raw MyST markup shown (is jupyterlab-myst installed?)")
-    problems += [f"{chapter}: {problem}" for problem in unevaluated(driver, chapter)]
+        problems.append(
+            f"{chapter}: raw MyST markup shown (is jupyterlab-myst installed?)"
+        )
+    problems += [
+        f"{chapter}: {problem}" for problem in unevaluated(driver, chapter)
+    ]
     solutions = driver.find_elements(By.CSS_SELECTOR, "details")
     if "Solution" in text and not solutions:
         problems.append(f"{chapter}: exercise solutions are not folded")
     if any(d.get_attribute("open") for d in solutions):
         problems.append(f"{chapter}: a solution is unfolded")
     cells = driver.find_elements(By.CSS_SELECTOR, ".jp-Cell")
-    for i, index in enumerate(sorted({0, len(cells) // 3, 2 * len(cells) // 3, len(cells) - 1})):
-        driver.execute_script("arguments[0].scrollIntoView(true);", cells[index])
+    for i, index in enumerate(
+        sorted({0, len(cells) // 3, 2 * len(cells) // 3, len(cells) - 1})
+    ):
+        driver.execute_script(
+            "arguments[0].scrollIntoView(true);", cells[index]
+        )
         time.sleep(1)
         driver.save_screenshot(str(OUT / f"{chapter}-{i + 1}.png"))
     bars = driver.find_elements(By.CSS_SELECTOR, PROGRESS)
     if bars:  # the first progress bar as a reader sees it after the run
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", bars[0])
+        driver.execute_script(
+            "arguments[0].scrollIntoView({block: 'center'});", bars[0]
+        )
         time.sleep(1)
         driver.save_screenshot(str(OUT / f"{chapter}-progress.png"))
     if "HBox(children" in text:
-        problems.append(f"{chapter}: a progress bar shown as text (are ipywidgets installed in the kernel?)")
-    print(f"{chapter}: ran in {seconds:.0f} s; {len(solutions)} folded solutions; progress bar seen: {saw_progress}; "
-          f"{'ok' if not problems else '; '.join(problems)}", flush=True)
+        problems.append(
+            f"{chapter}: a progress bar shown as text (are ipywidgets installed in the kernel?)"
+        )
+    print(
+        f"{chapter}: ran in {seconds:.0f} s; {len(solutions)} folded solutions; progress bar seen: {saw_progress}; "
+        f"{'ok' if not problems else '; '.join(problems)}",
+        flush=True,
+    )
     return problems
 
 
 def rendered_prose(driver: webdriver.Chrome) -> str:
     """The text of every rendered Markdown cell (jupyterlab-myst's), white space collapsed."""
-    for cell in driver.find_elements(By.CSS_SELECTOR, ".jp-Cell"):  # a cell far off screen may render late
+    for cell in driver.find_elements(
+        By.CSS_SELECTOR, ".jp-Cell"
+    ):  # a cell far off screen may render late
         driver.execute_script("arguments[0].scrollIntoView(true);", cell)
         time.sleep(0.1)
     prose = driver.execute_script(
         "return Array.from(document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
-        ".jp-MarkdownCell .myst')).map(function (e) { return e.textContent; }).join('\\n');")
+        ".jp-MarkdownCell .myst')).map(function (e) { return e.textContent; }).join('\\n');"
+    )
     return " ".join(prose.split())
 
 
@@ -174,30 +249,56 @@ def unevaluated(driver: webdriver.Chrome, chapter: str) -> list[str]:
     path = ROOT / "book" / f"{chapter}.ipynb"
     values = []
     if chapters.staleness(path) is None:
-        values = [(entry["expression"], " ".join(chapters.plain_value(entry["result"]).split()))
-                  for cell in chapters.current_record(path).cells if cell.cell_type == "markdown"
-                  for entry in cell.metadata.get("user_expressions", [])]
+        values = [
+            (
+                entry["expression"],
+                " ".join(chapters.plain_value(entry["result"]).split()),
+            )
+            for cell in chapters.current_record(path).cells
+            if cell.cell_type == "markdown"
+            for entry in cell.metadata.get("user_expressions", [])
+        ]
     deadline = time.time() + 60
     while True:
         prose = rendered_prose(driver)
-        missing = [f"{{eval}}`{e}` does not read {v!r} as in the book" for e, v in values if v not in prose]
+        missing = [
+            f"{{eval}}`{e}` does not read {v!r} as in the book"
+            for e, v in values
+            if v not in prose
+        ]
         if not missing or time.time() > deadline:
             break
         time.sleep(5)
-    problems = [f"the text shows an error: {m!r}" for m in re.findall(r"\b\w+Error: [^\]\)]{0,60}", prose)]
-    problems += [f"the text shows a key and format: {m!r}" for m in re.findall(r"\b\w+:\.\d+[f%]", prose)]
-    problems += [f"the text shows a role: {m!r}" for m in re.findall(r"\{[\w:-]+\}`?", prose)]
+    problems = [
+        f"the text shows an error: {m!r}"
+        for m in re.findall(r"\b\w+Error: [^\]\)]{0,60}", prose)
+    ]
+    problems += [
+        f"the text shows a key and format: {m!r}"
+        for m in re.findall(r"\b\w+:\.\d+[f%]", prose)
+    ]
+    problems += [
+        f"the text shows a role: {m!r}"
+        for m in re.findall(r"\{[\w:-]+\}`?", prose)
+    ]
     source = json.loads(path.read_text())["cells"]
-    hidden = sum("remove-cell" in cell.get("metadata", {}).get("tags", []) for cell in source)
+    hidden = sum(
+        "remove-cell" in cell.get("metadata", {}).get("tags", [])
+        for cell in source
+    )
     folded = len(driver.find_elements(By.CSS_SELECTOR, ".jp-InputPlaceholder"))
     if folded < hidden:
-        problems.append(f"{hidden - folded} of its {hidden} hidden cells are shown in full")
+        problems.append(
+            f"{hidden - folded} of its {hidden} hidden cells are shown in full"
+        )
     return problems + missing
 
 
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
-    chapters = sys.argv[1:] or sorted(p.stem for p in (ROOT / "book").glob("*.ipynb"))
+    chapters = sys.argv[1:] or sorted(
+        p.stem for p in (ROOT / "book").glob("*.ipynb")
+    )
     port, token = free_port(), secrets.token_hex(16)
     lab = start_lab(port, token, reader_copy())
     driver = browser()
