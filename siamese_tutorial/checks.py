@@ -22,7 +22,14 @@ __all__ = [
     "as_labels",
     "default_device",
     "resolve_device",
+    "DIVERGED",
 ]
+
+DIVERGED = (
+    "lower the learning rate (lr), or check the training images for NaN or "
+    "infinite values"
+)
+"""What to do when a training diverges: the loop and the checkpoints say it."""
 
 
 def check_positive(**values: int) -> None:

@@ -6,10 +6,9 @@ dissimilar). Feed them to the losses of :mod:`siamese_tutorial.losses`, e.g.
 ``triplet_loss(emb[a], emb[p], emb[n])`` or ``batch_contrastive_loss(emb, labels, pairs=(i, j, y))``.
 The batch losses of that module make the same choices on the whole ``(N, N)`` distance matrix.
 
-The masks say which pairs and triplets of a batch are valid at all; the statistics functions report
-how many triplets or pairs still produce a loss and the mean positive and negative distances: a
-collapse of the embedding (everything mapped to one point) shows as both mean distances going to 0
-while the active fraction goes to 1.
+The masks say which pairs and triplets of a batch are valid at all. How many triplets or pairs
+still produce a loss, and the mean distances, are in :mod:`siamese_tutorial.batch_statistics`
+(importable from here too).
 
 References
 ----------
@@ -34,13 +33,13 @@ __all__ = [
     "all_pairs",
     "all_valid_triplets",
     "hardest_triplets",
+    "hardest_positives_and_negatives",
     "batch_hard_triplets",
     "semi_hard_negatives",
     "semi_hard_triplets",
     "hard_negative_pairs",
+    "hard_pairs",
     "pml_pairs",
-    "triplet_statistics",
-    "pair_statistics",
 ]
 
 _PK_HINT = "sample batches with a P x K sampler (siamese_tutorial.data.PKSampler) with P >= 2 and K >= 2"
@@ -229,11 +228,30 @@ def hardest_triplets(
         ``(a, p, n)`` int64 index tensors, one triplet per anchor with a positive and a negative.
     """
     labels = _check_labels(labels, len(distances), distances.device)
-    positives, negatives = positive_mask(labels), negative_mask(labels)
-    p = distances.detach().masked_fill(~positives, -torch.inf).argmax(1)
-    n = distances.detach().masked_fill(~negatives, torch.inf).argmin(1)
-    a = torch.nonzero(positives.any(1) & negatives.any(1)).flatten()
+    p, n, anchors = hardest_positives_and_negatives(distances, labels)
+    a = torch.nonzero(anchors).flatten()
     return a, p[a], n[a]
+
+
+def hardest_positives_and_negatives(
+    distances: Tensor, labels: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Every anchor's hardest positive and hardest negative, the first on ties.
+
+    The one batch-hard choice: :func:`hardest_triplets` and
+    :func:`siamese_tutorial.losses.batch_hard_triplet_loss` both read it.
+
+    Returns
+    -------
+    tuple of Tensor
+        ``p``, ``n``: ``(N,)`` int64 indices (meaningless for an anchor without a positive or a
+        negative); ``anchors``: ``(N,)`` bool, the anchors that have both.
+    """
+    positives, negatives = positive_mask(labels), negative_mask(labels)
+    d = distances.detach()
+    p = d.masked_fill(~positives, -torch.inf).argmax(1)
+    n = d.masked_fill(~negatives, torch.inf).argmin(1)
+    return p, n, positives.any(1) & negatives.any(1)
 
 
 @torch.no_grad()
@@ -386,11 +404,20 @@ def hard_negative_pairs(
     """
     labels = check_labelled_batch(embeddings, labels)
     check_number("margin", margin, low=0, low_inclusive=False)
+    return hard_pairs(
+        pairwise_distances(embeddings, squared=squared), labels, margin
+    )
+
+
+@torch.no_grad()
+def hard_pairs(
+    distances: Tensor, labels: Tensor, margin: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`hard_negative_pairs` on a batch's ``(N, N)`` distance matrix."""
     i, j, y = all_pairs(labels)
-    d = pairwise_distances(embeddings, squared=squared)[i, j]
-    keep = (y == 0) | ~(
-        d >= margin
-    )  # a NaN distance is kept, so that it reaches the loss
+    d = distances[i, j]
+    # a NaN distance is kept, so that it reaches the loss
+    keep = (y == 0) | ~(d >= margin)
     return i[keep], j[keep], y[keep]
 
 
@@ -417,102 +444,10 @@ def pml_pairs(
     return i[similar], j[similar], i[~similar], j[~similar]
 
 
-# ----------------------------------------------------------------------------------------------
-# Statistics
-# ----------------------------------------------------------------------------------------------
+def __getattr__(name: str):
+    # The statistics moved to siamese_tutorial.batch_statistics; importable from here as before.
+    if name in ("triplet_statistics", "pair_statistics"):
+        from . import batch_statistics
 
-
-def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``values`` where ``mask`` is True, without indexing (which would wait for the device)."""
-    return values.mul(mask).sum() / mask.sum()
-
-
-@torch.no_grad()
-def triplet_statistics(
-    embeddings: Tensor,
-    labels: Tensor,
-    margin: float,
-    squared: bool = False,
-    check: bool = True,
-) -> dict[str, Tensor]:
-    r"""Health of a triplet-trained embedding on one labelled batch.
-
-    Parameters
-    ----------
-    embeddings : Tensor
-        ``(N, D)`` embeddings of a labelled batch (needs a positive and a negative pair).
-    labels : Tensor
-        ``(N,)`` class labels.
-    margin : float
-        :math:`\alpha \ge 0` of the triplet loss.
-    squared : bool
-        Use squared Euclidean distances.
-    check : bool
-        Check that the batch has a positive and a negative pair (:func:`check_triplet_batch`).
-
-    Returns
-    -------
-    dict of str to Tensor
-        0-d tensors on the embeddings' device (``float()`` one to read it):
-        ``active_fraction``: fraction of the valid triplets with a positive loss,
-        :math:`d(a,p) - d(a,n) + \alpha > 0`; ``mean_positive_distance`` over all positive pairs;
-        ``mean_negative_distance`` over all negative pairs.
-    """
-    labels = check_labelled_batch(embeddings, labels)
-    check_number("margin", margin, low=0)
-    if check:
-        check_triplet_batch(labels)
-    d = pairwise_distances(embeddings, squared=squared)
-    positives, negatives = positive_mask(labels), negative_mask(labels)
-    # A triplet (a, p, n) is active when d(a,n) < d(a,p) + margin: count, for every (a, p), the
-    # negatives of a below that bound in a sorted row (N^2 log N instead of an N^3 mask).
-    sorted_negatives = d.masked_fill(~negatives, torch.inf).sort(dim=1).values
-    active = (
-        torch.searchsorted(sorted_negatives, (d + margin).contiguous())
-        .mul(positives)
-        .sum()
-    )
-    valid = (positives.sum(dim=1) * negatives.sum(dim=1)).sum()
-    return {
-        "active_fraction": active / valid,
-        "mean_positive_distance": _masked_mean(d, positives),
-        "mean_negative_distance": _masked_mean(d, negatives),
-    }
-
-
-@torch.no_grad()
-def pair_statistics(
-    embeddings: Tensor, labels: Tensor, margin: float, check: bool = True
-) -> dict[str, Tensor]:
-    """Health of a contrastive-trained embedding on one labelled batch.
-
-    Parameters
-    ----------
-    embeddings : Tensor
-        ``(N, D)`` embeddings of a labelled batch (needs a positive and a negative pair).
-    labels : Tensor
-        ``(N,)`` class labels.
-    margin : float
-        :math:`m > 0` of the contrastive loss.
-    check : bool
-        Check that the batch has a positive and a negative pair (:func:`check_triplet_batch`).
-
-    Returns
-    -------
-    dict of str to Tensor
-        0-d tensors: ``active_fraction``: fraction of the dissimilar pairs inside the margin,
-        :math:`D < m` (the only dissimilar pairs with a loss; similar pairs are not counted since
-        every one with :math:`D > 0` has a loss); ``mean_positive_distance`` over all similar pairs;
-        ``mean_negative_distance`` over all dissimilar pairs.
-    """
-    labels = check_labelled_batch(embeddings, labels)
-    check_number("margin", margin, low=0, low_inclusive=False)
-    if check:
-        check_triplet_batch(labels)
-    d = pairwise_distances(embeddings)
-    negatives = negative_mask(labels)
-    return {
-        "active_fraction": _masked_mean((d < margin).to(d.dtype), negatives),
-        "mean_positive_distance": _masked_mean(d, positive_mask(labels)),
-        "mean_negative_distance": _masked_mean(d, negatives),
-    }
+        return getattr(batch_statistics, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

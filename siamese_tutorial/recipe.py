@@ -14,22 +14,20 @@
 
 from __future__ import annotations
 
-import os
-import platform
-import typing
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .checks import check_number, check_positive, listing
+from .callbacks import training_callbacks
+from .cards import card_path, make_card
+from .checkpoints import read_checkpoint
+from .checks import resolve_device
+from .config import TrainConfig, reading, unused_settings
 from .data import (
-    EPISODE_STYLES,
-    INK_POLARITIES,
     LabelledImages,
     PKBatches,
     load_image_folder,
@@ -37,25 +35,14 @@ from .data import (
     with_reflections,
     with_rotations,
 )
-from .evaluation import OneShotResult, episode_accuracy
-from .files import absolute, sha256_file
+from .files import absolute
+from .history import History
+from .loop import Callback, Trainer
+from .machine import keep_freed_memory, machine_description, seed_everything
 from .models import ConvEncoder, SoftmaxClassifier, encoder_of
+from .objectives import make_objective
 from .omniglot import load_omniglot, load_validation_set
-from .training import (
-    OBJECTIVES,
-    Callback,
-    Checkpoint,
-    History,
-    ModelSelection,
-    ProgressBar,
-    Trainer,
-    WeightAverage,
-    keep_freed_memory,
-    make_objective,
-    read_checkpoint,
-    resolve_device,
-    seed_everything,
-)
+from .validation import VALIDATION_SEED, Validation
 
 __all__ = [
     "TrainConfig",
@@ -71,337 +58,6 @@ __all__ = [
     "make_card",
     "machine_description",
 ]
-
-VALIDATION_SEED = 0
-"""The seed of the validation episodes: the same episodes for every run, so scores compare."""
-
-
-def _setting(default: Any, help: str, **extra: Any) -> Any:
-    return field(default=default, metadata={"help": help, **extra})
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of the training recipe of :func:`train_encoder`, each declared once.
-
-    The defaults are the recipe of the shipped ``triplet`` encoder. The help text of each field is
-    what ``python -m siamese_tutorial train --help`` shows.
-    """
-
-    data: str | None = _setting(
-        None,
-        "a folder of pictures, one sub-folder per class (default: Omniglot's "
-        "background alphabets)",
-    )
-    groups: bool = _setting(
-        False,
-        "the folder is <group>/<class>/<picture> (groups, like alphabets)",
-    )
-    grayscale: bool = _setting(
-        True, "read the pictures in grayscale (else in colour)"
-    )
-    invert: bool = _setting(
-        False,
-        "read the pictures as 1 - value: dark drawings on light paper become ink = 1",
-    )
-    ink: str | None = _setting(
-        None,
-        "how the pictures are drawn: dark (ink on light paper), light (on dark paper) "
-        "or auto (each picture's border says); read as ink = 1, replaces --invert",
-        choices=INK_POLARITIES,
-    )
-    validation_fraction: float = _setting(
-        0.2, "with --data: the fraction of classes held out for validation"
-    )
-    loss: str = _setting(
-        "semi_hard", "loss and mining (see make_objective)", choices=OBJECTIVES
-    )
-    margin: float = _setting(
-        0.2,
-        "margin of the loss (0.2 suits L2-normalised embeddings, distances in [0, 2])",
-    )
-    squared: bool = _setting(
-        False, "squared Euclidean distances (triplet losses only)"
-    )
-    p: int = _setting(32, "classes per batch")
-    k: int = _setting(4, "images per class in a batch")
-    image_size: int = _setting(40, "side of the training images in pixels")
-    augment: bool = _setting(True, "random affine distortions of every batch")
-    distortion: float = _setting(
-        1.0,
-        "strength of the distortions, times their ranges (1: rotations up to 10 "
-        "degrees, shears up to 0.15, scales 0.9-1.1, shifts up to a tenth of the side)",
-    )
-    rotations: bool = _setting(
-        True, "add rotations by 90/180/270 degrees as new classes"
-    )
-    reflections: bool = _setting(
-        False,
-        "add mirror images as new classes (with --rotations: the 8 symmetries "
-        "of the square)",
-    )
-    group_batches: bool = _setting(
-        False,
-        "draw a batch's classes from as few groups (alphabets) as possible",
-    )
-    width: int = _setting(64, "filters per conv block")
-    blocks: int = _setting(4, "conv blocks (each halves the image)")
-    embedding_dim: int | None = _setting(
-        128, "size of the embedding (none: the flattened conv features)"
-    )
-    normalize: bool = _setting(True, "L2-normalise the embeddings")
-    steps: int = _setting(
-        11000, "optimizer steps (the cosine learning-rate schedule ends there)"
-    )
-    lr: float = _setting(
-        1e-3, "Adam's learning rate at the start of the schedule"
-    )
-    weight_decay: float = _setting(0.0, "Adam's weight decay")
-    ema: float = _setting(
-        0.0,
-        "decay of a moving average of the weights after every step, which is validated "
-        "and kept instead of them (0: none; 0.999 averages over about 1,000 steps)",
-    )
-    seed: int = _setting(
-        0, "seeds the weights, the batches and the distortions"
-    )
-    validate_every: int = _setting(
-        500, "steps between validations (and checkpoints)"
-    )
-    validation_episodes: int = _setting(
-        200, "validation episodes the kept step is chosen on"
-    )
-    log_every: int = _setting(10, "steps per logged history entry")
-    device: str | None = _setting(
-        None,
-        "cpu, cuda or cuda:N (default: cuda when available)",
-        recipe=False,
-    )
-
-    def __post_init__(self) -> None:
-        make_objective(
-            self.loss, self.margin, self.squared
-        )  # checks the loss, the margin and squared
-        check_positive(
-            p=self.p,
-            k=self.k,
-            image_size=self.image_size,
-            width=self.width,
-            blocks=self.blocks,
-            steps=self.steps,
-            validate_every=self.validate_every,
-            validation_episodes=self.validation_episodes,
-            log_every=self.log_every,
-        )
-        if self.embedding_dim is not None:
-            check_positive(embedding_dim=self.embedding_dim)
-        if self.p < 2 or self.k < 2:
-            raise ValueError(
-                f"p and k must be >= 2 (a batch needs two classes for negatives and two images of a "
-                f"class for positives); got p={self.p}, k={self.k}"
-            )
-        if self.image_size < 2**self.blocks:
-            raise ValueError(
-                f"{self.blocks} blocks halve the image {self.blocks} times: image_size must be "
-                f">= {2**self.blocks}; got {self.image_size}"
-            )
-        check_number("lr", self.lr, low=0, low_inclusive=False)
-        check_number(
-            "validation_fraction",
-            self.validation_fraction,
-            low=0,
-            low_inclusive=False,
-        )
-        if self.validation_fraction >= 1:
-            raise ValueError(
-                f"validation_fraction must be below 1; got {self.validation_fraction}"
-            )
-        check_number("weight_decay", self.weight_decay, low=0)
-        check_number(
-            "distortion", self.distortion, low=0, high=10, high_inclusive=False
-        )  # 10: scales down to 0
-        check_number("ema", self.ema, low=0, high=1, high_inclusive=False)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ValueError(f"seed must be an integer; got {self.seed!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as a plain dict; :meth:`from_dict` rebuilds the config."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, settings: dict[str, Any]) -> TrainConfig:
-        """A config from :meth:`to_dict` (e.g. a checkpoint's or a card's), refusing unknown settings."""
-        unknown = sorted(set(settings) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(
-                f"unknown training settings [{listing([repr(name) for name in unknown])}]: written by "
-                f"another version of siamese_tutorial? Use the version that wrote them."
-            )
-        return cls(**settings)
-
-    def recipe(self) -> dict[str, Any]:
-        """The settings that decide the trained weights (all but where it runs)."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.metadata.get("recipe", True)
-        }
-
-    @staticmethod
-    def field_types() -> dict[str, Any]:
-        """Each field's type (the annotations resolved), for building a command line."""
-        return typing.get_type_hints(TrainConfig)
-
-
-def unused_settings(
-    config: TrainConfig, groups: int | None = None
-) -> dict[str, str]:
-    """The settings of ``config`` that cannot act, given its other settings (whatever their value), each with why.
-
-    ``groups``: how many groups the training data have, where known (``group_batches`` cannot act on a
-    single one, unless rotations or reflections make new groups of it). The command line refuses such
-    a setting when it is given, and a card records them under ``"unused"``: a setting that did nothing
-    is never recorded as if it had acted.
-
-    Returns
-    -------
-    dict of str to str
-        Setting name -> why it cannot act, e.g. ``{"margin": "--loss batch_hard_soft has no margin"}``.
-    """
-    unused = {}
-    if config.data is None:
-        for name in (
-            "groups",
-            "grayscale",
-            "invert",
-            "ink",
-            "validation_fraction",
-        ):
-            unused[name] = (
-                "it is a setting of --data folders; Omniglot is read as it is"
-            )
-    elif config.ink is not None:
-        unused["invert"] = f"--ink {config.ink} replaces it"
-    if not config.augment:
-        unused["distortion"] = "there are no distortions (--no-augment)"
-    if config.loss in ("batch_hard_soft", "softmax"):
-        unused["margin"] = f"--loss {config.loss} has no margin"
-    copies = (4 if config.rotations else 1) * (
-        2 if config.reflections else 1
-    )  # each makes new groups
-    if groups is not None and groups * copies < 2:
-        unused["group_batches"] = (
-            "the training data have a single group (give --groups for a folder of groups)"
-        )
-    return unused
-
-
-@dataclass
-class Validation:
-    """The validation protocol: accuracy on fixed N-way 1-shot episodes of held-out classes.
-
-    Callable as ``validation(encoder) -> accuracy``, the score :class:`~siamese_tutorial.training.ModelSelection`
-    keeps the best step by. Episodes are within one group (alphabet) and, where ``dataset.drawers``
-    says who drew each image, built like the official runs (``style="runs"``: every support image of
-    an episode by one drawer, every query by another); otherwise random.
-
-    Parameters
-    ----------
-    dataset : LabelledImages
-        The held-out images, e.g. :func:`siamese_tutorial.omniglot.load_validation_set`.
-    episodes : int
-        Number of episodes (200: about +-1.2 points at 85%).
-    style : str, optional
-        ``"runs"`` or ``"random"``; default ``"runs"`` when the data set has drawers.
-    n_way : int
-        Classes per episode (at most the classes of the largest group).
-    seed : int
-        Seed of the episodes.
-    shifts : int
-        Test-time augmentation of :func:`~siamese_tutorial.evaluation.embed`.
-    """
-
-    dataset: LabelledImages
-    episodes: int = 200
-    style: str | None = None
-    n_way: int = 20
-    seed: int = VALIDATION_SEED
-    shifts: int = 0
-
-    def __post_init__(self) -> None:
-        check_positive(episodes=self.episodes, n_way=self.n_way)
-        usable = (
-            torch.bincount(
-                self.dataset.labels, minlength=self.dataset.num_classes
-            )
-            >= 2
-        )
-        largest = (
-            int(torch.bincount(self.dataset.class_group[usable]).max())
-            if usable.any()
-            else 0
-        )
-        if largest < 2:
-            raise ValueError(
-                "validation needs 2 or more classes with 2 or more images each in one group; "
-                "hold out more classes for validation."
-            )
-        self.n_way = min(
-            self.n_way, largest
-        )  # as many ways as the held-out classes allow
-        if self.style is None:
-            self.style = (
-                "runs" if self.dataset.drawers is not None else "random"
-            )
-        if self.style not in EPISODE_STYLES:
-            raise ValueError(
-                f"unknown episode style {self.style!r}; choose one of {EPISODE_STYLES}"
-            )
-
-    def result(self, encoder: nn.Module) -> OneShotResult:
-        """The episodes' :class:`~siamese_tutorial.evaluation.OneShotResult`."""
-        return episode_accuracy(
-            encoder,
-            self.dataset,
-            n_way=self.n_way,
-            num_episodes=self.episodes,
-            within_group=True,
-            style=self.style,
-            seed=self.seed,
-            shifts=self.shifts,
-        )
-
-    def __call__(self, encoder: nn.Module) -> float:
-        return self.result(encoder).accuracy
-
-    def describe(self) -> str:
-        """One line: what the score is."""
-        return (
-            f"{self.episodes} episodes of {self.n_way}-way 1-shot within one group, {self.style}-style"
-            + (f", test-time shifts {self.shifts}" if self.shifts else "")
-        )
-
-
-def reading(config: TrainConfig | dict[str, Any]) -> dict[str, Any]:
-    """How picture files are read for an encoder trained with ``config``: ``grayscale``, ``invert`` and ``ink``
-    (the arguments of :func:`~siamese_tutorial.data.load_images`).
-
-    Omniglot's files are dark ink on light paper, which the loader turns into ink = 1; pictures to
-    enrol or identify are read the same way (``ink="dark"``: a picture drawn the other way is said). For
-    a folder, as its training pictures were read.
-    """
-    settings = config.to_dict() if isinstance(config, TrainConfig) else config
-    if settings.get("data") is None:
-        return {
-            "grayscale": True,
-            "invert": True,
-            "ink": "dark",
-        }  # "dark": pictures drawn otherwise are said
-    return {
-        "grayscale": settings["grayscale"],
-        "invert": settings["invert"],
-        "ink": settings.get("ink"),
-    }
 
 
 def fit_batch(
@@ -641,6 +297,44 @@ def train_encoder(
     device = resolve_device(config.device)
     if device.type == "cpu":
         keep_freed_memory()  # no page faults for each step's activations (see its docstring)
+    _warn_unused(config, train_set)
+    state = _resume_state(Path(checkpoint_path), config) if resume else None
+    seed_everything(config.seed)
+    batches, model = _batches_and_model(config, train_set, device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=config.steps
+    )
+    hooks = training_callbacks(
+        progress=progress,
+        average=config.ema,
+        validate=validation,
+        validate_every=config.validate_every,
+        checkpoint_path=checkpoint_path,
+        config=config.to_dict(),
+    )
+    trainer = Trainer(
+        model,
+        make_objective(config.loss, config.margin, config.squared),
+        optimizer,
+        scheduler,
+        device,
+        config.log_every,
+        [*hooks, *callbacks],
+    )
+    if state is not None:
+        # first: data changed since are said as such, not as a size mismatch
+        if state.get("batches") is not None:
+            batches.load_state_dict(state["batches"])
+        trainer.load_state_dict(state)
+    history = trainer.fit(batches, config.steps)
+    return encoder_of(model), history
+
+
+def _warn_unused(config: TrainConfig, train_set: LabelledImages) -> None:
+    """Warn of the settings changed from their default that cannot act on these data."""
     defaults = TrainConfig()
     unused = {
         name: why
@@ -654,10 +348,14 @@ def train_encoder(
                 f"{name} {getattr(config, name)!r} ({why})"
                 for name, why in unused.items()
             ),
-            stacklevel=2,
+            stacklevel=3,  # the caller of train_encoder
         )
-    state = _resume_state(Path(checkpoint_path), config) if resume else None
-    seed_everything(config.seed)
+
+
+def _batches_and_model(
+    config: TrainConfig, train_set: LabelledImages, device: torch.device
+) -> tuple[PKBatches, nn.Module]:
+    """The recipe's P x K batches of ``train_set`` (with its new classes), and its network."""
     data = with_reflections(train_set) if config.reflections else train_set
     data = with_rotations(data) if config.rotations else data
     batches = PKBatches(
@@ -671,110 +369,4 @@ def train_encoder(
         distortion=config.distortion,
     )
     model = build_model(config, data.images.shape[1], data.num_classes)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=config.steps
-    )
-    hooks: list[Callback] = [ProgressBar()] if progress else []
-    if config.ema:
-        hooks.append(WeightAverage(config.ema))
-    if validation is not None:
-        hooks.append(ModelSelection(validation, config.validate_every))
-    if checkpoint_path is not None:
-        hooks.append(
-            Checkpoint(
-                checkpoint_path, config.to_dict(), config.validate_every
-            )
-        )
-    trainer = Trainer(
-        model,
-        make_objective(config.loss, config.margin, config.squared),
-        optimizer,
-        scheduler,
-        device,
-        config.log_every,
-        [*hooks, *callbacks],
-    )
-    if state is not None:
-        if (
-            state.get("batches") is not None
-        ):  # first: data changed since are said as such, not as a size mismatch
-            batches.load_state_dict(state["batches"])
-        trainer.load_state_dict(state)
-    history = trainer.fit(batches, config.steps)
-    return encoder_of(model), history
-
-
-# ----------------------------------------------------------------------------------------------
-# Cards: how a checkpoint was made
-# ----------------------------------------------------------------------------------------------
-
-
-def card_path(checkpoint: str | Path) -> Path:
-    """The card beside a checkpoint: ``runs/m.pt`` -> ``runs/m.json`` (checkpoints end in ``.pt``)."""
-    checkpoint = Path(checkpoint)
-    if checkpoint.suffix != ".pt":
-        raise ValueError(
-            f"a checkpoint's name must end in .pt (its card goes beside it as .json); got {checkpoint}"
-        )
-    return checkpoint.with_suffix(".json")
-
-
-def machine_description(device: str | torch.device | None = None) -> str:
-    """The processor (or GPU), its core count, torch's threads and version: where a time was measured."""
-    if resolve_device(device).type == "cuda":
-        chip = torch.cuda.get_device_name()
-    else:
-        cpuinfo = Path("/proc/cpuinfo")
-        names = (
-            [
-                line.split(":", 1)[1].strip()
-                for line in cpuinfo.read_text().splitlines()
-                if line.startswith("model name")
-            ]
-            if cpuinfo.exists()
-            else []
-        )
-        threads = torch.get_num_threads()
-        chip = (
-            f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"{threads} torch thread{'s' if threads != 1 else ''}"
-        )
-    return f"{chip}, torch {torch.__version__}"
-
-
-def make_card(
-    command: str,
-    config: TrainConfig,
-    checkpoint_path: str | Path,
-    history: History,
-    validation: Validation | None,
-    data: dict[str, Any],
-) -> dict[str, Any]:
-    """What a finished training records beside its checkpoint (``card_path``): the command, the settings (and
-    those that could not act, with why: :func:`unused_settings`), the machine and time, the data, the validation
-    score of the kept step, and the checkpoint's SHA-256, so that a card is never taken for another checkpoint's.
-
-    ``data`` may hold ``"groups"``, the training data's number of groups."""
-    best = history.best_validation
-    unused = unused_settings(config, data.get("groups"))
-    return {
-        "command": command,
-        "config": config.to_dict(),
-        "data": data,
-        "steps_trained": history.step[-1],
-        "training_minutes": round(history.seconds[-1] / 60, 2),
-        "machine": machine_description(config.device),
-        "validation": None
-        if validation is None or best is None
-        else {
-            "accuracy": best[1],
-            "step_kept": best[0],
-            "episodes": validation.episodes,
-            "task": validation.describe(),
-        },
-        "unused": unused,
-        "checkpoint_sha256": sha256_file(checkpoint_path),
-    }
+    return batches, model
