@@ -31,8 +31,8 @@ $(NODE_STAMP): package.json package-lock.json
 # The drawing page's assets, from the package: the encoder as ONNX, the runs' images and prototypes,
 # the gallery threshold (chosen on the validation alphabets: a minute or two), onnxruntime-web's files.
 DRAW := _extra/draw/generated
-$(DRAW)/.built: $(STAMP) $(NODE_STAMP) $(wildcard siamese_tutorial/*.py siamese_tutorial/weights/*) | data
-	$(BIN)/python -m siamese_tutorial.browser --out $(DRAW) --runtime node_modules/onnxruntime-web/dist
+$(DRAW)/.built: $(STAMP) $(NODE_STAMP) $(wildcard siamese_tutorial/*.py siamese_tutorial/*/*.py siamese_tutorial/weights/*) | data
+	$(BIN)/python -m siamese_tutorial.book.browser --out $(DRAW) --runtime node_modules/onnxruntime-web/dist
 	touch $@
 
 # Each chapter runs once, under nbval, which checks it and records it in _build/executed/ (only the
@@ -65,13 +65,13 @@ test: data $(NODE_STAMP)
 
 # Measurements, not tests: loss throughput against pytorch-metric-learning, training and
 # evaluation speed, chapter times, and the built pages on a slow connection; written to
-# siamese_tutorial/results/benchmarks.json, benchmarks/pages.json and benchmarks/RESULTS.md.
+# siamese_tutorial/book/results/benchmarks.json, benchmarks/pages.json and benchmarks/RESULTS.md.
 benchmarks: data book
 	$(BIN)/python benchmarks/run.py
 
 # The recipe search, the recipe's seeds, the softmax classifier, the contrastive recipe and the
 # long run: trains what runs/experiments/ lacks (resuming what stopped; hours of CPU), then scores
-# it on validation (siamese_tutorial/results/experiments.json), and the shipped triplet encoders with more
+# it on validation (siamese_tutorial/book/results/experiments.json), and the shipped triplet encoders with more
 # test-time views, on runs-style validation. The 20 official runs are scored by hand, once per final recipe:
 # python benchmarks/experiments.py runs NAME --shifts S.
 experiments: data

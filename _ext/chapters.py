@@ -42,7 +42,7 @@ and its smallest text, in pixels, as a 390-px column on a phone shows it."""
 PACKAGE_INPUTS = (
     "siamese_tutorial/**/*.py",
     "siamese_tutorial/weights/*",
-    "siamese_tutorial/results/*.json",
+    "siamese_tutorial/book/results/*.json",
     "constraints.txt",
 )
 

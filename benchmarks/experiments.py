@@ -8,7 +8,7 @@
 
 Each experiment is a command of the package's own command line (``python -m siamese_tutorial
 train``), written to ``runs/experiments/NAME.pt`` with its card; a stopped one is resumed from its
-checkpoint, a finished one is not trained again. Scores go to ``siamese_tutorial/results/experiments.json``: for
+checkpoint, a finished one is not trained again. Scores go to ``siamese_tutorial/book/results/experiments.json``: for
 each experiment its card (command, steps, minutes, machine), its validation accuracy on 200
 episodes of the 10 validation alphabets built like the official runs and at random, with test-time
 shifts of 0 to 3 pixels, and, only when asked with ``runs``, its accuracy on the 400 official trials.
@@ -46,7 +46,7 @@ RUNS = (
     Path("runs") / "experiments"
 )  # relative to ROOT, so that recorded commands are portable
 RESULTS = (
-    ROOT / "siamese_tutorial" / "results" / "experiments.json"
+    ROOT / "siamese_tutorial" / "book" / "results" / "experiments.json"
 )  # ships with the package: the book reads it
 SHIFTS = (0, 1, 2, 3)
 

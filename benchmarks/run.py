@@ -5,7 +5,7 @@ built book's pages load on a slow connection (``pages.py``).
     python benchmarks/run.py                 # everything (about 15 minutes on 2 CPU cores)
     python benchmarks/run.py --only losses   # one part: losses, training, evaluation, chapters, pages
 
-Results go to ``siamese_tutorial/results/benchmarks.json`` (shipped with the package, read by the
+Results go to ``siamese_tutorial/book/results/benchmarks.json`` (shipped with the package, read by the
 book), the pages' to ``benchmarks/pages.json`` (the book does not read them: a new measurement must not
 make its chapters stale), and all to ``benchmarks/RESULTS.md``, with the machine they were measured
 on. These are measurements, not tests: nothing here asserts a speed.
@@ -511,7 +511,7 @@ def main() -> None:
         "pages": lambda: pages.run(ROOT / "_build" / "html"),
     }
     path = (
-        ROOT / "siamese_tutorial" / "results" / "benchmarks.json"
+        ROOT / "siamese_tutorial" / "book" / "results" / "benchmarks.json"
     )  # ships with the package
     results = (
         read_json(path, "earlier benchmark results") if path.exists() else {}

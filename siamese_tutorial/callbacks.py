@@ -19,8 +19,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .checkpoints import save_checkpoint
 from .checks import check_number, check_positive
-from .display import progress_bar
 from .loop import Callback, Trainer
+from .progress import progress_bar
 
 __all__ = [
     "ProgressBar",

@@ -36,12 +36,12 @@ from .checks import (
     listing,
 )
 from .data import LabelledImages
-from .display import progress_bar
 from .distances import pairwise_distances
 from .evaluation import embed
 from .files import atomic_write, check_format
 from .models import encoder_of
 from .pictures import PictureReader, class_folders
+from .progress import progress_bar
 from .verification import (
     OpenSetCurve,
     choose_open_set_threshold,

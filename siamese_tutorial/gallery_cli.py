@@ -17,7 +17,6 @@ from typing import Any
 
 from .checks import check_shifts, listing, printable
 from .data import load_image_folder
-from .display import progress_bar
 from .files import absolute, check_writable_file, file_lock
 from .gallery import (
     UNKNOWN,
@@ -33,6 +32,7 @@ from .pictures import (
     picture_files,
 )
 from .pretrained import available_pretrained, load_model
+from .progress import progress_bar
 from .recipe import held_out_classes, reading
 from .training import keep_freed_memory
 
