@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checks import check_finite, check_positive, check_shifts
@@ -35,6 +34,13 @@ from .data import LabelledImages, n_way_k_shot_episodes
 from .distances import pairwise_distances
 from .models import encoder_of
 from .omniglot import OneShotRun
+from .published import (
+    PUBLISHED_ACCURACY,
+    PUBLISHED_RESULTS,
+    Z_95,
+    PublishedResult,
+)
+from .shifts import average_views, shift_images, shift_offsets
 
 __all__ = [
     "Z_95",
@@ -51,81 +57,6 @@ __all__ = [
     "episode_accuracy",
 ]
 
-Z_95 = 1.959963984540054
-"""The 97.5% quantile of the standard normal distribution: a two-sided 95% interval."""
-
-
-@dataclass(frozen=True)
-class PublishedResult:
-    """A published accuracy on Omniglot's one-shot classification, with the trials it was measured on.
-
-    Attributes
-    ----------
-    method, source : str
-        Who measured it, e.g. ``"People"`` and ``"Lake et al. 2015"``.
-    accuracy : float
-        A fraction in [0, 1].
-    on_official_runs : bool
-        Whether it was measured on the 20 official runs (``all_runs.zip``, 400 trials): only those
-        figures compare with the runs' results, within the runs' interval.
-    measured_on : str
-        The trials, in words, as the source describes them.
-    """
-
-    method: str
-    source: str
-    accuracy: float
-    on_official_runs: bool
-    measured_on: str
-
-    @property
-    def label(self) -> str:
-        """``"method (source)"``."""
-        return f"{self.method} ({self.source})"
-
-
-PUBLISHED_RESULTS = (
-    PublishedResult(
-        "People",
-        "Lake et al. 2015",
-        0.955,
-        True,
-        "the 20 official runs, 40 people on Mechanical Turk (4.5% errors)",
-    ),
-    PublishedResult(
-        "Bayesian Program Learning",
-        "Lake et al. 2015",
-        0.967,
-        True,
-        "the 20 official runs, trained on the 30 background alphabets (3.3% errors)",
-    ),
-    PublishedResult(
-        "Attentive Recurrent Comparators",
-        "Shyam et al. 2017",
-        0.985,
-        True,
-        "Lake et al.'s within-alphabet task (1.5% errors, the paper's best model, ConvARC with "
-        "full context); the authors' code scores it on the 20 official runs",
-    ),
-    PublishedResult(
-        "Siamese network",
-        "Koch et al. 2015",
-        0.920,
-        False,
-        "400 trials of its own, built like the runs (20 characters of one alphabet, one drawer's "
-        "drawings against another's) on another split: 10 held-out alphabets and 4 held-out "
-        "drawers (its section 4), not the 20 official runs",
-    ),
-)
-"""The published figures this book quotes, each with what it was measured on."""
-
-PUBLISHED_ACCURACY = {
-    result.label: result.accuracy
-    for result in PUBLISHED_RESULTS
-    if result.on_official_runs
-}
-"""The published accuracies measured on the 20 official runs (400 trials), by ``"method (source)"``: the
-figures the book's results on the runs are set against."""
 
 CostFunction = Callable[[Tensor, Tensor], Tensor]
 """``cost_fn(test_images (T, 1, S, S), train_images (C, 1, S, S)) -> (T, C)`` costs, small = similar."""
@@ -283,15 +214,6 @@ def _module_device(module: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def shift_images(images: Tensor, dx: int, dy: int) -> Tensor:
-    """Translate ``(N, C, S, S)`` images by ``dx`` pixels right and ``dy`` down; the uncovered border is 0."""
-    s = images.shape[-1]
-    padded = F.pad(images, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)))
-    return padded[
-        ..., max(-dy, 0) : max(-dy, 0) + s, max(-dx, 0) : max(-dx, 0) + s
-    ]
-
-
 def embed(
     encoder: nn.Module,
     images: Tensor,
@@ -345,15 +267,11 @@ def embed(
     # the twins' shared encoder, or a classifier's feature extractor
     encoder_only = encoder_of(encoder)
     if shifts:
-        s = shifts
-        offsets = [(0, 0), (s, 0), (-s, 0), (0, s), (0, -s)]
         views = []
-        for dx, dy in offsets:  # one shifted copy in memory at a time
+        for dx, dy in shift_offsets(shifts):  # one shifted copy at a time
             shifted = shift_images(images, dx, dy)
             views.append(embed(encoder_only, shifted, batch_size, device))
-        mean = torch.stack(views).mean(0)
-        normalize = getattr(encoder_only, "normalize", False)
-        return F.normalize(mean, dim=1) if normalize else mean
+        return average_views(torch.stack(views), encoder_only)
     if device is None:
         device = _module_device(encoder_only)
     was_training = encoder_only.training

@@ -43,7 +43,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from ..checks import check_shifts
-from ..evaluation import shift_images
+from ..shifts import ShiftAveragedEncoder
 from ..files import atomic_write, write_text
 from ..gallery import Gallery, OpenSetCalibration, calibrate_open_set
 from ..models import encoder_of
@@ -76,50 +76,6 @@ RUNTIME_FILES = (
 
 ENCODER = "triplet"
 """The shipped encoder the page runs."""
-
-
-class ShiftAveragedEncoder(nn.Module):
-    """An encoder and its test-time shifts as one module: ``(B, C, S, S)`` images to ``(B, D)`` embeddings.
-
-    The same as ``embed(encoder, images, shifts=shifts)``: the mean embedding of the image and its four
-    translations by ``shifts`` pixels, made unit length again when the encoder L2-normalises. All five
-    views go through the encoder in one batch (in eval mode batch normalisation does not mix them).
-    """
-
-    def __init__(self, encoder: nn.Module, shifts: int) -> None:
-        super().__init__()
-        self.encoder = encoder_of(encoder)
-        size = getattr(self.encoder, "image_size", None)
-        if size is None:
-            raise ValueError(
-                "the encoder has no image_size attribute; only encoders of fixed-size images can be "
-                "exported."
-            )
-        check_shifts(
-            shifts, size
-        )  # as embed() refuses them: never an ONNX model whose embeddings are not embed()'s
-        self.shifts = shifts
-        # The offsets of evaluation.embed, in its order.
-        self.offsets = [(0, 0)] + (
-            [(shifts, 0), (-shifts, 0), (0, shifts), (0, -shifts)]
-            if shifts
-            else []
-        )
-
-    def forward(self, images: Tensor) -> Tensor:
-        views = torch.cat(
-            [shift_images(images, dx, dy) for dx, dy in self.offsets]
-        )
-        mean = (
-            self.encoder(views)
-            .reshape(len(self.offsets), len(images), -1)
-            .mean(0)
-        )
-        return (
-            F.normalize(mean, dim=1)
-            if getattr(self.encoder, "normalize", False)
-            else mean
-        )
 
 
 def export_onnx(encoder: nn.Module, shifts: int, path: str | Path) -> Path:
