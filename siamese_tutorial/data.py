@@ -22,16 +22,15 @@ from .augmentation import (
     with_rotations,
 )
 from .episodes import EPISODE_STYLES, Episode, n_way_k_shot_episodes
+from .folders import class_folders, picture_files
 from .labelled import LabelledImages, load_image_folder, split_classes
 from .pictures import (
     IMAGE_SUFFIXES,
     INK_POLARITIES,
     MAX_PIXELS,
     PictureReader,
-    class_folders,
     load_images,
     paper_is_light,
-    picture_files,
 )
 from .sampling import PKBatches, PKSampler, random_pairs, random_triplets
 

@@ -18,10 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +27,23 @@ from torch import Tensor, nn
 from .checks import (
     check_finite,
     check_number,
-    check_positive,
     check_shifts,
     listing,
 )
-from .data import LabelledImages
 from .distances import pairwise_distances
 from .evaluation import embed
 from .files import atomic_write, check_format
-from .models import encoder_of
-from .pictures import PictureReader, class_folders
-from .progress import progress_bar
-from .verification import (
-    OpenSetCurve,
-    choose_open_set_threshold,
-    open_set_curve,
+from .gallery_names import (
+    UNKNOWN,
+    _check_entries,
+    check_name,
+    check_plain,
+    folder_classes,
 )
+from .models import encoder_of
+from .open_set import OpenSetCalibration, calibrate_open_set
+from .pictures import PictureReader
+from .progress import progress_bar
 
 __all__ = [
     "UNKNOWN",
@@ -58,9 +55,6 @@ __all__ = [
     "OpenSetCalibration",
     "calibrate_open_set",
 ]
-
-UNKNOWN = "unknown"
-"""What :meth:`Gallery.identify` answers for an image of no enrolled class."""
 
 GALLERY_FORMAT = "siamese_tutorial.gallery/1"
 
@@ -464,85 +458,6 @@ class Gallery:
         return gallery
 
 
-def _check_entries(names: Any, counts: Any, prototypes: Any) -> None:
-    """Raise ``ValueError`` (what is wrong, in a few words) unless a gallery file's ``names`` (a list of names
-    :func:`check_name` accepts, none twice), ``counts`` (a list of as many integers >= 1) and ``prototypes``
-    (``(G, D)`` finite floats, one row per name; None when there are none) are what :meth:`Gallery.enrol` makes.
-
-    A name edited into the file must not forge an answer: a line break, ``unknown``, a number."""
-    if (
-        not isinstance(names, list)
-        or not isinstance(counts, list)
-        or len(counts) != len(names)
-    ):
-        raise ValueError("its names, counts and prototypes do not match")
-    for name in names:
-        try:
-            check_name(name)
-        except ValueError as error:
-            raise ValueError(
-                f"it holds a name that enrol refuses: {error}"
-            ) from None
-    twice = [name for name, n in Counter(names).items() if n > 1]
-    if twice:
-        raise ValueError(
-            f"it holds the name(s) {listing([repr(n) for n in twice])} more than once"
-        )
-    wrong = [
-        count
-        for count in counts
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1
-    ]
-    if wrong:
-        raise ValueError(
-            f"it says a class was enrolled from {wrong[0]!r} pictures; counts are integers >= 1"
-        )
-    if not names:
-        if prototypes is not None:
-            raise ValueError("its names, counts and prototypes do not match")
-        return
-    if (
-        not isinstance(prototypes, Tensor)
-        or not prototypes.is_floating_point()
-        or prototypes.dim() != 2
-        or len(prototypes) != len(names)
-    ):
-        raise ValueError("its names, counts and prototypes do not match")
-    if not torch.isfinite(prototypes).all():
-        raise ValueError("its prototypes hold NaN or infinite values")
-
-
-def folder_classes(
-    folder: str | Path, enrolled: Sequence[str] = ()
-) -> list[tuple[str, list[Path]]]:
-    """The classes :meth:`Gallery.enrol_folder` would enrol from ``folder``, checked: ``(name, pictures)`` each.
-
-    Each sub-folder's name must be a name :func:`check_name` accepts and not one of ``enrolled``, and
-    it must hold pictures (:func:`~siamese_tutorial.pictures.class_folders` says what else is refused);
-    else a ``ValueError`` naming the folder. No picture is read.
-    """
-    classes = class_folders(folder)
-    for name, files in classes:
-        where = Path(folder) / name
-        try:
-            check_name(name)
-        except ValueError as error:
-            raise ValueError(
-                f"the class folder {where} cannot be a class's name ({error}); rename the "
-                f"folder."
-            ) from None
-        if name in enrolled:
-            raise ValueError(
-                f"the class folder {where}: {name!r} is already enrolled; remove it from the gallery "
-                f"first, or move the folder out of {folder}."
-            )
-        if not files:
-            raise ValueError(
-                f"the class folder {where} has no pictures; add some, or remove the folder."
-            )
-    return classes
-
-
 FOLDER_CHUNK = 512
 """About how many pictures :meth:`Gallery.enrol_folder` reads and embeds at a time (whole classes)."""
 
@@ -560,178 +475,3 @@ def _chunks(
         chunks[-1].append(entry)
         held += len(entry[1])
     return chunks
-
-
-MAX_NAME = 200
-"""The longest name a class can be enrolled under (every answer prints it)."""
-
-
-def check_name(name: str) -> str:
-    """An enrolled class's name: a non-empty printable string of at most :data:`MAX_NAME` characters, no spaces
-    around it, not (a variant of) ``"unknown"``.
-
-    A name that prints like the answer for strangers, or that holds a line break, would make an
-    answer read wrong.
-    """
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"the name must be a non-empty string; got {name!r}")
-    if len(name) > MAX_NAME:
-        raise ValueError(
-            f"the name is {len(name)} characters long; give one of at most {MAX_NAME}."
-        )
-    if name != name.strip() or not name.isprintable():
-        raise ValueError(
-            f"the name {name!r} has spaces around it or characters that do not print (a line break?); "
-            f"give a plain name."
-        )
-    if name.casefold() == UNKNOWN.casefold():
-        raise ValueError(
-            f"{name!r} reads like {UNKNOWN!r}, the answer for strangers; enrol under another name."
-        )
-    return name
-
-
-_PLAIN = (str, int, float, bool, type(None))
-
-
-def check_plain(value: Any, where: str) -> None:
-    """Raise ``ValueError`` unless ``value`` is plain: str, int, finite float, bool, None, lists/tuples and
-    str-keyed dicts of them (what a gallery file can hold and load back safely), naming the first that is not."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValueError(
-                    f"{where} has the key {key!r}, a {type(key).__name__}; keys must be strings."
-                )
-            check_plain(item, f"{where}[{key!r}]")
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            check_plain(item, f"{where}[{i}]")
-    elif (
-        type(value) not in _PLAIN
-    ):  # exactly: a NumPy float is a float subclass, but does not load back
-        raise ValueError(
-            f"{where} is a {type(value).__module__}.{type(value).__name__} ({value!r}); a gallery keeps "
-            f"plain values only (str, int, float, bool, None, lists and dicts): convert it, e.g. "
-            f"str(path) or float(x)."
-        )
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(
-            f"{where} is {value!r}; a gallery keeps finite numbers only."
-        )
-
-
-# ----------------------------------------------------------------------------------------------
-# Choosing the threshold on held-out classes
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OpenSetCalibration:
-    """The threshold chosen on simulated galleries, with the curve it was chosen on.
-
-    Attributes
-    ----------
-    threshold : float
-        Accept the nearest enrolled class within this distance.
-    curve : OpenSetCurve
-        False-accept, false-reject and misidentification rates at every threshold.
-    rates : dict of str to float
-        The three rates at ``threshold`` on the calibration queries.
-    gallery_size : int
-        Classes enrolled in each simulated gallery (the false-accept rate grows with it).
-    """
-
-    threshold: float
-    curve: OpenSetCurve
-    rates: dict[str, float]
-    gallery_size: int
-
-
-def calibrate_open_set(
-    encoder: nn.Module,
-    dataset: LabelledImages,
-    gallery_size: int,
-    trials: int = 20,
-    shots: int = 1,
-    seed: int = 0,
-    shifts: int = 0,
-    max_false_accept: float | None = None,
-) -> OpenSetCalibration:
-    """Choose the open-set threshold on held-out classes, as a gallery of ``gallery_size`` classes would meet them.
-
-    Each trial enrols ``gallery_size`` random classes of ``dataset`` from ``shots`` random images each;
-    every other image of an enrolled class is a genuine query, every image of the other classes a
-    stranger. The nearest prototype of each query, pooled over ``trials``, gives the
-    :class:`~siamese_tutorial.verification.OpenSetCurve`, and
-    :func:`~siamese_tutorial.verification.choose_open_set_threshold` the threshold. Use classes the
-    deployed gallery will not hold (e.g. validation classes), and a ``gallery_size`` like the deployed
-    one's: the more classes are enrolled, the likelier a stranger finds one close by.
-
-    Parameters
-    ----------
-    encoder : nn.Module
-        The encoder of the gallery.
-    dataset : LabelledImages
-        Held-out classes, at least ``gallery_size + 1`` of them with more than ``shots`` images.
-    gallery_size : int
-        Classes enrolled per trial.
-    trials : int
-        Simulated galleries.
-    shots : int
-        Enrolment images per class.
-    seed : int
-        Seed of the draws.
-    shifts : int
-        Test-time augmentation, as in the gallery.
-    max_false_accept : float, optional
-        Passed to :func:`~siamese_tutorial.verification.choose_open_set_threshold`.
-
-    Returns
-    -------
-    OpenSetCalibration
-    """
-    check_positive(gallery_size=gallery_size, trials=trials, shots=shots)
-    counts = torch.bincount(dataset.labels, minlength=dataset.num_classes)
-    usable = (counts > shots).nonzero().flatten()
-    if len(usable) <= gallery_size:
-        raise ValueError(
-            f"calibration needs more than gallery_size={gallery_size} classes with more than "
-            f"{shots} image(s), to have strangers; the data set has {len(usable)}."
-        )
-    embeddings = embed(encoder, dataset.images, shifts=shifts)
-    generator = torch.Generator().manual_seed(seed)
-    genuine, correct, strangers = [], [], []
-    for _ in range(trials):
-        enrolled = usable[
-            torch.randperm(len(usable), generator=generator)[:gallery_size]
-        ]
-        is_reference = torch.zeros(len(dataset.labels), dtype=torch.bool)
-        for c in enrolled.tolist():
-            members = (dataset.labels == c).nonzero().flatten()
-            is_reference[
-                members[
-                    torch.randperm(len(members), generator=generator)[:shots]
-                ]
-            ] = True
-        prototypes = torch.stack(
-            [
-                embeddings[is_reference & (dataset.labels == c)].mean(0)
-                for c in enrolled.tolist()
-            ]
-        )
-        distance, nearest = pairwise_distances(embeddings, prototypes).min(
-            dim=1
-        )
-        is_enrolled = torch.isin(dataset.labels, enrolled)
-        queries = is_enrolled & ~is_reference
-        genuine.append(distance[queries])
-        correct.append(enrolled[nearest[queries]] == dataset.labels[queries])
-        strangers.append(distance[~is_enrolled])
-    curve = open_set_curve(
-        torch.cat(genuine), torch.cat(correct), torch.cat(strangers)
-    )
-    threshold = choose_open_set_threshold(curve, max_false_accept)
-    return OpenSetCalibration(
-        threshold, curve, curve.at(threshold), gallery_size
-    )

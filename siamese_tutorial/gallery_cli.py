@@ -18,6 +18,7 @@ from typing import Any
 from .checks import check_shifts, listing, printable
 from .data import load_image_folder
 from .files import absolute, check_writable_file, file_lock
+from .folders import picture_files
 from .gallery import (
     UNKNOWN,
     Gallery,
@@ -29,7 +30,6 @@ from .pictures import (
     IMAGE_SUFFIXES,
     INK_POLARITIES,
     PictureReader,
-    picture_files,
 )
 from .pretrained import available_pretrained, load_model
 from .progress import progress_bar

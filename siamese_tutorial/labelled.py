@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 from .checks import as_labels, check_positive
-from .pictures import class_folders, load_images
+from .folders import class_folders
+from .pictures import load_images
 
 __all__ = ["LabelledImages", "load_image_folder", "split_classes"]
 
