@@ -116,6 +116,26 @@ def _drawer_table(
     return table
 
 
+def _check_request(
+    n_way: int, k_shot: int, num_queries: int, num_episodes: int, style: str
+) -> None:
+    """Refuse episodes that cannot be: fewer than 2 ways, a count below 1, an unknown style."""
+    check_positive(
+        n_way=n_way,
+        k_shot=k_shot,
+        num_queries=num_queries,
+        num_episodes=num_episodes,
+    )
+    if n_way < 2:
+        raise ValueError(
+            f"n_way must be >= 2 (classification among at least two classes), got {n_way}."
+        )
+    if style not in EPISODE_STYLES:
+        raise ValueError(
+            f"unknown episode style {style!r}; choose one of {EPISODE_STYLES}."
+        )
+
+
 def n_way_k_shot_episodes(
     labels: Tensor,
     n_way: int,
@@ -170,20 +190,7 @@ def n_way_k_shot_episodes(
     -------
     list[Episode]
     """
-    check_positive(
-        n_way=n_way,
-        k_shot=k_shot,
-        num_queries=num_queries,
-        num_episodes=num_episodes,
-    )
-    if n_way < 2:
-        raise ValueError(
-            f"n_way must be >= 2 (classification among at least two classes), got {n_way}."
-        )
-    if style not in EPISODE_STYLES:
-        raise ValueError(
-            f"unknown episode style {style!r}; choose one of {EPISODE_STYLES}."
-        )
+    _check_request(n_way, k_shot, num_queries, num_episodes, style)
     labels = torch.as_tensor(labels)
     needed = k_shot + num_queries
     order, starts, counts = class_members(labels)
@@ -203,36 +210,13 @@ def n_way_k_shot_episodes(
             int(torch.randint(len(groups), (1,), generator=generator))
         ]
         if table is None:
-            chosen = group[
-                torch.randperm(len(group), generator=generator)[:n_way]
-            ]
-            images = torch.stack(
-                [
-                    order[
-                        starts[c]
-                        + torch.randperm(int(counts[c]), generator=generator)[
-                            :needed
-                        ]
-                    ]
-                    for c in chosen
-                ]
-            )  # (n_way, k_shot + num_queries)
+            chosen, images = _random_episode(
+                group, order, starts, counts, n_way, needed, generator
+            )
         else:
-            drawn_by = torch.randperm(table.shape[1], generator=generator)[
-                :needed
-            ]
-            complete = group[(table[group][:, drawn_by] >= 0).all(dim=1)]
-            if len(complete) < n_way:
-                raise ValueError(
-                    f"only {len(complete)} classes of a group have an image by each of the drawers "
-                    f"{drawn_by.tolist()}; style='runs' needs n_way={n_way}. Lower n_way or use style='random'."
-                )
-            chosen = complete[
-                torch.randperm(len(complete), generator=generator)[:n_way]
-            ]
-            images = table[chosen][
-                :, drawn_by
-            ]  # support drawers first, then the query drawers
+            chosen, images = _runs_style_episode(
+                group, table, n_way, needed, generator
+            )
         episodes.append(
             Episode(
                 classes=labels[order[starts[chosen]]],
@@ -242,3 +226,48 @@ def n_way_k_shot_episodes(
             )
         )
     return episodes
+
+
+def _random_episode(
+    group: Tensor,
+    order: Tensor,
+    starts: Tensor,
+    counts: Tensor,
+    n_way: int,
+    needed: int,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor]:
+    """``n_way`` classes of ``group`` and ``needed`` random images of each, ``(n_way, needed)``."""
+    chosen = group[torch.randperm(len(group), generator=generator)[:n_way]]
+    images = torch.stack(
+        [
+            order[
+                starts[c]
+                + torch.randperm(int(counts[c]), generator=generator)[:needed]
+            ]
+            for c in chosen
+        ]
+    )  # (n_way, k_shot + num_queries)
+    return chosen, images
+
+
+def _runs_style_episode(
+    group: Tensor,
+    table: Tensor,
+    n_way: int,
+    needed: int,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor]:
+    """``n_way`` classes of ``group``, each drawn by the same ``needed`` drawers, as the runs are."""
+    drawn_by = torch.randperm(table.shape[1], generator=generator)[:needed]
+    complete = group[(table[group][:, drawn_by] >= 0).all(dim=1)]
+    if len(complete) < n_way:
+        raise ValueError(
+            f"only {len(complete)} classes of a group have an image by each of the drawers "
+            f"{drawn_by.tolist()}; style='runs' needs n_way={n_way}. Lower n_way or use style='random'."
+        )
+    chosen = complete[
+        torch.randperm(len(complete), generator=generator)[:n_way]
+    ]
+    # support drawers first, then the query drawers
+    return chosen, table[chosen][:, drawn_by]

@@ -329,46 +329,19 @@ def _holder(lock: Path) -> str:
     return "another process"
 
 
-@contextlib.contextmanager
-def file_lock(
-    path: str | Path,
-    what: str = "file",
-    *,
-    wait: bool = True,
-    on_wait: Callable[[str], None] | None = None,
-) -> Iterator[None]:
-    """Hold the exclusive lock of ``path`` (an advisory ``flock`` on ``.NAME.lock`` beside it) while inside.
-
-    Every writer that reads, changes and writes ``path`` back, or owns it for long, holds it: a
-    second writer waits (``wait=True``; ``on_wait(message)`` is told once that it waits) or is refused
-    with :class:`FileBusyError` (``wait=False``), and never loses the first one's update. Readers need
-    no lock: :func:`atomic_write` replaces a file in one step. The lock is released when the block
-    ends or the process dies (even by ``SIGKILL``), and its file is removed by its last holder.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file to lock (it need not exist); its folder is created if needed, and removed again at the
-        end if nothing was written into it (a refused command leaves no empty folder).
-    what : str
-        What the file is, for the messages (e.g. "the gallery").
-    wait : bool
-        Wait for the lock, or refuse at once if another process holds it.
-    on_wait : callable, optional
-        Called with a one-line message before waiting.
-    """
-    path = Path(path)
-    lock = _lock_path(
-        _through_link(path)
-    )  # two names of one file (a symbolic link) share its lock
-    created: list[
-        Path
-    ] = []  # folders made for the lock: removed again if the holder wrote nothing into them
+def _acquire(
+    lock: Path,
+    path: Path,
+    what: str,
+    wait: bool,
+    on_wait: Callable[[str], None] | None,
+    created: list[Path],
+) -> int:
+    """Open and lock ``lock``, waiting or refusing; the open descriptor (see :func:`file_lock`)."""
     while True:
         try:
-            created += _make_folders(
-                lock.parent
-            )  # again after a wait: the last holder may have removed it
+            # again after a wait: the last holder may have removed it
+            created += _make_folders(lock.parent)
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as error:
             raise OSError(
@@ -400,24 +373,57 @@ def file_lock(
             os.close(fd)
             raise
         if same:
-            break
+            return fd
         os.close(fd)
+
+
+@contextlib.contextmanager
+def file_lock(
+    path: str | Path,
+    what: str = "file",
+    *,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold the exclusive lock of ``path`` (an advisory ``flock`` on ``.NAME.lock`` beside it) while inside.
+
+    Every writer that reads, changes and writes ``path`` back, or owns it for long, holds it: a
+    second writer waits (``wait=True``; ``on_wait(message)`` is told once that it waits) or is refused
+    with :class:`FileBusyError` (``wait=False``), and never loses the first one's update. Readers need
+    no lock: :func:`atomic_write` replaces a file in one step. The lock is released when the block
+    ends or the process dies (even by ``SIGKILL``), and its file is removed by its last holder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to lock (it need not exist); its folder is created if needed, and removed again at the
+        end if nothing was written into it (a refused command leaves no empty folder).
+    what : str
+        What the file is, for the messages (e.g. "the gallery").
+    wait : bool
+        Wait for the lock, or refuse at once if another process holds it.
+    on_wait : callable, optional
+        Called with a one-line message before waiting.
+    """
+    path = Path(path)
+    # two names of one file (a symbolic link) share its lock
+    lock = _lock_path(_through_link(path))
+    # folders made for the lock: removed again if the holder wrote nothing into them
+    created: list[Path] = []
+    fd = _acquire(lock, path, what, wait, on_wait, created)
     try:
-        with contextlib.suppress(
-            OSError
-        ):  # who holds it, for a waiter's message only: a full disk may refuse it
+        # who holds it, for a waiter's message only: a full disk may refuse it
+        with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(
-                lock
-            )  # while still holding it: a waiter on this file then sees it gone and starts again
+            # while still holding it: a waiter on this file then sees it gone and starts again
+            os.unlink(lock)
         os.close(fd)
-        for folder in reversed(
-            created
-        ):  # a refused command leaves no empty folder (rmdir refuses a full one)
+        # a refused command leaves no empty folder (rmdir refuses a full one)
+        for folder in reversed(created):
             try:
                 folder.rmdir()
             except OSError:

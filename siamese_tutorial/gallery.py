@@ -36,8 +36,10 @@ from .files import atomic_write, check_format
 from .gallery_names import (
     UNKNOWN,
     _check_entries,
+    check_command_line_meta,
     check_name,
     check_plain,
+    command_line_meta,
     folder_classes,
 )
 from .models import encoder_of
@@ -47,6 +49,8 @@ from .progress import progress_bar
 
 __all__ = [
     "UNKNOWN",
+    "command_line_meta",
+    "check_command_line_meta",
     "Gallery",
     "check_name",
     "folder_classes",
@@ -325,19 +329,25 @@ class Gallery:
         distance, index = self.distances(images).min(dim=1)
         return [self.names[i] for i in index.tolist()], distance
 
+    def accepts(self, distances: Tensor) -> Tensor:
+        """Which ``distances`` are within the threshold: the one accept rule of :meth:`identify`,
+        :meth:`verify` and the command line (compared exactly, in double precision)."""
+        threshold = self._needs_threshold()
+        return torch.as_tensor(distances).double() <= threshold
+
     def identify(self, images: Tensor) -> list[str]:
         """Each image's nearest enrolled name if within the threshold, else :data:`UNKNOWN`."""
-        threshold = self._needs_threshold()
+        self._needs_threshold()
         names, distance = self.nearest(images)
         return [
-            name if d <= threshold else UNKNOWN
-            for name, d in zip(names, distance.tolist())
+            name if accepted else UNKNOWN
+            for name, accepted in zip(names, self.accepts(distance).tolist())
         ]
 
     def verify(self, images: Tensor, name: str) -> Tensor:
         """``(N,)`` bool: is each image of the enrolled class ``name`` (within the threshold of its prototype)?"""
-        threshold = self._needs_threshold()
-        return self.distances(images)[:, self.index(name)] <= threshold
+        self._needs_threshold()
+        return self.accepts(self.distances(images)[:, self.index(name)])
 
     # -------------------------------------------------------------------------------- files
 

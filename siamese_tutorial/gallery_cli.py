@@ -16,24 +16,25 @@ from pathlib import Path
 from typing import Any
 
 from .checks import check_shifts, listing, printable
-from .data import load_image_folder
 from .files import absolute, check_writable_file, file_lock
 from .folders import picture_files
 from .gallery import (
     UNKNOWN,
     Gallery,
     calibrate_open_set,
+    check_command_line_meta,
     check_name,
+    command_line_meta,
     folder_classes,
 )
+from .open_set import calibration_classes
 from .pictures import (
     IMAGE_SUFFIXES,
-    INK_POLARITIES,
     PictureReader,
 )
 from .pretrained import available_pretrained, load_model
 from .progress import progress_bar
-from .recipe import held_out_classes, reading
+from .recipe import reading
 from .training import keep_freed_memory
 
 __all__ = ["EXPECTED_SIZE", "enrol", "identify", "verify"]
@@ -44,43 +45,6 @@ EXPECTED_SIZE = 10
 
 ANSWER_CHUNK = 1024
 """Pictures embedded and answered at a time by ``identify`` and ``verify`` (their lines are printed as they come)."""
-
-
-def _calibration_set(
-    card: dict[str, Any],
-    image_size: int,
-    folder: Path | None,
-    data_dir: Path | None,
-):
-    """Held-out classes to choose the open-set threshold on: a folder given, else those the model was validated on.
-
-    A folder the model was trained on is refused: a threshold measured on classes the model learned
-    lets in more strangers than it says."""
-    if folder is None:
-        return held_out_classes(card, image_size, data_dir)
-    trained_on = card.get("data", {}).get("folder") or card["config"].get(
-        "data"
-    )
-    if (
-        trained_on is not None
-        and Path(trained_on).is_dir()
-        and Path(folder).is_dir()
-        and Path(folder).resolve() == Path(trained_on).resolve()
-    ):
-        held = len(card.get("data", {}).get("validation_classes") or [])
-        instead = (
-            f", or leave --calibrate out to use the {held} classes it held out there"
-            if held
-            else ""
-        )
-        raise ValueError(
-            f"--calibrate {folder} is the folder the model was trained on: a threshold chosen on classes "
-            f"it learned lets in more strangers than it measures. Give a folder of classes the model "
-            f"never saw{instead}."
-        )
-    return load_image_folder(
-        folder, image_size, **reading(card["config"])
-    ), str(folder)
 
 
 def _model_key(name_or_path: str) -> str:
@@ -106,23 +70,7 @@ def _open_gallery(
             f"no gallery at {args.gallery}; create it with `enrol --model MODEL {args.gallery} ...`."
         )
     meta = Gallery.read_meta(args.gallery)
-    if not isinstance(meta.get("model"), str) or not isinstance(
-        meta.get("reading"), dict
-    ):
-        raise ValueError(
-            f"{args.gallery} does not say which model it belongs to (made with Gallery.save in Python?); "
-            f"use it with Gallery.load in Python, or make one with `enrol --model MODEL`."
-        )
-    read = meta["reading"]
-    if not (
-        isinstance(read.get("grayscale"), bool)
-        and isinstance(read.get("invert"), bool)
-        and read.get("ink") in (None, *INK_POLARITIES)
-    ):
-        raise ValueError(
-            f"{args.gallery} is damaged or was edited (how it reads pictures, {read!r}, is not what "
-            f"enrol writes); delete it and enrol again."
-        )
+    check_command_line_meta(meta, args.gallery)
     model = meta["model"]
     if not Path(model).is_file() and model not in available_pretrained():
         raise FileNotFoundError(
@@ -198,7 +146,7 @@ def _new_gallery(
         else args.shifts
     )
     check_shifts(shifts, image_size, "--shifts")
-    held_out, source = _calibration_set(
+    held_out, source = calibration_classes(
         card, image_size, args.calibrate, args.data_dir
     )
     expected = (
@@ -219,10 +167,10 @@ def _new_gallery(
         model,
         calibration.threshold,
         shifts,
-        meta={
-            "model": _model_key(args.model),
-            "reading": settings,
-            "calibration": {
+        meta=command_line_meta(
+            _model_key(args.model),
+            settings,
+            {
                 "on": source,
                 "gallery_size": size,
                 "expected_size": expected,
@@ -231,8 +179,24 @@ def _new_gallery(
                 else str(absolute(args.calibrate)),
                 **calibration.rates,
             },
-        },
+        ),
     )
+    said += _calibration_said(
+        calibration, source, size, expected, held_out.num_classes
+    )
+    if args.calibrate is None and card["config"].get("data") is None:
+        said.append(
+            "note: these rates are for Omniglot's characters; for pictures of another kind, choose the "
+            "threshold on classes of that kind the model never saw: --calibrate FOLDER"
+        )
+    return gallery
+
+
+def _calibration_said(
+    calibration: Any, source: str, size: int, expected: int, classes: int
+) -> list[str]:
+    """What a new gallery's threshold is, and what it could not be chosen for."""
+    said: list[str] = []
     rates = calibration.rates
     said.append(
         f"new gallery; threshold {calibration.threshold:.3f} chosen on {source} (galleries of {size}): "
@@ -241,16 +205,11 @@ def _new_gallery(
     if size < expected:
         said.append(
             f"note: the threshold is chosen for galleries of {size}, not of {expected} (--expected-size): "
-            f"there are only {held_out.num_classes} classes to choose it on ({source}); a larger gallery lets in "
+            f"there are only {classes} classes to choose it on ({source}); a larger gallery lets in "
             f"more strangers than said above. Give --calibrate FOLDER with more than {expected} classes the "
             f"model never saw."
         )
-    if args.calibrate is None and card["config"].get("data") is None:
-        said.append(
-            "note: these rates are for Omniglot's characters; for pictures of another kind, choose the "
-            "threshold on classes of that kind the model never saw: --calibrate FOLDER"
-        )
-    return gallery
+    return said
 
 
 def _check_enrol_arguments(args: argparse.Namespace) -> None:
@@ -399,10 +358,13 @@ def identify(args: argparse.Namespace) -> int:
     def answer(paths: list[Path], images) -> list[str]:
         names, distances = gallery.nearest(images)
         threshold = gallery.threshold
+        accepted = gallery.accepts(distances).tolist()
         return [
-            f"{printable(path)}: {printable(name) if distance <= threshold else UNKNOWN} (nearest {name!r} at "
+            f"{printable(path)}: {printable(name) if ok else UNKNOWN} (nearest {name!r} at "
             f"{distance:.3f}; threshold {threshold:.3f})"
-            for path, name, distance in zip(paths, names, distances.tolist())
+            for path, name, ok, distance in zip(
+                paths, names, accepted, distances.tolist()
+            )
         ]
 
     return _answers(args, opened, answer)
@@ -423,7 +385,7 @@ def verify(args: argparse.Namespace) -> int:
             f"{printable(path)}: {'yes' if ok else 'no'}, {'is' if ok else 'is not'} {args.name!r} (distance "
             f"{distance:.3f}; threshold {threshold:.3f})"
             for path, ok, distance in zip(
-                paths, (distances <= threshold).tolist(), distances.tolist()
+                paths, gallery.accepts(distances).tolist(), distances.tolist()
             )
         ]
 

@@ -15,6 +15,7 @@ from .checks import (
     listing,
 )
 from .folders import class_folders
+from .pictures import INK_POLARITIES
 
 __all__ = [
     "UNKNOWN",
@@ -163,4 +164,33 @@ def check_plain(value: Any, where: str) -> None:
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError(
             f"{where} is {value!r}; a gallery keeps finite numbers only."
+        )
+
+
+def command_line_meta(
+    model: str, reading: dict[str, Any], calibration: dict[str, Any]
+) -> dict[str, Any]:
+    """The metadata a gallery made by the command line keeps: its model (a checkpoint's absolute path
+    or a shipped name), how that model reads pictures, and how its threshold was chosen."""
+    return {"model": model, "reading": reading, "calibration": calibration}
+
+
+def check_command_line_meta(meta: dict[str, Any], path: Path) -> None:
+    """Refuse a gallery whose metadata is not what :func:`command_line_meta` writes."""
+    if not isinstance(meta.get("model"), str) or not isinstance(
+        meta.get("reading"), dict
+    ):
+        raise ValueError(
+            f"{path} does not say which model it belongs to (made with Gallery.save in Python?); "
+            f"use it with Gallery.load in Python, or make one with `enrol --model MODEL`."
+        )
+    read = meta["reading"]
+    if not (
+        isinstance(read.get("grayscale"), bool)
+        and isinstance(read.get("invert"), bool)
+        and read.get("ink") in (None, *INK_POLARITIES)
+    ):
+        raise ValueError(
+            f"{path} is damaged or was edited (how it reads pictures, {read!r}, is not what "
+            f"enrol writes); delete it and enrol again."
         )

@@ -38,12 +38,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from ..checks import check_shifts
-from ..shifts import ShiftAveragedEncoder
 from ..files import atomic_write, write_text
 from ..gallery import Gallery, OpenSetCalibration, calibrate_open_set
 from ..models import encoder_of
@@ -56,6 +53,7 @@ from ..omniglot import (
     load_validation_set,
 )
 from ..pretrained import available_pretrained, load_pretrained
+from ..shifts import ShiftAveragedEncoder
 
 __all__ = [
     "ShiftAveragedEncoder",
@@ -243,21 +241,7 @@ def write_draw_assets(
         If ``runtime`` lacks a file of :data:`RUNTIME_FILES` (run ``npm ci`` first).
     """
     out, runtime = Path(out), Path(runtime)
-    missing = [
-        name for name in RUNTIME_FILES if not (runtime / name).is_file()
-    ]
-    if missing:
-        raise FileNotFoundError(
-            f"{runtime} lacks {', '.join(missing)}: install onnxruntime-web with `npm ci` "
-            f"in the repository first."
-        )
-    unknown = sorted(
-        set(runs or []) - {f"run{r:02d}" for r in range(1, NUM_RUNS + 1)}
-    )
-    if unknown:
-        raise ValueError(
-            f"there is no official run named {', '.join(unknown)}; they are run01 ... run{NUM_RUNS}."
-        )
+    _check_assets_request(runtime, runs)
     encoder = load_pretrained(ENCODER)
     card = available_pretrained()[ENCODER]
     shifts = int(card.get("runs", {}).get("shifts", 0))
@@ -283,6 +267,31 @@ def write_draw_assets(
         _script("SIAMESE_DRAW_MODEL", base64.b64encode(model).decode("ascii")),
     )
     write_text(out / "runs.js", _script("SIAMESE_DRAW_RUNS", content))
+    _copy_runtime(runtime, out)
+    return {key: value for key, value in content.items() if key != "runs"}
+
+
+def _check_assets_request(runtime: Path, runs: Sequence[str] | None) -> None:
+    """Refuse, before any work, a runtime folder without onnxruntime-web, or a run that is none."""
+    missing = [
+        name for name in RUNTIME_FILES if not (runtime / name).is_file()
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"{runtime} lacks {', '.join(missing)}: install onnxruntime-web with `npm ci` "
+            f"in the repository first."
+        )
+    unknown = sorted(
+        set(runs or []) - {f"run{r:02d}" for r in range(1, NUM_RUNS + 1)}
+    )
+    if unknown:
+        raise ValueError(
+            f"there is no official run named {', '.join(unknown)}; they are run01 ... run{NUM_RUNS}."
+        )
+
+
+def _copy_runtime(runtime: Path, out: Path) -> None:
+    """onnxruntime-web's files into ``out``, and its WebAssembly embedded in a script."""
     for name in RUNTIME_FILES:
         data = (runtime / name).read_bytes()
         atomic_write(out / name, lambda file, data=data: file.write(data))
@@ -300,7 +309,6 @@ def write_draw_assets(
             },
         ),
     )
-    return {key: value for key, value in content.items() if key != "runs"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

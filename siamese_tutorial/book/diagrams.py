@@ -136,30 +136,8 @@ def draw_twin_encoder(ax: Axes | None = None) -> Axes:
     return ax
 
 
-def draw_contrastive_margin(
-    margin: float = 1.0, ax: Axes | None = None
-) -> Axes:
-    """The contrastive loss around one point: similar pairs pulled in, dissimilar pairs inside the margin
-    pushed out to it, dissimilar pairs beyond the margin left alone."""
-    ax = _axes(ax, (5.2, 5.0))
-    ax.set_aspect("equal")
-    lim = 1.65 * margin
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.add_patch(
-        Circle((0, 0), margin, fill=False, linestyle="--", edgecolor="grey")
-    )
-    ax.text(
-        0,
-        margin * 1.04,
-        f"margin $m = {margin:g}$",
-        ha="center",
-        va="bottom",
-        color="grey",
-        fontsize=9,
-    )
-    ax.plot(0, 0, "o", color=ANCHOR_COLOUR, markersize=9)
-    ax.text(0.06 * margin, -0.16 * margin, "$x$", fontsize=11)
+def _draw_contrastive_points(ax: Axes, margin: float) -> None:
+    """Similar points pulled in, dissimilar ones inside the margin pushed out to it."""
     cases = [  # (angle, radius, similar?)
         (110, 0.75, True),
         (200, 0.55, True),
@@ -190,6 +168,63 @@ def draw_contrastive_margin(
                 tuple(0.97 * margin * direction),
                 colour=colour,
             )
+
+
+def _draw_bands(ax: Axes, d_ap: float, outer: float) -> None:
+    """The hard disc (inside ``d_ap``) and the semi-hard ring (out to ``outer``)."""
+    ax.add_patch(
+        Circle(
+            (0, 0),
+            outer,
+            facecolor=SEMI_HARD_COLOUR,
+            alpha=0.18,
+            edgecolor="none",
+        )
+    )
+    ax.add_patch(
+        Circle(
+            (0, 0), d_ap, facecolor=HARD_COLOUR, alpha=0.18, edgecolor="none"
+        )
+    )
+    ax.add_patch(
+        Circle((0, 0), d_ap, fill=False, edgecolor=HARD_COLOUR, linestyle="--")
+    )
+    ax.add_patch(
+        Circle(
+            (0, 0),
+            outer,
+            fill=False,
+            edgecolor=SEMI_HARD_COLOUR,
+            linestyle="--",
+        )
+    )
+
+
+def draw_contrastive_margin(
+    margin: float = 1.0, ax: Axes | None = None
+) -> Axes:
+    """The contrastive loss around one point: similar pairs pulled in, dissimilar pairs inside the margin
+    pushed out to it, dissimilar pairs beyond the margin left alone."""
+    ax = _axes(ax, (5.2, 5.0))
+    ax.set_aspect("equal")
+    lim = 1.65 * margin
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.add_patch(
+        Circle((0, 0), margin, fill=False, linestyle="--", edgecolor="grey")
+    )
+    ax.text(
+        0,
+        margin * 1.04,
+        f"margin $m = {margin:g}$",
+        ha="center",
+        va="bottom",
+        color="grey",
+        fontsize=9,
+    )
+    ax.plot(0, 0, "o", color=ANCHOR_COLOUR, markersize=9)
+    ax.text(0.06 * margin, -0.16 * margin, "$x$", fontsize=11)
+    _draw_contrastive_points(ax, margin)
     ax.plot(
         [],
         [],
@@ -225,32 +260,7 @@ def draw_triplet_bands(
     lim = 1.2 * outer
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
-    ax.add_patch(
-        Circle(
-            (0, 0),
-            outer,
-            facecolor=SEMI_HARD_COLOUR,
-            alpha=0.18,
-            edgecolor="none",
-        )
-    )
-    ax.add_patch(
-        Circle(
-            (0, 0), d_ap, facecolor=HARD_COLOUR, alpha=0.18, edgecolor="none"
-        )
-    )
-    ax.add_patch(
-        Circle((0, 0), d_ap, fill=False, edgecolor=HARD_COLOUR, linestyle="--")
-    )
-    ax.add_patch(
-        Circle(
-            (0, 0),
-            outer,
-            fill=False,
-            edgecolor=SEMI_HARD_COLOUR,
-            linestyle="--",
-        )
-    )
+    _draw_bands(ax, d_ap, outer)
     ax.plot(0, 0, "o", color=ANCHOR_COLOUR, markersize=9)
     ax.text(-0.06, -0.16, "anchor $a$", fontsize=9, ha="right")
     positive = np.array([d_ap, 0.0])

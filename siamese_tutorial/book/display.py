@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import inspect
 import operator
-import os
 import textwrap
 from decimal import Decimal, InvalidOperation
 from typing import Any

@@ -13,22 +13,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
-import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from ..checks import as_numpy
-from ..omniglot import OneShotRun
-from ..history import History
 from ..verification import (
-    OpenSetCurve,
     check_pairs,
     equal_error_rate,
     roc_auc,
@@ -293,6 +288,77 @@ def plot_distance_histograms(
     return ax
 
 
+def _checked_rates(fpr, tpr) -> tuple[np.ndarray, np.ndarray]:
+    """``fpr`` and ``tpr`` as float arrays, checked to be an ROC curve."""
+    fpr, tpr = (
+        as_numpy(fpr).astype(np.float64),
+        as_numpy(tpr).astype(np.float64),
+    )
+    if fpr.ndim != 1 or fpr.shape != tpr.shape:
+        raise ValueError(
+            f"fpr and tpr must be 1-D and of the same length, got shapes {fpr.shape}, {tpr.shape}."
+        )
+    rates = np.concatenate([fpr, tpr])
+    if not (
+        np.isfinite(rates).all()
+        and (rates >= 0).all()
+        and (rates <= 1).all()
+        and (np.diff(fpr) >= 0).all()
+        and (np.diff(tpr) >= 0).all()
+    ):
+        raise ValueError(
+            "fpr and tpr must be rates in [0, 1], each non-decreasing (as roc_curve gives them); to "
+            "draw the ROC curve of pairs, give plot_roc(distances, labels) with integer labels 0 or 1"
+        )
+    return fpr, tpr
+
+
+def _roc_of(distances, labels, fpr, tpr, auc, eer):
+    """plot_roc's curve: computed from the pairs, or the one given, checked."""
+    if (
+        labels is not None
+        and fpr is None
+        and tpr is None
+        and as_numpy(labels).dtype.kind == "f"
+    ):
+        # plot_roc(fpr, tpr), the form of earlier versions: read as a computed curve (checked below), said.
+        warnings.warn(
+            "plot_roc(fpr, tpr) is read as a computed curve; write plot_roc(fpr=fpr, tpr=tpr), or give "
+            "plot_roc(distances, labels) (integer labels) as its neighbours take them",
+            FutureWarning,
+            stacklevel=3,  # the caller of plot_roc
+        )
+        distances, labels, fpr, tpr = None, None, distances, labels
+    if distances is not None or labels is not None:
+        if (
+            fpr is not None
+            or tpr is not None
+            or auc is not None
+            or eer is not None
+        ):
+            raise ValueError(
+                "give plot_roc either the pairs' distances and labels (it computes the curve, its AUC "
+                "and EER) or a computed curve as fpr=..., tpr=... (with auc=, eer=), not both"
+            )
+        if labels is None or as_numpy(labels).dtype.kind not in "biu":
+            got = "no" if labels is None else "non-integer"
+            raise ValueError(
+                "plot_roc(distances, labels) takes the pairs' distances and their integer labels (0 "
+                f"similar, 1 dissimilar), like plot_distance_histograms; got {got} labels"
+            )
+        fpr, tpr, _ = roc_curve(distances, labels)
+        auc, eer = (
+            roc_auc(distances, labels),
+            equal_error_rate(distances, labels),
+        )
+    elif fpr is None or tpr is None:
+        raise ValueError(
+            "plot_roc needs the pairs' distances and labels, or a computed curve as fpr=..., tpr=..."
+        )
+    fpr, tpr = _checked_rates(fpr, tpr)
+    return fpr, tpr, auc, eer
+
+
 def plot_roc(
     distances: Tensor | np.ndarray | None = None,
     labels: Tensor | np.ndarray | None = None,
@@ -336,66 +402,7 @@ def plot_roc(
     -------
     Axes
     """
-    if (
-        labels is not None
-        and fpr is None
-        and tpr is None
-        and as_numpy(labels).dtype.kind == "f"
-    ):
-        # plot_roc(fpr, tpr), the form of earlier versions: read as a computed curve (checked below), said.
-        warnings.warn(
-            "plot_roc(fpr, tpr) is read as a computed curve; write plot_roc(fpr=fpr, tpr=tpr), or give "
-            "plot_roc(distances, labels) (integer labels) as its neighbours take them",
-            FutureWarning,
-            stacklevel=2,
-        )
-        distances, labels, fpr, tpr = None, None, distances, labels
-    if distances is not None or labels is not None:
-        if (
-            fpr is not None
-            or tpr is not None
-            or auc is not None
-            or eer is not None
-        ):
-            raise ValueError(
-                "give plot_roc either the pairs' distances and labels (it computes the curve, its AUC "
-                "and EER) or a computed curve as fpr=..., tpr=... (with auc=, eer=), not both"
-            )
-        if labels is None or as_numpy(labels).dtype.kind not in "biu":
-            got = "no" if labels is None else "non-integer"
-            raise ValueError(
-                "plot_roc(distances, labels) takes the pairs' distances and their integer labels (0 "
-                f"similar, 1 dissimilar), like plot_distance_histograms; got {got} labels"
-            )
-        fpr, tpr, _ = roc_curve(distances, labels)
-        auc, eer = (
-            roc_auc(distances, labels),
-            equal_error_rate(distances, labels),
-        )
-    elif fpr is None or tpr is None:
-        raise ValueError(
-            "plot_roc needs the pairs' distances and labels, or a computed curve as fpr=..., tpr=..."
-        )
-    fpr, tpr = (
-        as_numpy(fpr).astype(np.float64),
-        as_numpy(tpr).astype(np.float64),
-    )
-    if fpr.ndim != 1 or fpr.shape != tpr.shape:
-        raise ValueError(
-            f"fpr and tpr must be 1-D and of the same length, got shapes {fpr.shape}, {tpr.shape}."
-        )
-    rates = np.concatenate([fpr, tpr])
-    if not (
-        np.isfinite(rates).all()
-        and (rates >= 0).all()
-        and (rates <= 1).all()
-        and (np.diff(fpr) >= 0).all()
-        and (np.diff(tpr) >= 0).all()
-    ):
-        raise ValueError(
-            "fpr and tpr must be rates in [0, 1], each non-decreasing (as roc_curve gives them); to "
-            "draw the ROC curve of pairs, give plot_roc(distances, labels) with integer labels 0 or 1"
-        )
+    fpr, tpr, auc, eer = _roc_of(distances, labels, fpr, tpr, auc, eer)
     ax = _new_axes(ax, figsize=(4.5, 4.5))
     text = label or "ROC"
     if auc is not None:

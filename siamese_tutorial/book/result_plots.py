@@ -6,7 +6,6 @@ They share the look of :mod:`~siamese_tutorial.book.plotting` (:func:`~siamese_t
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,23 +17,18 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from ..checks import as_numpy
-from ..omniglot import OneShotRun
 from ..history import History
+from ..omniglot import OneShotRun
 from ..verification import (
     OpenSetCurve,
-    check_pairs,
-    equal_error_rate,
-    roc_auc,
-    roc_curve,
 )
-
 from .plotting import (
     DISSIMILAR_COLOUR,
     MISTAKE_COLOUR,
     RIGHT_COLOUR,
     SIMILAR_COLOUR,
     _new_axes,
+    plot_images,
     set_style,
 )
 
@@ -104,36 +98,42 @@ def plot_training_curves(
     for ax in axes[len(panels) :]:
         ax.remove()
     for ax, (name, title) in zip(axes, panels):
-        if name == "validation":
-            steps, scores = zip(*history.validation)
-            ax.plot(steps, scores, marker="o", color="tab:purple")
-            ax.set(ylabel="score")
-        elif name == "mean_positive_distance":
-            ax.plot(
-                history.step,
-                values["mean_positive_distance"],
-                color=SIMILAR_COLOUR,
-                label="positive pairs",
-            )
-            ax.plot(
-                history.step,
-                values["mean_negative_distance"],
-                color=DISSIMILAR_COLOUR,
-                label="negative pairs",
-            )
-            ax.legend(fontsize="small")
-            ax.set(ylabel="mean distance")
-        else:
-            ax.plot(
-                history.step,
-                values[name],
-                color="tab:green" if name != "loss" else None,
-            )
-            ax.set(ylabel="fraction" if name != "loss" else "loss")
-            if name != "loss":
-                ax.set_ylim(0, 1.02)
+        _draw_panel(ax, name, history)
         ax.set(xlabel="step", title=title)
     return fig
+
+
+def _draw_panel(ax: Axes, name: str, history: History) -> None:
+    """One panel of :func:`plot_training_curves`: the curve of ``name`` over the steps."""
+    values = history.values
+    if name == "validation":
+        steps, scores = zip(*history.validation)
+        ax.plot(steps, scores, marker="o", color="tab:purple")
+        ax.set(ylabel="score")
+    elif name == "mean_positive_distance":
+        ax.plot(
+            history.step,
+            values["mean_positive_distance"],
+            color=SIMILAR_COLOUR,
+            label="positive pairs",
+        )
+        ax.plot(
+            history.step,
+            values["mean_negative_distance"],
+            color=DISSIMILAR_COLOUR,
+            label="negative pairs",
+        )
+        ax.legend(fontsize="small")
+        ax.set(ylabel="mean distance")
+    else:
+        ax.plot(
+            history.step,
+            values[name],
+            color="tab:green" if name != "loss" else None,
+        )
+        ax.set(ylabel="fraction" if name != "loss" else "loss")
+        if name != "loss":
+            ax.set_ylim(0, 1.02)
 
 
 def plot_mistakes(
@@ -320,6 +320,14 @@ def plot_open_set(
         title="Error rates against the threshold",
     )
     rates_ax.legend(fontsize="small", loc="best")
+    _draw_tradeoff(tradeoff_ax, curve, threshold)
+    return axes
+
+
+def _draw_tradeoff(
+    tradeoff_ax: Axes, curve: OpenSetCurve, threshold: float
+) -> None:
+    """The right panel of :func:`plot_open_set`: strangers accepted against enrolled rejected."""
     at = curve.at(threshold)
     tradeoff_ax.plot(
         100 * curve.false_accept, 100 * curve.false_reject, color="tab:grey"
@@ -332,9 +340,8 @@ def plot_open_set(
         label=f"chosen: {100 * at['false_accept']:.1f}% accepted strangers,\n"
         f"{100 * at['false_reject']:.1f}% rejected enrolled",
     )
-    zoom = max(
-        40.0, 250 * max(at["false_accept"], at["false_reject"])
-    )  # the elbow, where choices are made
+    # the elbow, where choices are made
+    zoom = max(40.0, 250 * max(at["false_accept"], at["false_reject"]))
     tradeoff_ax.set(
         xlabel="strangers accepted (%)",
         ylabel="enrolled rejected (%)",
@@ -344,7 +351,6 @@ def plot_open_set(
     )
     tradeoff_ax.set_aspect("equal")
     tradeoff_ax.legend(fontsize="small", loc="upper right")
-    return axes
 
 
 def plot_accuracy_by_ways(
