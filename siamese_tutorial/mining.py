@@ -445,9 +445,9 @@ def pml_pairs(
 
 
 def __getattr__(name: str):
-    # The statistics moved to siamese_tutorial.batch_statistics; importable from here as before.
-    if name in ("triplet_statistics", "pair_statistics"):
-        from . import batch_statistics
+    # what moved to siamese_tutorial.batch_statistics is importable from here, as before
+    from . import batch_statistics
 
+    if name in batch_statistics.__all__:
         return getattr(batch_statistics, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -404,9 +404,9 @@ class PictureReader:
 
 
 def __getattr__(name: str):
-    # The folders of pictures moved to siamese_tutorial.folders; importable from here as before.
-    if name in ("class_folders", "picture_files"):
-        from . import folders
+    # what moved to siamese_tutorial.folders is importable from here, as before
+    from . import folders
 
+    if name in folders.__all__:
         return getattr(folders, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -70,6 +70,8 @@ def _arrow(
     end: tuple[float, float],
     colour: str = "#33475b",
     style: str = "-|>",
+    mutation_scale: float = 14,
+    linewidth: float = 1.4,
     **kwargs,
 ) -> None:
     ax.add_patch(
@@ -77,9 +79,9 @@ def _arrow(
             start,
             end,
             arrowstyle=style,
-            mutation_scale=14,
+            mutation_scale=mutation_scale,
             color=colour,
-            linewidth=1.4,
+            linewidth=linewidth,
             **kwargs,
         )
     )
@@ -100,16 +102,14 @@ def draw_twin_encoder(ax: Axes | None = None) -> Axes:
         _arrow(ax, (x, 5.5), (x, 4.55))
         _box(ax, x, 4.1, f"$f_W(x_{i})$", width=2.6, colour="#fde9d9")
         _arrow(ax, (x, 3.7), (5.0 + (x - 5.0) * 0.35, 2.35))
-    ax.add_patch(
-        FancyArrowPatch(
-            (3.95, 5.9),
-            (6.05, 5.9),
-            arrowstyle="<|-|>",
-            mutation_scale=12,
-            color="tab:purple",
-            linestyle="--",
-            linewidth=1.4,
-        )
+    _arrow(
+        ax,
+        (3.95, 5.9),
+        (6.05, 5.9),
+        colour="tab:purple",
+        style="<|-|>",
+        mutation_scale=12,
+        linestyle="--",
     )
     ax.text(
         5.0,
@@ -349,16 +349,14 @@ def draw_pipeline(ax: Axes | None = None) -> Axes:
             if k:
                 _arrow(ax, (x, ys[k - 1] - 0.7), (x, y + 0.7))
     # the loss's gradient trains the encoder; the trained encoder is then used as it is
-    ax.add_patch(
-        FancyArrowPatch(
-            (0.15, 0.35),
-            (0.15, 3.8),
-            arrowstyle="-|>",
-            mutation_scale=12,
-            color="tab:purple",
-            linestyle="--",
-            linewidth=1.3,
-        )
+    _arrow(
+        ax,
+        (0.15, 0.35),
+        (0.15, 3.8),
+        colour="tab:purple",
+        mutation_scale=12,
+        linewidth=1.3,
+        linestyle="--",
     )
     _arrow(ax, (3.9, 3.8), (4.6, 5.5), colour="tab:purple", linestyle="--")
     ax.text(

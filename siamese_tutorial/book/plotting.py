@@ -430,20 +430,10 @@ def plot_roc(
     return ax
 
 
-_MOVED = (
-    "plot_training_curves",
-    "plot_mistakes",
-    "plot_answers",
-    "plot_open_set",
-    "plot_accuracy_by_ways",
-    "plot_ideas",
-)
-
-
 def __getattr__(name: str):
-    # The figures of results are in siamese_tutorial.book.result_plots; importable from here too.
-    if name in _MOVED:
-        from . import result_plots
+    # what moved to siamese_tutorial.book.result_plots is importable from here, as before
+    from . import result_plots
 
+    if name in result_plots.__all__:
         return getattr(result_plots, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

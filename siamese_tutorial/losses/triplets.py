@@ -128,6 +128,23 @@ class TripletLoss(nn.Module):
         return f"margin={self.margin}, squared={self.squared}, reduction={self.reduction!r}"
 
 
+def _checked_distances(
+    embeddings: Tensor,
+    labels: Tensor,
+    margin: float,
+    squared: bool,
+    check: bool,
+    allow_zero: bool,
+) -> tuple[Tensor, Tensor]:
+    """The batch's distance matrix and labels, after the checks of every batch triplet loss."""
+    labels = check_labelled_batch(embeddings, labels)
+    _check_margin(margin, allow_zero=allow_zero)
+    if check:
+        check_triplet_batch(labels)
+    _check_finite_inputs(check, embeddings=embeddings)
+    return pairwise_distances(embeddings, squared=squared), labels
+
+
 def batch_all_triplet_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -164,14 +181,10 @@ def batch_all_triplet_loss(
     Tensor
         Scalar loss.
     """
-    labels = check_labelled_batch(embeddings, labels)
-    _check_margin(margin, allow_zero=True)
-    if check:
-        check_triplet_batch(labels)
-    _check_finite_inputs(check, embeddings=embeddings)
-    return batch_all_loss_of_distances(
-        pairwise_distances(embeddings, squared=squared), labels, margin
+    d, labels = _checked_distances(
+        embeddings, labels, margin, squared, check, allow_zero=True
     )
+    return batch_all_loss_of_distances(d, labels, margin)
 
 
 def batch_all_loss_of_distances(
@@ -230,14 +243,10 @@ def batch_hard_triplet_loss(
     Tensor
         Scalar loss.
     """
-    labels = check_labelled_batch(embeddings, labels)
-    _check_margin(margin, allow_zero=True)
-    if check:
-        check_triplet_batch(labels)
-    _check_finite_inputs(check, embeddings=embeddings)
-    return batch_hard_loss_of_distances(
-        pairwise_distances(embeddings, squared=squared), labels, margin, soft
+    d, labels = _checked_distances(
+        embeddings, labels, margin, squared, check, allow_zero=True
     )
+    return batch_hard_loss_of_distances(d, labels, margin, soft)
 
 
 def batch_hard_loss_of_distances(
@@ -293,14 +302,10 @@ def semi_hard_triplet_loss(
     Tensor
         Scalar loss.
     """
-    labels = check_labelled_batch(embeddings, labels)
-    _check_margin(margin, allow_zero=False)
-    if check:
-        check_triplet_batch(labels)
-    _check_finite_inputs(check, embeddings=embeddings)
-    return semi_hard_loss_of_distances(
-        pairwise_distances(embeddings, squared=squared), labels, margin
+    d, labels = _checked_distances(
+        embeddings, labels, margin, squared, check, allow_zero=False
     )
+    return semi_hard_loss_of_distances(d, labels, margin)
 
 
 def semi_hard_loss_of_distances(
