@@ -27,15 +27,14 @@ from .gallery import (
     command_line_meta,
     folder_classes,
 )
-from .open_set import calibration_classes
+from .machine import keep_freed_memory
 from .pictures import (
     IMAGE_SUFFIXES,
     PictureReader,
 )
 from .pretrained import available_pretrained, load_model
 from .progress import progress_bar
-from .recipe import reading
-from .training import keep_freed_memory
+from .recipe import calibration_classes, reading
 
 __all__ = ["EXPECTED_SIZE", "enrol", "identify", "verify"]
 

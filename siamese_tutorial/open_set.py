@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -12,18 +10,16 @@ from torch import nn
 from .checks import (
     check_positive,
 )
-from .config import reading
-from .data import LabelledImages, load_image_folder
+from .data import LabelledImages
 from .distances import pairwise_distances
 from .evaluation import embed
-from .recipe import held_out_classes
 from .verification import (
     OpenSetCurve,
     choose_open_set_threshold,
     open_set_curve,
 )
 
-__all__ = ["OpenSetCalibration", "calibrate_open_set", "calibration_classes"]
+__all__ = ["OpenSetCalibration", "calibrate_open_set"]
 
 
 @dataclass(frozen=True)
@@ -135,40 +131,3 @@ def calibrate_open_set(
     return OpenSetCalibration(
         threshold, curve, curve.at(threshold), gallery_size
     )
-
-
-def calibration_classes(
-    card: dict[str, Any],
-    image_size: int,
-    folder: Path | None,
-    data_dir: Path | None,
-):
-    """Held-out classes to choose the open-set threshold on: a folder given, else those the model was validated on.
-
-    A folder the model was trained on is refused: a threshold measured on classes the model learned
-    lets in more strangers than it says."""
-    if folder is None:
-        return held_out_classes(card, image_size, data_dir)
-    trained_on = card.get("data", {}).get("folder") or card["config"].get(
-        "data"
-    )
-    if (
-        trained_on is not None
-        and Path(trained_on).is_dir()
-        and Path(folder).is_dir()
-        and Path(folder).resolve() == Path(trained_on).resolve()
-    ):
-        held = len(card.get("data", {}).get("validation_classes") or [])
-        instead = (
-            f", or leave --calibrate out to use the {held} classes it held out there"
-            if held
-            else ""
-        )
-        raise ValueError(
-            f"--calibrate {folder} is the folder the model was trained on: a threshold chosen on classes "
-            f"it learned lets in more strangers than it measures. Give a folder of classes the model "
-            f"never saw{instead}."
-        )
-    return load_image_folder(
-        folder, image_size, **reading(card["config"])
-    ), str(folder)

@@ -16,10 +16,10 @@ from typing import Any
 
 from torch import nn
 
+from .checkpoints import load_checkpoint
 from .checks import check_identifier
 from .files import read_json, sha256_file
 from .models import encoder_of
-from .training import load_checkpoint
 
 __all__ = [
     "PRETRAINED_DIR",

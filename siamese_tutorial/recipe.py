@@ -52,6 +52,7 @@ __all__ = [
     "train_encoder",
     "load_training_data",
     "held_out_classes",
+    "calibration_classes",
     "fit_batch",
     "reading",
     "card_path",
@@ -370,3 +371,40 @@ def _batches_and_model(
     )
     model = build_model(config, data.images.shape[1], data.num_classes)
     return batches, model
+
+
+def calibration_classes(
+    card: dict[str, Any],
+    image_size: int,
+    folder: Path | None,
+    data_dir: Path | None,
+):
+    """Held-out classes to choose the open-set threshold on: a folder given, else those the model was validated on.
+
+    A folder the model was trained on is refused: a threshold measured on classes the model learned
+    lets in more strangers than it says."""
+    if folder is None:
+        return held_out_classes(card, image_size, data_dir)
+    trained_on = card.get("data", {}).get("folder") or card["config"].get(
+        "data"
+    )
+    if (
+        trained_on is not None
+        and Path(trained_on).is_dir()
+        and Path(folder).is_dir()
+        and Path(folder).resolve() == Path(trained_on).resolve()
+    ):
+        held = len(card.get("data", {}).get("validation_classes") or [])
+        instead = (
+            f", or leave --calibrate out to use the {held} classes it held out there"
+            if held
+            else ""
+        )
+        raise ValueError(
+            f"--calibrate {folder} is the folder the model was trained on: a threshold chosen on classes "
+            f"it learned lets in more strangers than it measures. Give a folder of classes the model "
+            f"never saw{instead}."
+        )
+    return load_image_folder(
+        folder, image_size, **reading(card["config"])
+    ), str(folder)

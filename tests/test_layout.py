@@ -163,3 +163,87 @@ def test_old_import_paths_still_resolve(module):
     imported = importlib.import_module(module)
     missing = [n for n in OLD_PATHS[module] if not hasattr(imported, n)]
     assert not missing, f"{module} lost {missing}"
+
+
+# The layers of the README's architecture section, from the bottom: a module imports (at its top)
+# only modules of its own layer or of the layers below it. Imports inside a function are left out:
+# those are the old names kept importable (e.g. mining's statistics, now in batch_statistics).
+LAYERS = [
+    ["checks", "files", "progress"],
+    [
+        "labelled",
+        "pictures",
+        "folders",
+        "sampling",
+        "episodes",
+        "augmentation",
+        "omniglot",
+        "omniglot_files",
+        "data",
+    ],
+    ["models", "distances"],
+    [
+        "evaluation",
+        "shifts",
+        "published",
+        "baselines",
+        "verification",
+        "gallery",
+        "gallery_names",
+        "open_set",
+    ],
+    ["losses", "mining", "batch_statistics"],
+    ["objectives"],
+    ["training", "loop", "callbacks", "history", "checkpoints", "machine"],
+    ["config", "validation", "recipe", "cards", "pretrained"],
+    [
+        "cli",
+        "cli_parser",
+        "cli_train",
+        "cli_checks",
+        "gallery_cli",
+        "__main__",
+    ],
+    ["book", "display", "plotting", "diagrams", "experiments", "browser"],
+]
+LAYER = {name: n for n, names in enumerate(LAYERS) for name in names}
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """The package's modules a module imports at its top (first part of the name)."""
+    inside = path.parent.relative_to(ROOT).parts[1:]  # sub-package parts
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = list(inside[: len(inside) - (node.level - 1)])
+            if node.module:
+                found.add((base + node.module.split("."))[0])
+            elif base:
+                found.add(base[0])
+            else:  # from . import a, b
+                found.update(alias.name for alias in node.names)
+    found.discard("__version__")
+    return found
+
+
+def test_each_module_imports_only_its_layer_and_those_below():
+    wrong = {}
+    for path in modules():
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        name = parts[0] if parts[0] != "__init__" else None
+        if name is None or path.name == "__init__.py" and len(parts) == 1:
+            continue
+        for imported in top_level_imports(path) - {name}:
+            if LAYER[imported] > LAYER[name]:
+                wrong.setdefault(str(path.relative_to(ROOT)), []).append(
+                    imported
+                )
+    assert not wrong, f"imports from a higher layer: {wrong}"
+
+
+def test_every_module_has_a_layer():
+    names = {
+        path.relative_to(PACKAGE).with_suffix("").parts[0]
+        for path in modules()
+    } - {"__init__"}
+    assert names == set(LAYER), names ^ set(LAYER)
