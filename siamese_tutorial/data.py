@@ -32,7 +32,13 @@ from .pictures import (
     load_images,
     paper_is_light,
 )
-from .sampling import PKBatches, PKSampler, random_pairs, random_triplets
+from .sampling import (
+    PKBatches,
+    PKSampler,
+    balanced_pairs,
+    random_pairs,
+    random_triplets,
+)
 
 __all__ = [
     "LabelledImages",
@@ -49,6 +55,7 @@ __all__ = [
     "PKSampler",
     "PKBatches",
     "random_pairs",
+    "balanced_pairs",
     "random_triplets",
     "EPISODE_STYLES",
     "Episode",

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from .checks import check_finite, check_positive, check_shifts
 from .data import LabelledImages, n_way_k_shot_episodes
-from .distances import pairwise_distances
+from .distances import euclidean_distance, pairwise_distances
 from .models import encoder_of
 from .omniglot import OneShotRun
 from .published import (
@@ -51,6 +51,7 @@ __all__ = [
     "OneShotResult",
     "wilson_interval",
     "embed",
+    "embedding_distances",
     "shift_images",
     "one_shot_accuracy_from_cost",
     "one_shot_accuracy",
@@ -297,6 +298,24 @@ def embed(
         "(a diverged training: train again with a lower learning rate)",
     )
     return embeddings
+
+
+def embedding_distances(
+    encoder: nn.Module,
+    images: Tensor,
+    i: Tensor,
+    j: Tensor,
+    batch_size: int = 256,
+    shifts: int = 0,
+) -> Tensor:
+    """The distances between the embeddings of the pairs ``(images[i[k]], images[j[k]])``.
+
+    Each side embedded by :func:`embed` (``batch_size``, ``shifts`` as there), and compared by
+    :func:`~siamese_tutorial.distances.euclidean_distance`: ``(P,)`` distances, on the CPU.
+    """
+    first = embed(encoder, images[i], batch_size, shifts=shifts)
+    second = embed(encoder, images[j], batch_size, shifts=shifts)
+    return euclidean_distance(first, second)
 
 
 def one_shot_accuracy_from_cost(

@@ -24,7 +24,13 @@ from .checks import (
 )
 from .labelled import LabelledImages, class_members
 
-__all__ = ["PKSampler", "PKBatches", "random_pairs", "random_triplets"]
+__all__ = [
+    "PKSampler",
+    "PKBatches",
+    "random_pairs",
+    "balanced_pairs",
+    "random_triplets",
+]
 
 
 class PKSampler(Sampler[list[int]]):
@@ -336,6 +342,25 @@ def random_pairs(
         torch.cat([sj, dj])[shuffle],
         y[shuffle],
     )
+
+
+def balanced_pairs(
+    labels: Tensor, seed: int = 1
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Every same-class pair ``i < j`` (label 0), and as many different-class pairs (label 1).
+
+    The different-class pairs are drawn at random (``seed``) among all of them; the pairs come in
+    the order of :func:`torch.triu_indices` (similar ones first). For a small labelled set, where
+    every similar pair can be used: :func:`random_pairs` draws pairs at random from large ones.
+    """
+    labels = as_labels(labels)
+    i, j = torch.triu_indices(len(labels), len(labels), offset=1)
+    same = labels[i] == labels[j]
+    similar, dissimilar = same.nonzero().flatten(), (~same).nonzero().flatten()
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(dissimilar), generator=generator)
+    keep = torch.cat([similar, dissimilar[order[: len(similar)]]])
+    return i[keep], j[keep], (~same[keep]).long()
 
 
 def random_triplets(

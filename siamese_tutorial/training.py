@@ -51,6 +51,7 @@ from .history import History
 from .loop import Callback, Trainer
 from .machine import keep_freed_memory, seed_everything
 from .objectives import OBJECTIVES, REGISTRY, Objective, make_objective
+from .sampling import PKSampler
 
 __all__ = [
     "OBJECTIVES",
@@ -69,6 +70,7 @@ __all__ = [
     "OnSteps",
     "training_callbacks",
     "fit",
+    "fit_pk",
     "save_checkpoint",
     "read_checkpoint",
     "load_checkpoint",
@@ -168,3 +170,30 @@ def fit(
         [*hooks, *callbacks],
     )
     return trainer.fit(batches, steps)
+
+
+def fit_pk(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    objective: Callable[[Tensor, Tensor], tuple[Tensor, dict[str, Tensor]]],
+    *,
+    steps: int,
+    p: int = 16,
+    k: int = 4,
+    seed: int = 0,
+    lr: float = 1e-3,
+    **options: Any,
+) -> History:
+    """:func:`fit` with Adam (learning rate ``lr``) on ``steps`` P x K batches of a labelled set.
+
+    The batches are drawn up front by a :class:`~siamese_tutorial.sampling.PKSampler` seeded with
+    ``seed``: the short trainings of the chapters. ``options`` go to :func:`fit` (``device``,
+    ``callbacks``, ``log_every``, ``progress``, ...). For the recipe of the shipped encoders (batches
+    distorted on the device, a schedule, validation), see
+    :func:`~siamese_tutorial.recipe.train_encoder`.
+    """
+    sampler = PKSampler(labels, p=p, k=k, num_batches=steps, seed=seed)
+    batches = [(images[b], labels[b]) for b in sampler]
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    return fit(model, batches, objective, optimizer, steps=steps, **options)

@@ -218,3 +218,19 @@ def test_the_wheel_carries_the_licence_and_works_outside_the_repository(
         text=True,
     )
     assert export.returncode == 2 and "give --to FOLDER" in export.stderr
+
+
+def test_the_setup_cell_is_written_once_the_same_in_every_chapter():
+    # Each chapter opens alone (Colab, JupyterLab), so each holds the cell; this keeps them one.
+    cells = {}
+    for chapter in sorted((ROOT / "book").glob("*.ipynb")):
+        first_code = next(
+            c
+            for c in json.loads(chapter.read_text())["cells"]
+            if c["cell_type"] == "code"
+        )
+        cells[chapter.name] = (
+            "".join(first_code["source"]),
+            tuple(first_code["metadata"].get("tags", [])),
+        )
+    assert len(set(cells.values())) == 1, sorted(cells)
