@@ -257,8 +257,12 @@ def package_seconds_per_step(config: TrainConfig, data, warmup: int) -> float:
 
 BASELINE = """
 import json, sys, torch
-from siamese_tutorial.data import load_omniglot
-from siamese_tutorial.training import TrainConfig, train_encoder
+try:  # the layout since the recipe moved out of training
+    from siamese_tutorial.omniglot import load_omniglot
+    from siamese_tutorial.recipe import TrainConfig, train_encoder
+except ImportError:  # older commits
+    from siamese_tutorial.data import load_omniglot
+    from siamese_tutorial.training import TrainConfig, train_encoder
 config = TrainConfig(loss="semi_hard", image_size=40, steps={steps}, device="cpu", log_every=10, validate_every={steps})
 _, history = train_encoder(config, load_omniglot("background", image_size=40), progress=False)
 first = history.step.index({warmup})
