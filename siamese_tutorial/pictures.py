@@ -2,8 +2,8 @@
 
 :func:`load_images` reads picture files into one ``(N, C, S, S)`` float32 tensor in [0, 1] (its
 docstring says how every kind of picture is read); :class:`PictureReader` does the same over several
-calls and warns once. :func:`class_folders` lists a folder of classes (one sub-folder per class), and
-:func:`picture_files` the pictures in folders. A file that cannot be read is named, with what it is
+calls and warns once. (Folders of classes and of pictures are :mod:`siamese_tutorial.folders`'s,
+importable from here too.) A file that cannot be read is named, with what it is
 (a HEIC photo, an SVG drawing) and what to do. :func:`siamese_tutorial.data.load_image_folder` makes a
 labelled image set of a folder of classes; the names here are also importable from
 :mod:`siamese_tutorial.data`.
