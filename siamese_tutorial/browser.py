@@ -50,8 +50,8 @@ from .models import encoder_of
 from .omniglot import NUM_RUNS, ORIGINAL_SIZE, OmniglotDataError, OneShotRun, load_one_shot_runs, load_validation_set
 from .pretrained import available_pretrained, load_pretrained
 
-__all__ = ["ShiftAveragedEncoder", "export_onnx", "run_gallery", "draw_threshold", "write_draw_assets",
-           "RUNTIME_FILES", "main"]
+__all__ = ["ShiftAveragedEncoder", "export_onnx", "run_gallery", "draw_thresholds", "write_draw_assets",
+           "RUNTIME_FILES", "OWN_GALLERY_SIZES", "main"]
 
 RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 """The files of ``onnxruntime-web``'s ``dist`` the page uses: its WebAssembly build, run on one thread."""
@@ -126,15 +126,20 @@ def run_gallery(encoder: nn.Module, run: OneShotRun, shifts: int, threshold: flo
     return gallery
 
 
-def draw_threshold(encoder: nn.Module, image_size: int, shifts: int,
-                   data_dir: str | Path | None = None) -> OpenSetCalibration:
-    """The open-set threshold of a gallery of 20 characters, chosen as the command line chooses it.
+OWN_GALLERY_SIZES = (1, 2, 3, 5, 10, 20)
+"""The gallery sizes whose thresholds the page's own gallery uses (a size between two takes the larger's)."""
+
+
+def draw_thresholds(encoder: nn.Module, image_size: int, shifts: int, sizes: Sequence[int] = (20,),
+                    data_dir: str | Path | None = None) -> dict[int, OpenSetCalibration]:
+    """The open-set thresholds of galleries of each of ``sizes`` characters, chosen as the command line chooses one.
 
     :func:`~siamese_tutorial.gallery.calibrate_open_set` on Omniglot's 10 validation alphabets (the
-    classes the shipped encoders held out, and that no run uses), galleries of 20 like a run's, with
-    the encoder's shifts. About a minute and a half on one CPU core.
+    classes the shipped encoders held out, and that no run uses), one drawing a class as on the page,
+    with the encoder's shifts: 20 is a run's gallery, the others the reader's own on the page.
     """
-    return calibrate_open_set(encoder, load_validation_set(image_size, data_dir), gallery_size=20, shifts=shifts)
+    validation = load_validation_set(image_size, data_dir)
+    return {size: calibrate_open_set(encoder, validation, gallery_size=size, shifts=shifts) for size in sizes}
 
 
 def _png_data_uri(image: Tensor) -> str:
@@ -188,7 +193,8 @@ def write_draw_assets(out: str | Path, runtime: str | Path, threshold: float | N
     runtime : str or Path
         ``onnxruntime-web``'s ``dist`` folder (``node_modules/onnxruntime-web/dist`` after ``npm ci``).
     threshold : float, optional
-        The gallery threshold; default: :func:`draw_threshold` (about a minute and a half).
+        The gallery threshold, for every size; default: :func:`draw_thresholds` for a run's gallery of
+        20 and for the page's own gallery (:data:`OWN_GALLERY_SIZES`).
     data_dir : str or Path, optional
         Where Omniglot is (default: the package's data folder).
     runs : sequence of str, optional
@@ -210,15 +216,21 @@ def write_draw_assets(out: str | Path, runtime: str | Path, threshold: float | N
     encoder = load_pretrained(ENCODER)
     card = available_pretrained()[ENCODER]
     shifts = int(card.get("runs", {}).get("shifts", 0))
+    sizes = sorted({20, *OWN_GALLERY_SIZES})
     if threshold is None:
-        chosen = draw_threshold(encoder, encoder_of(encoder).image_size, shifts, data_dir)
-        threshold = chosen.threshold
-        calibration = {"on": "Omniglot's 10 validation alphabets", "gallery_size": chosen.gallery_size,
-                       **chosen.rates}
+        on = "Omniglot's 10 validation alphabets"
+        chosen = draw_thresholds(encoder, encoder_of(encoder).image_size, shifts, sizes, data_dir)
+        calibrations = [{"size": size, "threshold": c.threshold, **c.rates} for size, c in chosen.items()]
     else:
-        calibration = {"on": "given"}
+        on = "given"
+        calibrations = [{"size": size, "threshold": float(threshold)} for size in sizes]
+    by_size = {c["size"]: c for c in calibrations}
+    threshold = by_size[20]["threshold"]
+    calibration = {"on": on, "gallery_size": 20, **{k: v for k, v in by_size[20].items() if k != "size"}}
+    own_gallery = {"on": on, "calibrations": [by_size[size] for size in OWN_GALLERY_SIZES]}
     out.mkdir(parents=True, exist_ok=True)
     content = _runs_content(encoder, shifts, float(threshold), calibration, data_dir, runs)
+    content["own_gallery"] = own_gallery
     model = export_onnx(encoder, shifts, out / "encoder.onnx").read_bytes()
     write_text(out / "encoder.js", _script("SIAMESE_DRAW_MODEL", base64.b64encode(model).decode("ascii")))
     write_text(out / "runs.js", _script("SIAMESE_DRAW_RUNS", content))
