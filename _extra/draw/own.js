@@ -58,10 +58,11 @@
         return;
       }
       var calibration = calibrationFor(classes.length);
-      note.textContent = classes.length + " enrolled. The threshold, " + calibration.threshold.toFixed(3) +
-        ", was chosen for galleries of " + calibration.size + " on " + tools.data().own_gallery.on +
-        ", where it let in " + (100 * calibration.false_accept).toFixed(1) + "% of strangers and turned away " +
-        (100 * calibration.false_reject).toFixed(1) + "% of enrolled characters.";
+      note.textContent = classes.length + " enrolled. The threshold, " + calibration.threshold.toFixed(3) + (
+        calibration.false_accept === undefined ? ", was given, not chosen on data." :
+          ", was chosen for galleries of " + calibration.size + " on " + tools.data().own_gallery.on +
+          ", where it let in " + (100 * calibration.false_accept).toFixed(1) + "% of strangers and turned away " +
+          (100 * calibration.false_reject).toFixed(1) + "% of enrolled characters.");
     }
 
     function mean(embeddings) {
