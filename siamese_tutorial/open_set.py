@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .checks import (
     check_positive,
@@ -19,7 +20,11 @@ from .verification import (
     open_set_curve,
 )
 
-__all__ = ["OpenSetCalibration", "calibrate_open_set"]
+__all__ = [
+    "OpenSetCalibration",
+    "calibrate_open_set",
+    "calibrate_open_set_sizes",
+]
 
 
 @dataclass(frozen=True)
@@ -87,24 +92,82 @@ def calibrate_open_set(
     -------
     OpenSetCalibration
     """
-    check_positive(gallery_size=gallery_size, trials=trials, shots=shots)
+    chosen = calibrate_open_set_sizes(
+        encoder,
+        dataset,
+        [gallery_size],
+        trials,
+        shots,
+        seed,
+        shifts,
+        max_false_accept,
+    )
+    return chosen[gallery_size]
+
+
+def calibrate_open_set_sizes(
+    encoder: nn.Module,
+    dataset: LabelledImages,
+    gallery_sizes: Sequence[int],
+    trials: int = 20,
+    shots: int = 1,
+    seed: int = 0,
+    shifts: int = 0,
+    max_false_accept: float | None = None,
+) -> dict[int, OpenSetCalibration]:
+    """:func:`calibrate_open_set` for each of ``gallery_sizes``, the images embedded once.
+
+    Each size draws its galleries as :func:`calibrate_open_set` alone would (from ``seed``), so its
+    threshold is the one that call gives; embedding is most of the work, and is shared.
+
+    Returns
+    -------
+    dict of int to OpenSetCalibration
+        By gallery size, in the order of ``gallery_sizes``.
+    """
+    check_positive(trials=trials, shots=shots)
+    for size in gallery_sizes:
+        check_positive(gallery_size=size)
     counts = torch.bincount(dataset.labels, minlength=dataset.num_classes)
     usable = (counts > shots).nonzero().flatten()
-    if len(usable) <= gallery_size:
+    largest = max(gallery_sizes)
+    if len(usable) <= largest:
         raise ValueError(
-            f"calibration needs more than gallery_size={gallery_size} classes with more than "
+            f"calibration needs more than gallery_size={largest} classes with more than "
             f"{shots} image(s), to have strangers; the data set has {len(usable)}."
         )
     embeddings = embed(encoder, dataset.images, shifts=shifts)
+    chosen = {}
+    for size in gallery_sizes:
+        curve = _simulated_curve(
+            embeddings, dataset.labels, usable, size, trials, shots, seed
+        )
+        threshold = choose_open_set_threshold(curve, max_false_accept)
+        chosen[size] = OpenSetCalibration(
+            threshold, curve, curve.at(threshold), size
+        )
+    return chosen
+
+
+def _simulated_curve(
+    embeddings: Tensor,
+    labels: Tensor,
+    usable: Tensor,
+    gallery_size: int,
+    trials: int,
+    shots: int,
+    seed: int,
+) -> OpenSetCurve:
+    """The open-set curve of ``trials`` random galleries of ``gallery_size`` of the ``usable`` classes."""
     generator = torch.Generator().manual_seed(seed)
     genuine, correct, strangers = [], [], []
     for _ in range(trials):
         enrolled = usable[
             torch.randperm(len(usable), generator=generator)[:gallery_size]
         ]
-        is_reference = torch.zeros(len(dataset.labels), dtype=torch.bool)
+        is_reference = torch.zeros(len(labels), dtype=torch.bool)
         for c in enrolled.tolist():
-            members = (dataset.labels == c).nonzero().flatten()
+            members = (labels == c).nonzero().flatten()
             is_reference[
                 members[
                     torch.randperm(len(members), generator=generator)[:shots]
@@ -112,22 +175,18 @@ def calibrate_open_set(
             ] = True
         prototypes = torch.stack(
             [
-                embeddings[is_reference & (dataset.labels == c)].mean(0)
+                embeddings[is_reference & (labels == c)].mean(0)
                 for c in enrolled.tolist()
             ]
         )
         distance, nearest = pairwise_distances(embeddings, prototypes).min(
             dim=1
         )
-        is_enrolled = torch.isin(dataset.labels, enrolled)
+        is_enrolled = torch.isin(labels, enrolled)
         queries = is_enrolled & ~is_reference
         genuine.append(distance[queries])
-        correct.append(enrolled[nearest[queries]] == dataset.labels[queries])
+        correct.append(enrolled[nearest[queries]] == labels[queries])
         strangers.append(distance[~is_enrolled])
-    curve = open_set_curve(
+    return open_set_curve(
         torch.cat(genuine), torch.cat(correct), torch.cat(strangers)
-    )
-    threshold = choose_open_set_threshold(curve, max_false_accept)
-    return OpenSetCalibration(
-        threshold, curve, curve.at(threshold), gallery_size
     )

@@ -14,6 +14,7 @@ from siamese_tutorial.gallery import (
     encoder_fingerprint,
 )
 from siamese_tutorial.models import ConvEncoder
+from siamese_tutorial.open_set import calibrate_open_set_sizes
 
 
 class Pixels(nn.Module):
@@ -23,6 +24,16 @@ class Pixels(nn.Module):
 
     def forward(self, x):
         return x.flatten(1)[:, :4]
+
+
+class CountingPixels(Pixels):
+    """Pixels that counts the images it embeds."""
+
+    images = 0
+
+    def forward(self, x):
+        self.images += len(x)
+        return super().forward(x)
 
 
 def image(*values):
@@ -201,6 +212,25 @@ def test_calibration_trades_false_accepts_for_false_rejects():
         strict.rates["false_accept"] <= 0.01 < balanced.rates["false_accept"]
     )
     assert strict.rates["false_reject"] > balanced.rates["false_reject"]
+
+
+def test_calibration_of_several_sizes_is_each_size_calibrated_alone():
+    """Embedding once for all sizes changes nothing: each is what its own call chooses."""
+    data = clusters(spread=0.6, seed=2)
+    counted = CountingPixels()
+    chosen = calibrate_open_set_sizes(
+        counted, data, [1, 3, 6], trials=8, seed=4
+    )
+    assert list(chosen) == [1, 3, 6] and counted.images == len(data.labels)
+    for size, calibration in chosen.items():
+        alone = calibrate_open_set(
+            Pixels(), data, gallery_size=size, trials=8, seed=4
+        )
+        assert calibration.gallery_size == size
+        assert calibration.threshold == alone.threshold
+        assert calibration.rates == alone.rates
+    with pytest.raises(ValueError, match="more than gallery_size=12 classes"):
+        calibrate_open_set_sizes(Pixels(), clusters(classes=12), [2, 12])
 
 
 def test_calibration_needs_strangers():

@@ -114,7 +114,7 @@ OLD_PATHS = {
         "ShiftAveragedEncoder",
         "export_onnx",
         "run_gallery",
-        "draw_threshold",
+        "draw_thresholds",
         "write_draw_assets",
         "RUNTIME_FILES",
         "main",

@@ -1,8 +1,8 @@
 /* Draw a character, see the match: the shipped triplet encoder in the reader's browser.
  *
  * The assets come from the package (siamese_tutorial/browser.py, written by `make book` into
- * generated/): each official run's 20 training images and their gallery prototypes and the gallery
- * threshold (runs.js, 0.5 MB), the encoder as ONNX with its test-time shifts inside (encoder.onnx),
+ * generated/): each official run's 20 training images and their gallery prototypes, the gallery
+ * thresholds (runs.js, 0.5 MB), the encoder as ONNX with its test-time shifts inside (encoder.onnx),
  * and onnxruntime-web's WebAssembly build (14 MB). The page draws its canvas and run picker at once,
  * from runs.js, and only then loads the runtime and the encoder, so that a reader can read and draw
  * while they arrive; a drawing made before is answered when they have. Served over http the page
@@ -12,11 +12,16 @@
  *
  * A drawing is read as the package reads the official runs: a 105 x 105 binary picture, ink = 1,
  * area-averaged to the encoder's S x S exactly as PyTorch's adaptive average pooling does; the
- * distances to the run's prototypes are Euclidean, and above the threshold the answer is "unknown".
+ * distances to a gallery's prototypes are Euclidean, and above the threshold the answer is "unknown".
+ *
+ * Two modes answer a drawing: an official run's gallery (here), and the reader's own gallery
+ * (own.js), which plugs in through api.addMode(name, label, make): make(tools) returns
+ * { controls, panel, answer(embedding), show(result), reset(text) }, and tools gives it the drawing
+ * (embedDrawing, bits, clear, thumbnail), the data of runs.js and the status line.
  *
  * For tests and for curious readers: window.siameseDraw has ready (a Promise), setBits(bits),
- * clear(), selectRun(name), idle() (a Promise of the last answer asked for), lastResult and answered
- * (how many answers were given).
+ * clear(), selectRun(name), setMode(name), idle() (a Promise of the last answer asked for),
+ * lastResult and answered (how many answers were given); own.js adds its own (enrol, remove, ...).
  */
 (function () {
   "use strict";
@@ -55,19 +60,27 @@
     return node;
   }
 
+  function button(id, text) {
+    var node = element("button", "sdraw-button", text);
+    node.id = id;
+    node.type = "button";
+    return node;
+  }
+
   // ------------------------------------------------------------------ the page's elements
 
   var status = element("p", "sdraw-status", "Loading the characters\u2026");
   status.id = "sdraw-status";
+  var tabs = element("div", "sdraw-tabs");
+  tabs.setAttribute("role", "group");
+  tabs.setAttribute("aria-label", "What your drawing is compared with");
   var canvas = element("canvas", "sdraw-canvas");
   canvas.id = "sdraw-canvas";
   canvas.setAttribute("aria-label", "Draw a character here with the mouse or a finger");
   var preview = element("canvas", "sdraw-preview");
   preview.id = "sdraw-preview";
   preview.setAttribute("aria-label", "What the encoder sees");
-  var clearButton = element("button", "sdraw-button", "Clear");
-  clearButton.id = "sdraw-clear";
-  clearButton.type = "button";
+  var clearButton = button("sdraw-clear", "Clear");
   var runSelect = element("select", "sdraw-select");
   runSelect.id = "sdraw-run";
   var runLabel = element("label", "sdraw-label", "Official run ");
@@ -80,7 +93,9 @@
 
   var drawPanel = element("div", "sdraw-panel sdraw-panel-draw");
   var controls = element("div", "sdraw-controls");
-  controls.appendChild(runLabel);
+  var runControls = element("div", "sdraw-mode-controls");
+  runControls.appendChild(runLabel);
+  controls.appendChild(runControls);
   controls.appendChild(clearButton);
   var seen = element("div", "sdraw-seen");
   seen.appendChild(preview);
@@ -92,6 +107,7 @@
   resultPanel.appendChild(answer);
   resultPanel.appendChild(grid);
   root.appendChild(status);
+  root.appendChild(tabs);
   var layout = element("div", "sdraw-layout");
   layout.appendChild(drawPanel);
   layout.appendChild(resultPanel);
@@ -175,6 +191,26 @@
   clearButton.addEventListener("click", function () { api.clear(); });
   runSelect.addEventListener("change", function () { api.selectRun(runSelect.value); });
 
+  /* Put a 105 x 105 binary image (ink = 1, row-major) on the canvas, answering nothing. */
+  function putBits(bits) {
+    clearCanvas();
+    var picture = context.createImageData(SIZE, SIZE);
+    for (var i = 0; i < SIZE * SIZE; i++) picture.data[4 * i + 3] = bits[i] ? 255 : 0;
+    context.putImageData(picture, 0, 0);
+    hasInk = true;
+  }
+
+  /* The drawing as a small picture, dark on white, for a list of what was enrolled. */
+  function thumbnail() {
+    var small = element("canvas");
+    small.width = small.height = SIZE;
+    var sctx = small.getContext("2d");
+    sctx.fillStyle = "#fff";
+    sctx.fillRect(0, 0, SIZE, SIZE);
+    sctx.drawImage(canvas, 0, 0);
+    return small.toDataURL("image/png");
+  }
+
   // ------------------------------------------------------------------ reading a drawing as the package does
 
   /* The canvas as the package's 105 x 105 binary image (ink = 1): a pixel is ink when it is more than half covered. */
@@ -213,7 +249,35 @@
     pctx.putImageData(picture, 0, 0);
   }
 
-  // ------------------------------------------------------------------ answering
+  function embed(image) {
+    var m = data.image_size;
+    var input = new ort.Tensor("float32", image, [1, 1, m, m]);
+    return session.run({ image: input }).then(function (outputs) { return outputs.embedding.data; });
+  }
+
+  /* The drawing's embedding (a Float32Array), or null while the encoder is not there or nothing is drawn. */
+  function embedDrawing() {
+    if (!session || !hasInk) return Promise.resolve(null);
+    var image = areaAverage(drawingBits(), SIZE, data.image_size);
+    showPreview(image, data.image_size);
+    return embed(image);
+  }
+
+  /* Euclidean distances from an embedding to each of the prototypes (a Float32Array of n * D). */
+  function distancesTo(embedding, flat, n) {
+    var d = data.embedding_dim, distances = [];
+    for (var c = 0; c < n; c++) {
+      var sum = 0;
+      for (var k = 0; k < d; k++) {
+        var diff = embedding[k] - flat[c * d + k];
+        sum += diff * diff;
+      }
+      distances.push(Math.sqrt(sum));
+    }
+    return distances;
+  }
+
+  // ------------------------------------------------------------------ an official run's gallery
 
   function showRun() {
     grid.textContent = "";
@@ -230,68 +294,84 @@
     }
   }
 
-  function embed(image) {
-    var m = data.image_size;
-    var input = new ort.Tensor("float32", image, [1, 1, m, m]);
-    return session.run({ image: input }).then(function (outputs) { return outputs.embedding.data; });
-  }
-
-  function answerFor(embedding) {
-    var d = data.embedding_dim, distances = [], best = 0;
-    for (var c = 0; c < run.names.length; c++) {
-      var sum = 0;
-      for (var k = 0; k < d; k++) {
-        var diff = embedding[k] - prototypes[c * d + k];
-        sum += diff * diff;
+  var runsMode = {
+    controls: runControls,
+    panel: grid,
+    answer: function (embedding) {
+      if (!run) return null;
+      var distances = distancesTo(embedding, prototypes, run.names.length), best = 0;
+      for (var c = 1; c < distances.length; c++) if (distances[c] < distances[best]) best = c;
+      var known = distances[best] <= data.threshold;
+      return { mode: "runs", run: run.name, nearest: run.names[best], distance: distances[best],
+               distances: distances, answer: known ? run.names[best] : "unknown", threshold: data.threshold,
+               embedding: Array.prototype.slice.call(embedding) };
+    },
+    show: function (result) {
+      var cells = grid.children;
+      for (var c = 0; c < cells.length; c++) {
+        cells[c].classList.toggle("sdraw-nearest", run.names[c] === result.nearest);
+        cells[c].classList.toggle("sdraw-accepted", run.names[c] === result.nearest && result.answer !== "unknown");
+        cells[c].lastChild.textContent = result.distances[c].toFixed(3);
       }
-      distances.push(Math.sqrt(sum));
-      if (distances[c] < distances[best]) best = c;
-    }
-    var known = distances[best] <= data.threshold;
-    return { run: run.name, nearest: run.names[best], distance: distances[best], distances: distances,
-             answer: known ? run.names[best] : "unknown", threshold: data.threshold,
-             embedding: Array.prototype.slice.call(embedding) };
-  }
+      showVerdict(result, "");
+    },
+    reset: function () {
+      var cells = grid.children;
+      for (var c = 0; c < cells.length; c++) {
+        cells[c].classList.remove("sdraw-nearest", "sdraw-accepted");
+        cells[c].lastChild.textContent = run.names[c];
+      }
+    },
+  };
 
-  function showAnswer(result) {
-    var cells = grid.children;
-    for (var c = 0; c < cells.length; c++) {
-      cells[c].classList.toggle("sdraw-nearest", run.names[c] === result.nearest);
-      cells[c].classList.toggle("sdraw-accepted", run.names[c] === result.nearest && result.answer !== "unknown");
-      cells[c].lastChild.textContent = result.distances[c].toFixed(3);
-    }
+  /* The answer line: the name within the threshold, else "unknown" and how far the nearest is. */
+  function showVerdict(result, threshold_note) {
     answer.className = "sdraw-answer " + (result.answer === "unknown" ? "sdraw-unknown" : "sdraw-known");
     answer.textContent = result.answer === "unknown"
       ? "unknown: the nearest, " + result.nearest + ", is at " + result.distance.toFixed(3) +
-        ", beyond the threshold " + data.threshold.toFixed(3) + "."
+        ", beyond the threshold " + result.threshold.toFixed(3) + threshold_note + "."
       : result.answer + " (distance " + result.distance.toFixed(3) + ", within the threshold " +
-        data.threshold.toFixed(3) + ").";
+        result.threshold.toFixed(3) + threshold_note + ").";
     answer.setAttribute("data-answer", result.answer);
   }
+
+  // ------------------------------------------------------------------ modes
+
+  var modes = {};
+  var modeName = "runs";
 
   function resetAnswer(text) {
     api.lastResult = null;
     answer.className = "sdraw-answer";
     answer.textContent = text;
     answer.removeAttribute("data-answer");
-    var cells = grid.children;
-    for (var c = 0; c < cells.length; c++) {
-      cells[c].classList.remove("sdraw-nearest", "sdraw-accepted");
-      cells[c].lastChild.textContent = run.names[c];
-    }
+    modes[modeName].reset();
   }
 
-  /* Embed the drawing and answer; calls are queued, so the answer shown is always the last drawing's. */
+  function addMode(name, label, mode) {
+    modes[name] = mode;
+    var tab = button("sdraw-mode-" + name, label);
+    tab.className = "sdraw-button sdraw-tab";
+    tab.setAttribute("data-mode", name);
+    tab.setAttribute("aria-pressed", name === modeName ? "true" : "false");
+    tab.addEventListener("click", function () { api.setMode(name); });
+    tabs.appendChild(tab);
+    if (mode.controls.parentNode !== controls) controls.insertBefore(mode.controls, clearButton);
+    if (mode.panel.parentNode !== resultPanel) resultPanel.appendChild(mode.panel);
+    mode.controls.hidden = mode.panel.hidden = name !== modeName;
+  }
+
+  /* Embed the drawing and answer it in the current mode; calls are queued, so the answer shown is the last drawing's. */
   function classify() {
     pending = pending.then(function () {
-      if (!session || !hasInk) return null;
-      var image = areaAverage(drawingBits(), SIZE, data.image_size);
-      showPreview(image, data.image_size);
-      return embed(image).then(function (embedding) {
-        var result = answerFor(embedding);
+      var mode = modes[modeName];
+      return embedDrawing().then(function (embedding) {
+        if (!embedding) return null;
+        var result = mode.answer(embedding);
+        if (!result) return null;
         api.lastResult = result;
         api.answered += 1;
-        showAnswer(result);
+        mode.show(result);
         if (api.answered === 1) mark("sdraw-answer");
         return result;
       });
@@ -303,6 +383,8 @@
     return pending;
   }
 
+  addMode("runs", "An official run", runsMode);
+
   api.idle = function () { return pending; };
 
   api.clear = function () {
@@ -313,11 +395,7 @@
 
   /* Put a 105 x 105 binary image (ink = 1, row-major) on the canvas and answer it. */
   api.setBits = function (bits) {
-    clearCanvas();
-    var picture = context.createImageData(SIZE, SIZE);
-    for (var i = 0; i < SIZE * SIZE; i++) picture.data[4 * i + 3] = bits[i] ? 255 : 0;
-    context.putImageData(picture, 0, 0);
-    hasInk = true;
+    putBits(bits);
     return classify();
   };
 
@@ -329,11 +407,45 @@
       var bytes = base64Bytes(run.prototypes);
       prototypes = new Float32Array(bytes.buffer);
       showRun();
-      if (hasInk) return classify();
-      resetAnswer("Draw a character in the box.");
+      if (hasInk && modeName === "runs") return classify();
+      if (modeName === "runs") resetAnswer("Draw a character in the box.");
       return Promise.resolve(null);
     }
     return Promise.reject(new Error("no run named " + name));
+  };
+
+  /* Answer drawings with an official run ("runs") or another mode (own.js: "own"). */
+  api.setMode = function (name) {
+    if (!modes[name]) return Promise.reject(new Error("no mode named " + name));
+    modeName = name;
+    var buttons = tabs.children;
+    for (var b = 0; b < buttons.length; b++) {
+      buttons[b].setAttribute("aria-pressed", buttons[b].getAttribute("data-mode") === name ? "true" : "false");
+    }
+    for (var other in modes) modes[other].controls.hidden = modes[other].panel.hidden = other !== name;
+    root.setAttribute("data-mode", name);
+    resetAnswer("Draw a character in the box.");
+    return hasInk ? classify() : Promise.resolve(null);
+  };
+
+  /* A mode from another script (own.js): make(tools) returns the mode. */
+  api.addMode = function (name, label, make) {
+    addMode(name, label, make({
+      embedDrawing: function () { pending = pending.then(embedDrawing); return pending; },
+      answerAgain: classify,
+      bits: drawingBits,
+      putBits: putBits,
+      hasInk: function () { return hasInk; },
+      clear: api.clear,
+      thumbnail: thumbnail,
+      distancesTo: distancesTo,
+      showVerdict: showVerdict,
+      resetAnswer: resetAnswer,
+      element: element,
+      button: button,
+      data: function () { return data; },
+      status: status,
+    }));
   };
 
   // ------------------------------------------------------------------ starting
@@ -363,7 +475,7 @@
   }
 
   function describeThreshold() {
-    return "gallery threshold " + data.threshold.toFixed(3) +
+    return "a run's gallery threshold " + data.threshold.toFixed(3) +
       (data.calibration.false_accept === undefined ? "." :
         ", chosen on " + data.calibration.on + ", where it lets in " +
         (100 * data.calibration.false_accept).toFixed(1) + "% of strangers and turns away " +

@@ -42,7 +42,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from ..files import atomic_write, write_text
-from ..gallery import Gallery, OpenSetCalibration, calibrate_open_set
+from ..gallery import Gallery, OpenSetCalibration
 from ..models import encoder_of
 from ..omniglot import (
     NUM_RUNS,
@@ -52,6 +52,7 @@ from ..omniglot import (
     load_one_shot_runs,
     load_validation_set,
 )
+from ..open_set import calibrate_open_set_sizes
 from ..pretrained import available_pretrained, load_pretrained
 from ..shifts import ShiftAveragedEncoder
 
@@ -59,9 +60,10 @@ __all__ = [
     "ShiftAveragedEncoder",
     "export_onnx",
     "run_gallery",
-    "draw_threshold",
+    "draw_thresholds",
     "write_draw_assets",
     "RUNTIME_FILES",
+    "OWN_GALLERY_SIZES",
     "main",
 ]
 
@@ -126,22 +128,28 @@ def run_gallery(
     return gallery
 
 
-def draw_threshold(
+OWN_GALLERY_SIZES = (1, 2, 3, 5, 10, 20)
+"""Gallery sizes whose thresholds the page's own gallery uses (between two, the larger's)."""
+
+
+def draw_thresholds(
     encoder: nn.Module,
     image_size: int,
     shifts: int,
+    sizes: Sequence[int] = (20,),
     data_dir: str | Path | None = None,
-) -> OpenSetCalibration:
-    """The open-set threshold of a gallery of 20 characters, chosen as the command line chooses it.
+) -> dict[int, OpenSetCalibration]:
+    """Open-set thresholds of galleries of each of ``sizes`` characters, chosen as the command line chooses one.
 
-    :func:`~siamese_tutorial.gallery.calibrate_open_set` on Omniglot's 10 validation alphabets (the
-    classes the shipped encoders held out, and that no run uses), galleries of 20 like a run's, with
-    the encoder's shifts. About a minute and a half on one CPU core.
+    :func:`~siamese_tutorial.open_set.calibrate_open_set_sizes` on Omniglot's 10 validation alphabets
+    (the classes the shipped encoders held out, and that no run uses), one drawing a class as on the
+    page, with the encoder's shifts: 20 is a run's gallery, the others the reader's own gallery. The
+    images are embedded once for all sizes: about a minute and a half on one CPU core.
     """
-    return calibrate_open_set(
+    return calibrate_open_set_sizes(
         encoder,
         load_validation_set(image_size, data_dir),
-        gallery_size=20,
+        gallery_sizes=list(sizes),
         shifts=shifts,
     )
 
@@ -229,7 +237,8 @@ def write_draw_assets(
     runtime : str or Path
         ``onnxruntime-web``'s ``dist`` folder (``node_modules/onnxruntime-web/dist`` after ``npm ci``).
     threshold : float, optional
-        The gallery threshold; default: :func:`draw_threshold` (about a minute and a half).
+        The gallery threshold, for every gallery size; default: :func:`draw_thresholds` for a run's
+        gallery of 20 and for the page's own (:data:`OWN_GALLERY_SIZES`).
     data_dir : str or Path, optional
         Where Omniglot is (default: the package's data folder).
     runs : sequence of str, optional
@@ -245,22 +254,34 @@ def write_draw_assets(
     encoder = load_pretrained(ENCODER)
     card = available_pretrained()[ENCODER]
     shifts = int(card.get("runs", {}).get("shifts", 0))
+    sizes = sorted({20, *OWN_GALLERY_SIZES})
     if threshold is None:
-        chosen = draw_threshold(
-            encoder, encoder_of(encoder).image_size, shifts, data_dir
+        on = "Omniglot's 10 validation alphabets"
+        chosen = draw_thresholds(
+            encoder, encoder_of(encoder).image_size, shifts, sizes, data_dir
         )
-        threshold = chosen.threshold
-        calibration = {
-            "on": "Omniglot's 10 validation alphabets",
-            "gallery_size": chosen.gallery_size,
-            **chosen.rates,
+        by_size = {
+            size: {"size": size, "threshold": c.threshold, **c.rates}
+            for size, c in chosen.items()
         }
     else:
-        calibration = {"on": "given"}
+        on = "given"
+        by_size = {
+            size: {"size": size, "threshold": float(threshold)}
+            for size in sizes
+        }
+    rates = {
+        k: v for k, v in by_size[20].items() if k not in ("size", "threshold")
+    }
+    calibration = {"on": on, "gallery_size": 20, **rates}
     out.mkdir(parents=True, exist_ok=True)
     content = _runs_content(
-        encoder, shifts, float(threshold), calibration, data_dir, runs
+        encoder, shifts, by_size[20]["threshold"], calibration, data_dir, runs
     )
+    content["own_gallery"] = {
+        "on": on,
+        "calibrations": [by_size[size] for size in OWN_GALLERY_SIZES],
+    }
     model = export_onnx(encoder, shifts, out / "encoder.onnx").read_bytes()
     write_text(
         out / "encoder.js",
