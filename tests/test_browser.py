@@ -463,57 +463,124 @@ def test_the_page_answers_as_the_package_gallery(
 # ------------------------------------------------------------------------------------------ your own gallery
 
 
-def test_the_own_gallery_answers_as_the_package_gallery(site, server, browser, encoder, shifts, runs, originals,
-                                                       one_thread):
+def test_the_own_gallery_answers_as_the_package_gallery(
+    site, server, browser, encoder, shifts, runs, originals, one_thread
+):
     """Three of a run's characters enrolled on the page from their training images, then its test images
     and a stranger: the page's answers and distances are Gallery's, with the threshold for galleries of 3."""
     browser.get(f"{server}/book/draw.html")
     answer(browser, "return api.ready;")
     answer(browser, "return api.setMode('own');")
-    test_of = {int(label): t for t, label in enumerate(runs[0].test_labels)}  # a class's test image
+    test_of = {
+        int(label): t for t, label in enumerate(runs[0].test_labels)
+    }  # a class's test image
     whole = run_gallery(encoder, runs[0], shifts, None)
-    own = [float(whole.distances(runs[0].test_images[test_of[c]][None])[0, c]) for c in range(20)]
-    enrolled = sorted(range(20), key=own.__getitem__)[:3]  # three whose test drawing is near its own
+    own = [
+        float(whole.distances(runs[0].test_images[test_of[c]][None])[0, c])
+        for c in range(20)
+    ]
+    enrolled = sorted(range(20), key=own.__getitem__)[
+        :3
+    ]  # three whose test drawing is near its own
     for c in enrolled:
-        bits = [int(v) for v in originals[0].train_images[c].flatten().round().tolist()]
-        state = answer(browser, "return api.enrol(args[0], args[1]);", f"char{c}", bits)
-    assert state["names"] == [f"char{c}" for c in enrolled] and state["counts"] == [1, 1, 1]
+        bits = [
+            int(v)
+            for v in originals[0].train_images[c].flatten().round().tolist()
+        ]
+        state = answer(
+            browser, "return api.enrol(args[0], args[1]);", f"char{c}", bits
+        )
+    assert state["names"] == [f"char{c}" for c in enrolled] and state[
+        "counts"
+    ] == [1, 1, 1]
     calibration = state["calibration"]
     assert calibration["size"] == 3  # the thresholds' size for a gallery of 3
     gallery = Gallery(encoder, calibration["threshold"], shifts)
     for c in enrolled:
         gallery.enrol(f"char{c}", runs[0].train_images[c][None])
-    assert np.abs(np.array(state["prototypes"]) - gallery.prototypes.numpy()).max() < 1e-3
+    assert (
+        np.abs(
+            np.array(state["prototypes"]) - gallery.prototypes.numpy()
+        ).max()
+        < 1e-3
+    )
 
     strangers = torch.cat([run.test_images for run in runs[1:4]])
     farthest = int(gallery.nearest(strangers)[1].argmax())
-    cases = [(originals[0].test_images[test_of[c]], runs[0].test_images[test_of[c]]) for c in enrolled]
-    cases.append((torch.cat([run.test_images for run in originals[1:4]])[farthest], strangers[farthest]))
+    cases = [
+        (originals[0].test_images[test_of[c]], runs[0].test_images[test_of[c]])
+        for c in enrolled
+    ]
+    cases.append(
+        (
+            torch.cat([run.test_images for run in originals[1:4]])[farthest],
+            strangers[farthest],
+        )
+    )
     answers = []
     for shown, read in cases:
-        result = answer(browser, "return api.setBits(args[0]);", [int(v) for v in shown.flatten().round().tolist()])
+        result = answer(
+            browser,
+            "return api.setBits(args[0]);",
+            [int(v) for v in shown.flatten().round().tolist()],
+        )
         assert result["mode"] == "own" and result["names"] == gallery.names
-        assert np.abs(np.array(result["distances"]) - gallery.distances(read[None])[0].numpy()).max() < 1e-3
+        assert (
+            np.abs(
+                np.array(result["distances"])
+                - gallery.distances(read[None])[0].numpy()
+            ).max()
+            < 1e-3
+        )
         assert result["answer"] == gallery.identify(read[None])[0]
-        assert browser.find_element("id", "sdraw-answer").get_attribute("data-answer") == result["answer"]
+        assert (
+            browser.find_element("id", "sdraw-answer").get_attribute(
+                "data-answer"
+            )
+            == result["answer"]
+        )
         answers.append(result["answer"])
     assert answers[-1] == UNKNOWN and UNKNOWN not in answers[:-1]
 
     # a second drawing under a name already enrolled: its prototype is the mean of the two, as Gallery's
     first, second, third = enrolled
-    bits = [int(v) for v in originals[0].test_images[test_of[first]].flatten().round().tolist()]
-    state = answer(browser, "return api.enrol(args[0], args[1]);", f"char{first}", bits)
+    bits = [
+        int(v)
+        for v in originals[0]
+        .test_images[test_of[first]]
+        .flatten()
+        .round()
+        .tolist()
+    ]
+    state = answer(
+        browser, "return api.enrol(args[0], args[1]);", f"char{first}", bits
+    )
     assert state["counts"] == [2, 1, 1]
     twice = Gallery(encoder, calibration["threshold"], shifts)
-    twice.enrol("x", torch.stack([runs[0].train_images[first], runs[0].test_images[test_of[first]]]))
-    assert np.abs(np.array(state["prototypes"][0]) - twice.prototypes[0].numpy()).max() < 1e-3
+    twice.enrol(
+        "x",
+        torch.stack(
+            [runs[0].train_images[first], runs[0].test_images[test_of[first]]]
+        ),
+    )
+    assert (
+        np.abs(
+            np.array(state["prototypes"][0]) - twice.prototypes[0].numpy()
+        ).max()
+        < 1e-3
+    )
     answer(browser, "return api.remove(args[0]);", f"char{second}")
-    assert answer(browser, "return api.gallery().names;") == [f"char{first}", f"char{third}"]
+    assert answer(browser, "return api.gallery().names;") == [
+        f"char{first}",
+        f"char{third}",
+    ]
     answer(browser, "return api.resetGallery();")
     assert answer(browser, "return api.gallery().names;") == []
 
 
-def test_a_reader_draws_names_enrols_and_is_answered(site, server, browser, one_thread):
+def test_a_reader_draws_names_enrols_and_is_answered(
+    site, server, browser, one_thread
+):
     """With the pointer and the keyboard, as a reader: draw, name, Enrol, draw again, an answer."""
     browser.get(f"{server}/book/draw.html")
     answer(browser, "return api.ready;")
@@ -524,11 +591,21 @@ def test_a_reader_draws_names_enrols_and_is_answered(site, server, browser, one_
     answer(browser, "return api.idle();")
     browser.find_element("id", "sdraw-name").send_keys("cross")
     browser.find_element("id", "sdraw-enrol").click()
-    assert answer(browser, "return api.idle().then(function () { return api.gallery().names; });") == ["cross"]
+    assert answer(
+        browser,
+        "return api.idle().then(function () { return api.gallery().names; });",
+    ) == ["cross"]
     stroke(browser, canvas, [(-50, -55), (55, 60)])
     stroke(browser, canvas, [(55, -60), (-55, 55)])
     result = answer(browser, "return api.idle();")
-    assert result["mode"] == "own" and result["names"] == ["cross"] and len(result["distances"]) == 1
-    assert browser.find_element("id", "sdraw-answer").get_attribute("data-answer") == result["answer"]
+    assert (
+        result["mode"] == "own"
+        and result["names"] == ["cross"]
+        and len(result["distances"]) == 1
+    )
+    assert (
+        browser.find_element("id", "sdraw-answer").get_attribute("data-answer")
+        == result["answer"]
+    )
     items = browser.find_elements("css selector", "#sdraw-own-list li")
     assert [item.get_attribute("data-name") for item in items] == ["cross"]
