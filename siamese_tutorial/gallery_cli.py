@@ -203,7 +203,8 @@ def _calibration_said(
     )
     if size < expected:
         said.append(
-            f"note: the threshold is chosen for galleries of {size}, not of {expected} (--expected-size): "
+            f"note: the threshold is chosen for galleries of {size}, not of {expected} (--expected-size; by "
+            f"default {EXPECTED_SIZE}, or the classes enrolled if more): "
             f"there are only {classes} classes to choose it on ({source}); a larger gallery lets in "
             f"more strangers than said above. Give --calibrate FOLDER with more than {expected} classes the "
             f"model never saw."

@@ -97,12 +97,15 @@ def test_ideas_set_each_idea_s_seeds_against_the_recipe_it_varies():
     table = ideas_table([recipe, wide])
     assert table.columns.tolist() == [
         "idea",
+        "varies",
         "seeds",
         "validation (%)",
         "vs. its recipe",
         "20 runs (of 400)",
     ]
     assert table["vs. its recipe"].isna().tolist() == [True, False]
+    assert table["varies"].tolist() == [None, IDEAS[0].name]
+    assert recipe["by_design"] and not wide["by_design"]
     assert table["vs. its recipe"].iloc[1] == pytest.approx(-1.0)
     assert (
         table["20 runs (of 400)"].iloc[0] == "380"

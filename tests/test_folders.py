@@ -756,7 +756,8 @@ def test_the_readmes_three_commands_on_a_folder_of_12_classes(
     )
     assert code == 0, err
     assert (
-        "note: the threshold is chosen for galleries of 1, not of 10 (--expected-size): there are only 2 "
+        "note: the threshold is chosen for galleries of 1, not of 10 (--expected-size; by default 10, or "
+        "the classes enrolled if more): there are only 2 "
         "classes to choose it on (2 held-out classes of my_pictures/)" in text
     )
     code, text, err = run(

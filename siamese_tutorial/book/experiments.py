@@ -119,22 +119,26 @@ class Idea:
         Its name in the book's table and figure.
     against : str or None
         The group it was measured against, the recipe it varies (None for the first recipe).
+    by_design : bool
+        Trained and scored on the runs because a chapter compares it, not chosen by the rule.
     """
 
     group: str
     name: str
     against: str | None
+    by_design: bool = False
 
 
 IDEAS = (
-    Idea("recipe", "the recipe: semi-hard triplets", None),
-    Idea("contrastive", "contrastive loss instead", "recipe"),
-    Idea("classifier", "softmax classifier instead", "recipe"),
+    Idea("recipe", "the recipe: semi-hard triplets", None, by_design=True),
+    Idea("contrastive", "contrastive loss instead", "recipe", by_design=True),
+    Idea("classifier", "softmax classifier instead", "recipe", by_design=True),
     Idea("search", "width 96 (6,100 steps)", "recipe"),
     Idea("mirror", "mirror images as classes", "recipe"),
     Idea("distortion1.5", "distortions x 1.5", "recipe"),
     Idea("distortion0.5", "distortions x 0.5", "recipe"),
     Idea("distortion0.5-12k", "x 0.5, 12,000 steps", "distortion0.5"),
+    Idea("long", "x 0.5, 30,000 steps", "distortion0.5"),
     Idea("distortion0.25-12k", "x 0.25, 12,000 steps", "distortion0.5-12k"),
     Idea("pk64x2", "batches of 64 x 2", "distortion0.5-12k"),
     Idea("embedding64", "a 64-d embedding", "distortion0.5-12k"),
@@ -144,10 +148,9 @@ IDEAS = (
     Idea("group", "batches of one alphabet", "distortion0.5-12k"),
     Idea("batchhard", "batch-hard triplets", "distortion0.5-12k"),
     Idea("batchhardsoft", "batch-hard, soft margin", "distortion0.5-12k"),
-    Idea("long", "x 0.5, 30,000 steps", "distortion0.5"),
 )
-"""Every idea the record measured, in the order the book tells them ("x 0.5": distortions half as strong).
-Each was trained with the recipe it varies except in its name; the 12,000-step ones on a faster step."""
+"""Every idea the record measured, grouped by the recipe it varies ("x 0.5": distortions half as
+strong). Each was trained with that recipe except in its name; the 12,000-step ones on a faster step."""
 
 
 def _validation(entry: dict[str, Any]) -> float:
@@ -166,9 +169,11 @@ def idea_rows(experiments: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        ``{"idea", "seeds", "against", "runs"}``: ``seeds`` the runs-style validation (%) of each seed,
-        seed 0 first; ``against`` the same for the recipe it varies (empty for the first recipe);
-        ``runs`` each seed's score on the 20 official runs (of 400), where the rule let them be scored.
+        ``{"idea", "varies", "by_design", "seeds", "against", "runs"}``: ``varies`` the name of the
+        recipe it varies (None for the first recipe); ``by_design`` as in :class:`Idea`; ``seeds`` the
+        runs-style validation (%) of each seed, seed 0 first; ``against`` the same for the recipe it
+        varies (empty for the first recipe); ``runs`` each seed's score on the 20 official runs (of
+        400), where they were scored.
     """
 
     def runs_of(group: str | None) -> list[dict[str, Any]]:
@@ -176,9 +181,12 @@ def idea_rows(experiments: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             entry for entry in experiments.values() if entry["group"] == group
         ]
 
+    names = {idea.group: idea.name for idea in IDEAS}
     return [
         {
             "idea": idea.name,
+            "varies": names.get(idea.against),
+            "by_design": idea.by_design,
             "seeds": [_validation(entry) for entry in runs_of(idea.group)],
             "against": [_validation(entry) for entry in runs_of(idea.against)],
             "runs": [
@@ -194,9 +202,9 @@ def idea_rows(experiments: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 def ideas_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """:func:`idea_rows` as a table: one row per idea.
 
-    Columns: ``idea``, ``seeds``, ``validation (%)`` (the seeds' mean), ``vs. its recipe`` (that mean
-    less its recipe's mean, in points; missing for the first recipe) and ``20 runs (of 400)`` (each
-    seed's, where scored).
+    Columns: ``idea``, ``varies`` (the recipe it varies), ``seeds``, ``validation (%)`` (the seeds'
+    mean), ``vs. its recipe`` (that mean less its recipe's mean, in points; missing for the first
+    recipe) and ``20 runs (of 400)`` (each seed's, where scored).
     """
 
     def mean(values: list[float]) -> float:
@@ -206,6 +214,7 @@ def ideas_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
         [
             {
                 "idea": row["idea"],
+                "varies": row["varies"],
                 "seeds": len(row["seeds"]),
                 "validation (%)": mean(row["seeds"]),
                 "vs. its recipe": mean(row["seeds"]) - mean(row["against"])

@@ -15,6 +15,7 @@ import seaborn as sns
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
 from torch import Tensor
 
 from ..history import History
@@ -115,13 +116,13 @@ def _draw_panel(ax: Axes, name: str, history: History) -> None:
             history.step,
             values["mean_positive_distance"],
             color=SIMILAR_COLOUR,
-            label="positive pairs",
+            label="similar (positive) pairs",
         )
         ax.plot(
             history.step,
             values["mean_negative_distance"],
             color=DISSIMILAR_COLOUR,
-            label="negative pairs",
+            label="dissimilar (negative) pairs",
         )
         ax.legend(fontsize="small")
         ax.set(ylabel="mean distance")
@@ -319,7 +320,10 @@ def plot_open_set(
         ylabel="% of queries",
         title="Error rates against the threshold",
     )
-    rates_ax.legend(fontsize="small", loc="best")
+    rates_ax.legend(  # below the axes: inside, it would hide a curve
+        fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2),
+        ncols=2,
+    )
     _draw_tradeoff(tradeoff_ax, curve, threshold)
     return axes
 
@@ -371,22 +375,25 @@ def plot_accuracy_by_ways(
     -------
     Axes
     """
-    ax = _new_axes(
-        ax, figsize=(5.6, 5.0)
-    )  # narrow, its legend below: it reads on a phone
+    ax = _new_axes(ax, figsize=(4.4, 5.0))  # narrow, legend below: for a phone
     settings = sorted({(row["shots"], row["classes"]) for row in rows})
-    for colour, (shots, classes) in zip(sns.color_palette(), settings):
+    for s, (colour, (shots, classes)) in enumerate(
+        zip(sns.color_palette(), settings)
+    ):
         points = sorted(
             (r["ways"], r["accuracy"], *r["ci95"])
             for r in rows
             if (r["shots"], r["classes"]) == (shots, classes)
         )
         ways, accuracy, low, high = (np.array(v) for v in zip(*points))
+        # a small sideways step per setting, so that no interval hides another
+        dodge = 2.0 ** (0.05 * (s - (len(settings) - 1) / 2))
         ax.errorbar(
-            ways,
+            ways * dodge,
             100 * accuracy,
             yerr=[100 * (accuracy - low), 100 * (high - accuracy)],
             marker="o",
+            markersize=5,
             capsize=3,
             color=colour,
             label=f"{shots}-shot, {classes}",
@@ -396,19 +403,26 @@ def plot_accuracy_by_ways(
         ylabel="accuracy (%)",
         title="Accuracy with 95% intervals,\nby ways and shots",
     )
-    ax.set_xticks(sorted({r["ways"] for r in rows}))
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
+    ax.set_xscale("log", base=2)  # 5, 10, 20, 40 evenly apart
+    ways = sorted({r["ways"] for r in rows})
+    ax.set_xticks(ways, [str(w) for w in ways])
+    ax.minorticks_off()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=1)
     return ax
 
 
 def plot_ideas(rows: Sequence[dict], ax: Axes | None = None) -> Axes:
     """Every idea tried on a recipe, one row each: its seeds' validation against the recipe it varies.
 
+    Built for a phone's column: each idea's name above its row, and a heading wherever the recipe
+    varied changes.
+
     Parameters
     ----------
     rows : sequence of dict
-        From :func:`~siamese_tutorial.experiments.idea_rows`: ``{"idea", "seeds", "against"}``, the
-        validation (%) of each seed of the idea and of the recipe it varies; drawn top to bottom.
+        From :func:`~siamese_tutorial.experiments.idea_rows`: ``{"idea", "varies", "seeds",
+        "against"}``, the validation (%) of each seed of the idea and of the recipe it varies; drawn
+        top to bottom.
     ax : Axes, optional
         Where to draw; default: a new figure sized for a phone's column.
 
@@ -418,35 +432,56 @@ def plot_ideas(rows: Sequence[dict], ax: Axes | None = None) -> Axes:
         Each seed a dot: green above every seed of its recipe, red below all of them, grey among
         them; each idea's mean a black bar; the range of its recipe's seeds a grey band behind.
     """
-    ax = _new_axes(ax, figsize=(5.6, 0.36 * len(rows) + 1.6))
-    for y, row in enumerate(rows):
-        against = row["against"]
-        if against:
-            ax.fill_betweenx(
-                [y - 0.38, y + 0.38],
-                min(against),
-                max(against),
-                color="0.85",
-                linewidth=0,
+    headings = sum(
+        1 + (row["varies"] != before["varies"])
+        for before, row in zip([{"varies": None}, *rows], rows)
+    )
+    ax = _new_axes(ax, figsize=(4.2, 0.42 * headings + 0.8))
+    names = blended_transform_factory(ax.transAxes, ax.transData)
+    y, varies = 0.0, None
+    for row in rows:
+        if row["varies"] != varies:
+            varies = row["varies"]
+            ax.text(
+                0.01,
+                y - 0.1,
+                f"varying {varies}:",
+                transform=names,
+                fontweight="bold",
+                va="bottom",
             )
-        for score in row["seeds"]:
-            above = bool(against) and score > max(against)
-            below = bool(against) and score < min(against)
-            colour = (
-                RIGHT_COLOUR if above else MISTAKE_COLOUR if below else "0.3"
-            )
-            ax.plot(score, y, "o", color=colour, markersize=6, zorder=3)
-        mean = sum(row["seeds"]) / len(row["seeds"])
-        ax.plot(
-            [mean, mean],
-            [y - 0.32, y + 0.32],
-            color="black",
-            linewidth=1.8,
-            zorder=4,
-        )
-    ax.set_yticks(range(len(rows)), [row["idea"] for row in rows])
-    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first idea at the top
+            y += 1.1
+        ax.text(0.01, y - 0.3, row["idea"], transform=names, va="bottom")
+        _idea_row(ax, y, row)
+        y += 1.1
+    ax.set_yticks([])
+    ax.set_ylim(y - 0.7, -1.0)  # the first idea at the top
     ax.set_xlabel("validation, runs-style (%)")
     ax.grid(axis="y", visible=False)
-    ax.set_title("Each idea's seeds (dots) against\nits recipe's (grey band)")
     return ax
+
+
+def _idea_row(ax: Axes, y: float, row: dict) -> None:
+    """One idea's seeds (dots), their mean (a bar) and its recipe's seeds' range (a band), at ``y``."""
+    against = row["against"]
+    if against:
+        ax.fill_betweenx(
+            [y - 0.25, y + 0.25],
+            min(against),
+            max(against),
+            color="0.85",
+            linewidth=0,
+        )
+    for score in row["seeds"]:
+        above = bool(against) and score > max(against)
+        below = bool(against) and score < min(against)
+        colour = RIGHT_COLOUR if above else MISTAKE_COLOUR if below else "0.3"
+        ax.plot(score, y, "o", color=colour, markersize=5, zorder=3)
+    mean = sum(row["seeds"]) / len(row["seeds"])
+    ax.plot(
+        [mean, mean],
+        [y - 0.24, y + 0.24],
+        color="black",
+        linewidth=1.8,
+        zorder=4,
+    )
