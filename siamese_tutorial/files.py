@@ -17,11 +17,13 @@ import contextlib
 import errno
 import glob
 import hashlib
+import http.client
 import json
 import os
 import re
 import secrets
 import tempfile
+import urllib.error
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -103,8 +105,20 @@ def _os_error_behind(error: BaseException) -> OSError | None:
     return None
 
 
+_NETWORK_ERRORS = (
+    urllib.error.URLError,
+    http.client.HTTPException,
+    ConnectionError,
+    TimeoutError,
+)
+"""Errors of a writer that fetches its bytes: the network failed, not the file (a name lookup that
+fails carries an errno, and would read as a refused write)."""
+
+
 def _could_not_write(path: Path, error: BaseException) -> BaseException:
     """An error while writing ``path``, as one clear ``OSError`` when the system refused the bytes."""
+    if isinstance(error, _NETWORK_ERRORS):
+        return error
     cause = _os_error_behind(error)
     if cause is None:
         return error

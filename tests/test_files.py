@@ -191,6 +191,24 @@ def test_a_full_disk_is_one_clear_os_error_and_the_old_file_stays(tmp_path):
         atomic_write(target, lambda file: 1 / 0)
 
 
+def test_a_network_error_inside_a_writer_is_not_called_a_refused_write(
+    tmp_path,
+):
+    """A download that cannot resolve its host fails as the network, not the disk."""
+    import socket
+    import urllib.error
+
+    def fetch(file):
+        lookup = socket.gaierror(
+            socket.EAI_NONAME, "Name or service not known"
+        )
+        raise urllib.error.URLError(lookup) from lookup
+
+    with pytest.raises(urllib.error.URLError, match="Name or service"):
+        atomic_write(tmp_path / "a.zip", fetch)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_files_written_together_are_all_replaced_or_none(tmp_path):
     weights, card = tmp_path / "m.pt", tmp_path / "m.json"
     weights.write_bytes(b"old weights")
