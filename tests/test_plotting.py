@@ -399,27 +399,34 @@ def test_diagrams_draw_without_error_and_label_what_they_show():
 
 def test_plot_ideas_draws_each_seed_against_its_recipe_s_band():
     rows = [
-        {"idea": "recipe", "seeds": [87.0, 87.5], "against": []},
-        {"idea": "better", "seeds": [88.0], "against": [87.0, 87.5]},
-        {"idea": "worse", "seeds": [86.0, 87.2], "against": [87.0, 87.5]},
+        {"idea": "recipe", "varies": None, "seeds": [87.0, 87.5]},
+        {"idea": "better", "varies": "recipe", "seeds": [88.0]},
+        {"idea": "worse", "varies": "recipe", "seeds": [86.0, 87.2]},
     ]
+    rows[0]["against"] = []
+    rows[1]["against"] = rows[2]["against"] = [87.0, 87.5]
     ax = plot_ideas(rows)
-    assert [t.get_text() for t in ax.get_yticklabels()] == [
+    # each idea named above its row, under a heading: the recipe it varies
+    assert [t.get_text() for t in ax.texts] == [
         "recipe",
+        "varying recipe:",
         "better",
         "worse",
     ]
     assert ax.get_ylim()[0] > ax.get_ylim()[1]  # the first idea at the top
+    name_y = {t.get_text(): t.get_position()[1] for t in ax.texts}
     dots = {
-        (line.get_xdata()[0], line.get_ydata()[0]): line.get_color()
+        line.get_xdata()[0]: (line.get_ydata()[0], line.get_color())
         for line in ax.get_lines()
         if line.get_marker() == "o"
     }
+    for idea, seed in (("recipe", 87.0), ("better", 88.0), ("worse", 86.0)):
+        assert 0 < dots[seed][0] - name_y[idea] < 0.5  # just under its name
     assert (
-        dots[(88.0, 1)] == RIGHT_COLOUR and dots[(86.0, 2)] == MISTAKE_COLOUR
+        dots[88.0][1] == RIGHT_COLOUR and dots[86.0][1] == MISTAKE_COLOUR
     )  # above / below every seed
     assert (
-        dots[(87.2, 2)] == dots[(87.0, 0)] == "0.3"
+        dots[87.2][1] == dots[87.0][1] == "0.3"
     )  # among them, or the recipe itself
     assert (
         len(ax.collections) == 2

@@ -321,7 +321,9 @@ def plot_open_set(
         title="Error rates against the threshold",
     )
     rates_ax.legend(  # below the axes: inside, it would hide a curve
-        fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2),
+        fontsize="small",
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.2),
         ncols=2,
     )
     _draw_tradeoff(tradeoff_ax, curve, threshold)
