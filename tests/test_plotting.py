@@ -346,6 +346,10 @@ def test_plot_open_set_marks_the_chosen_threshold_on_both_panels():
     np.testing.assert_allclose(
         tradeoff_ax.lines[-1].get_xydata(), [[50.0, 100 * 2 / 3]]
     )
+    # the point says what it is beside it, where no legend covers the curve
+    assert tradeoff_ax.get_legend() is None and [
+        t.get_text() for t in tradeoff_ax.texts
+    ] == ["chosen: 50.0% accepted strangers,\n66.7% rejected enrolled"]
 
 
 def test_plot_accuracy_by_ways_draws_error_bars():

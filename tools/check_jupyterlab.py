@@ -69,6 +69,9 @@ def start_lab(port: int, token: str, book: Path) -> subprocess.Popen:
         "--ServerApp.ip=127.0.0.1",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={book}",
+        # a workspace of its own: one saved by an earlier check would reopen its notebooks, and
+        # jupyterlab-myst then left this chapter's values unevaluated
+        f"--LabApp.workspaces_dir={book.parent / 'workspaces'}",
     ]
     if os.geteuid() == 0:
         command.append("--allow-root")
@@ -242,7 +245,7 @@ def unevaluated(driver: webdriver.Chrome, chapter: str) -> list[str]:
     jupyterlab-myst shows an expression it could not evaluate as its error ("NameError: ..."); glue's
     keys and format specs ("raw_auc:.3f") are what the book showed before; every value recorded for
     the HTML book (``_build/executed/``, when current) must read the same here, once jupyterlab-myst
-    has evaluated them (it does so late, after the cells: this waits up to a minute); and each hidden
+    has evaluated them (it does so late, after the cells: this waits up to three minutes); and each hidden
     cell must be folded to a line.
     """
     chapters = importlib.import_module("chapters")
@@ -258,7 +261,9 @@ def unevaluated(driver: webdriver.Chrome, chapter: str) -> list[str]:
             if cell.cell_type == "markdown"
             for entry in cell.metadata.get("user_expressions", [])
         ]
-    deadline = time.time() + 60
+    deadline = (
+        time.time() + 180
+    )  # it evaluates a cell once it is drawn: late, under load
     while True:
         prose = rendered_prose(driver)
         missing = [

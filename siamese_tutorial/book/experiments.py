@@ -130,7 +130,7 @@ class Idea:
 
 
 IDEAS = (
-    Idea("recipe", "the recipe: semi-hard triplets", None, by_design=True),
+    Idea("recipe", "the recipe", None, by_design=True),
     Idea("contrastive", "contrastive loss instead", "recipe", by_design=True),
     Idea("classifier", "softmax classifier instead", "recipe", by_design=True),
     Idea("search", "width 96 (6,100 steps)", "recipe"),

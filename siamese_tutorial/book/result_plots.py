@@ -338,13 +338,15 @@ def _draw_tradeoff(
     tradeoff_ax.plot(
         100 * curve.false_accept, 100 * curve.false_reject, color="tab:grey"
     )
-    tradeoff_ax.plot(
-        [100 * at["false_accept"]],
-        [100 * at["false_reject"]],
-        "o",
-        color="black",
-        label=f"chosen: {100 * at['false_accept']:.1f}% accepted strangers,\n"
-        f"{100 * at['false_reject']:.1f}% rejected enrolled",
+    chosen = (100 * at["false_accept"], 100 * at["false_reject"])
+    tradeoff_ax.plot(*chosen, "o", color="black")
+    tradeoff_ax.annotate(  # above and right of the point, where the curve is not
+        f"chosen: {chosen[0]:.1f}% accepted strangers,\n"
+        f"{chosen[1]:.1f}% rejected enrolled",
+        chosen,
+        xytext=(8, 8),
+        textcoords="offset points",
+        fontsize="small",
     )
     # the elbow, where choices are made
     zoom = max(40.0, 250 * max(at["false_accept"], at["false_reject"]))
@@ -356,7 +358,6 @@ def _draw_tradeoff(
         ylim=(0, zoom),
     )
     tradeoff_ax.set_aspect("equal")
-    tradeoff_ax.legend(fontsize="small", loc="upper right")
 
 
 def plot_accuracy_by_ways(
