@@ -337,3 +337,16 @@ def test_a_record_serves_the_current_prose_until_the_code_changes(
         chapters.staleness(chapter)
         == "the package changed since it was executed"
     )
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_shown_code_fits_79_characters(chapter):
+    """A shown cell reads on a phone and in the book's column: no line over 79 characters."""
+    long = [
+        f"cell {index}: {line!r}"
+        for index, cell in enumerate(cells(chapter))
+        if cell.cell_type == "code" and not hidden(cell)
+        for line in cell.source.splitlines()
+        if len(line) > 79
+    ]
+    assert not long, long
